@@ -1,0 +1,163 @@
+"""The console's pages and its token-bound JSON API.
+
+Every route takes the signed join token from the URL and reaches only the one
+conversation it names; a tampered or expired token gets a 403 (an HTML page for the
+page, JSON for the API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from importlib import resources
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp_sse import sse_response
+
+from bridge.api.errors import parse_body
+from bridge.errors import Forbidden
+from bridge.models import AgentMessageRequest, JoinRequest, ReasonRequest
+from bridge.typedefs import CONSOLE_HUB, JOIN_LINKS, SERVICE
+from bridge.views import message_view
+
+STATIC = Path(str(resources.files("adapters.console") / "static"))
+# How often a live stream re-reads the store even without a local wake-up, so that
+# changes made on another replica arrive within this time.
+STREAM_POLL_SECONDS = 1.0
+
+routes = web.RouteTableDef()
+
+
+def _conversation_id(request: web.Request) -> str:
+    return request.app[JOIN_LINKS].conversation_id(request.match_info["token"])
+
+
+def _agent_view(row: object) -> dict[str, object]:
+    from bridge.db.tables import ConversationRow
+
+    assert isinstance(row, ConversationRow)
+    return {
+        "id": row.id,
+        "status": row.status,
+        "status_reason": row.status_reason,
+        "channel": row.channel,
+        "main_channel": row.main_channel,
+        "region": row.region,
+        "customer": row.customer,
+        "metadata": row.conversation_metadata,
+        "agent": row.agent,
+        "created_at": row.created_at.isoformat(),
+        "route": {"rule": row.route_rule, "trace": list(row.route_trace)},
+    }
+
+
+@routes.get("/console/c/{token}")
+async def page(request: web.Request) -> web.StreamResponse:
+    """The agent's conversation page (the script fetches the data with the same token)."""
+    try:
+        _conversation_id(request)
+    except Forbidden:
+        return web.FileResponse(
+            STATIC / "forbidden.html", status=403, headers={"Cache-Control": "no-store"}
+        )
+    return web.FileResponse(
+        STATIC / "console.html",
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+@routes.get("/console/api/{token}/conversation")
+async def conversation(request: web.Request) -> web.Response:
+    """The conversation and its transcript."""
+    conversation_id = _conversation_id(request)
+    service = request.app[SERVICE]
+    row = await service.get(conversation_id)
+    messages = await service.transcript(conversation_id)
+    return web.json_response(
+        {"conversation": _agent_view(row), "messages": [message_view(m) for m in messages]}
+    )
+
+
+@routes.get("/console/api/{token}/events")
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: new messages (id = seq) and status changes, live."""
+    conversation_id = _conversation_id(request)
+    service = request.app[SERVICE]
+    hub = request.app[CONSOLE_HUB]
+    last = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
+    after = int(last) if last.isdigit() else 0
+    row = await service.get(conversation_id)
+    status = (row.status, json.dumps(row.agent, sort_keys=True))
+    wake = hub.subscribe(conversation_id)
+    try:
+        async with sse_response(request) as stream:
+            while not hub.closing.is_set() and stream.is_connected():
+                wake.clear()
+                for message in await service.transcript(conversation_id, after_seq=after):
+                    await stream.send(
+                        json.dumps(message_view(message)), id=str(message.seq), event="message"
+                    )
+                    after = message.seq
+                row = await service.get(conversation_id)
+                current = (row.status, json.dumps(row.agent, sort_keys=True))
+                if current != status:
+                    status = current
+                    await stream.send(
+                        json.dumps({"status": row.status, "agent": row.agent}), event="status"
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), STREAM_POLL_SECONDS)
+        return stream
+    finally:
+        hub.unsubscribe(conversation_id, wake)
+
+
+@routes.post("/console/api/{token}/join")
+async def join(request: web.Request) -> web.Response:
+    """The agent joins; the bot is told."""
+    conversation_id = _conversation_id(request)
+    body = await parse_body(request, JoinRequest)
+    row = await request.app[SERVICE].agent_joined(conversation_id, body.name)
+    request.app[CONSOLE_HUB].wake(conversation_id)
+    return web.json_response({"conversation": _agent_view(row)})
+
+
+@routes.post("/console/api/{token}/messages")
+async def send(request: web.Request) -> web.Response:
+    """The agent replies; the reply is relayed to the bot as a signed agent.message event."""
+    conversation_id = _conversation_id(request)
+    body = await parse_body(request, AgentMessageRequest)
+    service = request.app[SERVICE]
+    row = await service.get(conversation_id)
+    author = (row.agent or {}).get("name")
+    message, created = await service.agent_message(conversation_id, body, author)
+    request.app[CONSOLE_HUB].wake(conversation_id)
+    return web.json_response({"message": message_view(message)}, status=201 if created else 200)
+
+
+@routes.post("/console/api/{token}/close")
+async def close(request: web.Request) -> web.Response:
+    """The agent ends the conversation."""
+    conversation_id = _conversation_id(request)
+    body = await parse_body(request, ReasonRequest, optional=True)
+    row = await request.app[SERVICE].close(conversation_id, "agent", body.reason)
+    request.app[CONSOLE_HUB].wake(conversation_id)
+    return web.json_response({"conversation": _agent_view(row)})
+
+
+@routes.post("/console/api/{token}/release")
+async def release(request: web.Request) -> web.Response:
+    """The agent hands the conversation back to the bot."""
+    conversation_id = _conversation_id(request)
+    body = await parse_body(request, ReasonRequest, optional=True)
+    row = await request.app[SERVICE].release(conversation_id, "agent", body.reason)
+    request.app[CONSOLE_HUB].wake(conversation_id)
+    return web.json_response({"conversation": _agent_view(row)})
+
+
+def setup(app: web.Application) -> None:
+    """Mount the console's routes and static files."""
+    app.add_routes(routes)
+    app.router.add_static("/console/static", STATIC, append_version=False)

@@ -1,0 +1,133 @@
+"""The one place that turns HTTP outcomes into adapter errors, with quick tenacity retries.
+
+5xx, 429, timeouts and connection errors become `PlatformUnavailable` (retried here a few
+times, then durably by the relay); 401/403 become `PlatformAuthError`; any other 4xx or
+a redirect becomes `PlatformRejected`, which is never retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from bridge.errors import PlatformAuthError, PlatformRejected, PlatformUnavailable
+
+log = logging.getLogger(__name__)
+
+# A Retry-After longer than this is left to the relay's durable schedule instead of
+# holding a worker slot while we sleep.
+_MAX_INLINE_RETRY_AFTER = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """A finished response: status, headers and the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON (None when empty)."""
+        return json.loads(self.body) if self.body else None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _should_retry_inline(exc: BaseException) -> bool:
+    if not isinstance(exc, PlatformUnavailable):
+        return False
+    return exc.retry_after is None or exc.retry_after <= _MAX_INLINE_RETRY_AFTER
+
+
+class HttpClient:
+    """Outbound HTTP over the app's one ClientSession, with typed errors and quick retries."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, *, timeout: float, quick_retries: int
+    ) -> None:
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._quick_retries = quick_retries
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        data: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> HttpResponse:
+        """Send one request, retrying transient failures quickly; raise a PlatformError."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_should_retry_inline),
+            stop=stop_after_attempt(self._quick_retries + 1),
+            wait=wait_exponential_jitter(initial=0.2, max=2.0),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._once(method, url, json_body, data, headers, params)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _once(
+        self,
+        method: str,
+        url: str,
+        json_body: Any,
+        data: bytes | str | None,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+    ) -> HttpResponse:
+        try:
+            async with self._session.request(
+                method,
+                url,
+                json=json_body,
+                data=data,
+                headers=headers,
+                params=params,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as response:
+                body = await response.read()
+                status = response.status
+                response_headers = dict(response.headers)
+        except TimeoutError as exc:
+            raise PlatformUnavailable(f"{method} {url}: timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise PlatformUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        if 200 <= status < 300:
+            return HttpResponse(status, response_headers, body)
+        detail = body[:300].decode("utf-8", "replace")
+        message = f"{method} {url} answered {status}: {detail}"
+        if status == 429 or status >= 500:
+            retry_after = parse_retry_after(response_headers.get("Retry-After"))
+            raise PlatformUnavailable(message, status=status, retry_after=retry_after)
+        if status in (401, 403):
+            raise PlatformAuthError(message, status=status)
+        raise PlatformRejected(message, status=status)

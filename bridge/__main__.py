@@ -1,0 +1,168 @@
+"""Command line: `python -m bridge serve | db upgrade | config check | secrets show`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bridge import logs
+from bridge.errors import ConfigError
+from bridge.settings import DEFAULT_CONFIG, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    path: Path | None = args.config
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    server: dict[str, object] = {}
+    if getattr(args, "host", None):
+        server["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        server["port"] = args.port
+    return load_settings(path, **({"server": server} if server else {}))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bridge.app import create_app
+
+    settings = _settings(args)
+    logs.configure(settings.server.log_level)
+    web.run_app(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        shutdown_timeout=10,
+        print=lambda _: print(
+            f"handoff bridge serving on http://{settings.server.host}:{settings.server.port}"
+            f" (public URL {settings.server.base_url()}); stop with Ctrl+C",
+            flush=True,
+        ),
+    )
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from bridge.db.engine import create_engine
+    from bridge.db.migrate import upgrade
+
+    settings = _settings(args)
+    logs.configure(settings.server.log_level)
+
+    async def run() -> None:
+        engine = create_engine(settings.database)
+        try:
+            await upgrade(engine, settings.database)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    print("database is at the newest schema")
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    from adapters.base import AdapterContext
+    from adapters.console.hub import ConsoleHub
+    from adapters.http import HttpClient
+    from adapters.registry import build_agent_adapters
+
+    settings = _settings(args)
+
+    async def check() -> None:
+        async with aiohttp.ClientSession() as session:
+            http = HttpClient(session, timeout=1, quick_retries=0)
+            build_agent_adapters(settings, AdapterContext(http, {"console_hub": ConsoleHub()}))
+
+    asyncio.run(check())
+    for name in settings.main_channels():
+        channel = settings.channels[name]
+        regions = ", ".join(f"{code}→{target}" for code, target in channel.regions.items())
+        default = " (default)" if name == settings.default_channel else ""
+        print(f"main channel {name}{default} on {channel.platform}: {regions or 'no regions'}")
+    print("config is valid")
+    return 0
+
+
+def _secrets_show(args: argparse.Namespace) -> int:
+    """Print the webhook signing secret a bot needs to verify events."""
+    from bridge.db.engine import create_engine, create_sessionmaker
+    from bridge.db.migrate import upgrade
+    from bridge.db.repo import Store
+    from bridge.relay.signing import new_secret
+
+    settings = _settings(args)
+    if settings.security.webhook_secret:
+        print(settings.security.webhook_secret.get_secret_value())
+        return 0
+
+    async def read() -> str:
+        engine = create_engine(settings.database)
+        try:
+            await upgrade(engine, settings.database)
+            async with Store(create_sessionmaker(engine)).transaction() as tx:
+                return await tx.secret("webhook_secret", new_secret, datetime.now(UTC))
+        finally:
+            await engine.dispose()
+
+    print(asyncio.run(read()))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    root = argparse.ArgumentParser(prog="python -m bridge", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--config",
+            type=Path,
+            default=None,
+            help=f"YAML settings file (default: {DEFAULT_CONFIG} when present)",
+        )
+        return p
+
+    serve = with_config(commands.add_parser("serve", help="start the service"))
+    serve.add_argument("--host", default=None, help="address to listen on")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on")
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", help="database tasks")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    with_config(db_commands.add_parser("upgrade", help="apply migrations")).set_defaults(
+        run=_db_upgrade
+    )
+
+    config = commands.add_parser("config", help="configuration tasks")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    with_config(config_commands.add_parser("check", help="validate settings")).set_defaults(
+        run=_config_check
+    )
+
+    secrets_cmd = commands.add_parser("secrets", help="secrets")
+    secrets_commands = secrets_cmd.add_subparsers(dest="secrets_command", required=True)
+    with_config(
+        secrets_commands.add_parser("show", help="print the webhook signing secret for bots")
+    ).set_defaults(run=_secrets_show)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The middleware that turns errors into JSON answers, and request-body parsing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, TypeVar
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from bridge.errors import (
+    FieldProblem,
+    InvalidInput,
+    MalformedJSON,
+    RequestError,
+    UnsupportedMediaType,
+)
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def error_body(code: str, message: str, fields: list[FieldProblem] | None = None) -> dict[str, Any]:
+    """The one error shape every 4xx and 5xx answer uses."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "fields": [{"field": f.field, "problem": f.problem} for f in fields or []],
+        }
+    }
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(body)"
+
+
+def invalid_input(exc: ValidationError) -> InvalidInput:
+    """A pydantic error as InvalidInput naming each field and its problem."""
+    problems = [FieldProblem(_field_path(e["loc"]), e["msg"]) for e in exc.errors()]
+    return InvalidInput("the request has invalid fields", problems)
+
+
+async def parse_body(request: web.Request, model: type[M], *, optional: bool = False) -> M:
+    """Read and validate a JSON body; 415, 400 or 422 with the field when it is wrong."""
+    raw = await request.read()
+    if not raw and optional:
+        return model()
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            "send the body as application/json",
+            [FieldProblem("content-type", f"is {request.content_type!r}")],
+        )
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedJSON(
+            f"the body is not valid JSON: {exc}", [FieldProblem("(body)", "not valid JSON")]
+        ) from exc
+    if not isinstance(data, dict):
+        raise MalformedJSON(
+            "the body must be a JSON object", [FieldProblem("(body)", "must be a JSON object")]
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_input(exc) from exc
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer every error as JSON; never a stack trace, never 500 for a client's mistake."""
+    try:
+        return await handler(request)
+    except RequestError as exc:
+        return web.json_response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return web.json_response(
+            error_body(
+                "payload_too_large",
+                f"the body is larger than the limit of {exc.max_size} bytes",
+                [FieldProblem("(body)", f"over {exc.max_size} bytes")],
+            ),
+            status=413,
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_")
+        return web.json_response(
+            error_body(code, exc.reason),
+            status=exc.status,
+            headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
+        )
+    except (DBAPIError, ConnectionError) as exc:
+        # The store is down or locked: 503 so the sender retries; nothing was accepted.
+        log.error("api.storage_unavailable", extra={"path": request.path, "error": str(exc)})
+        return web.json_response(
+            error_body("storage_unavailable", "storage is unavailable; try again shortly"),
+            status=503,
+            headers={"Retry-After": "5"},
+        )
+    except Exception:
+        log.exception("api.unhandled_error", extra={"path": request.path})
+        return web.json_response(error_body("internal_error", "internal error"), status=500)

@@ -1,0 +1,94 @@
+"""The bot side: transfer-to-agent, customer messages, state, transcript, close and release."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bridge.api.errors import parse_body
+from bridge.errors import FieldProblem, InvalidInput
+from bridge.models import CustomerMessageRequest, HandoffRequest, ReasonRequest
+from bridge.typedefs import SERVICE
+from bridge.views import conversation_view, message_view
+
+routes = web.RouteTableDef()
+
+
+def _conversation_response(request: web.Request, row: object, status: int = 200) -> web.Response:
+    service = request.app[SERVICE]
+    return web.json_response(
+        conversation_view(row, service.join_url(row)),  # type: ignore[arg-type]
+        status=status,
+    )
+
+
+@routes.post("/v1/handoffs")
+async def create_handoff(request: web.Request) -> web.Response:
+    """Open a handoff: 201 when created, 200 with the existing active conversation."""
+    body = await parse_body(request, HandoffRequest)
+    row, created = await request.app[SERVICE].open(body)
+    return _conversation_response(request, row, 201 if created else 200)
+
+
+@routes.get("/v1/conversations/{conversation_id}")
+async def get_conversation(request: web.Request) -> web.Response:
+    """The conversation's state, routing explanation and a fresh join link."""
+    row = await request.app[SERVICE].get(request.match_info["conversation_id"])
+    return _conversation_response(request, row)
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(
+            f"{name} must be a whole number", [FieldProblem(name, "not a whole number")]
+        ) from None
+    if not low <= value <= high:
+        raise InvalidInput(
+            f"{name} is out of range", [FieldProblem(name, f"must be between {low} and {high}")]
+        )
+    return value
+
+
+@routes.get("/v1/conversations/{conversation_id}/messages")
+async def get_messages(request: web.Request) -> web.Response:
+    """The transcript, oldest first; page with `after` (a seq) and `limit`."""
+    after = _int_query(request, "after", 0, 0, 2**62)
+    limit = _int_query(request, "limit", 500, 1, 1000)
+    rows = await request.app[SERVICE].transcript(
+        request.match_info["conversation_id"], after_seq=after, limit=limit
+    )
+    return web.json_response({"messages": [message_view(m) for m in rows]})
+
+
+@routes.post("/v1/conversations/{conversation_id}/messages")
+async def post_customer_message(request: web.Request) -> web.Response:
+    """Relay a customer message to the agent side: 201, or 200 for a repeated message id."""
+    body = await parse_body(request, CustomerMessageRequest)
+    message, created = await request.app[SERVICE].customer_message(
+        request.match_info["conversation_id"], body
+    )
+    return web.json_response({"message": message_view(message)}, status=201 if created else 200)
+
+
+@routes.post("/v1/conversations/{conversation_id}/close")
+async def close_conversation(request: web.Request) -> web.Response:
+    """The bot ends the conversation; the agent side is told."""
+    body = await parse_body(request, ReasonRequest, optional=True)
+    row = await request.app[SERVICE].close(
+        request.match_info["conversation_id"], "bot", body.reason
+    )
+    return _conversation_response(request, row)
+
+
+@routes.post("/v1/conversations/{conversation_id}/release")
+async def release_conversation(request: web.Request) -> web.Response:
+    """The bot takes the conversation back; the agent side is told."""
+    body = await parse_body(request, ReasonRequest, optional=True)
+    row = await request.app[SERVICE].release(
+        request.match_info["conversation_id"], "bot", body.reason
+    )
+    return _conversation_response(request, row)

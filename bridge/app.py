@@ -1,0 +1,140 @@
+"""create_app(settings) -> web.Application: wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import aiohttp
+from aiohttp import web
+
+from adapters.base import AdapterContext, AgentSideAdapter
+from adapters.console import web as console_web
+from adapters.console.hub import ConsoleHub
+from adapters.console.links import JoinLinks
+from adapters.http import HttpClient
+from adapters.registry import build_agent_adapters
+from bridge.api import handoffs, health, outbox
+from bridge.api.auth import auth_middleware
+from bridge.api.errors import error_middleware
+from bridge.db.engine import create_engine, create_sessionmaker
+from bridge.db.migrate import upgrade
+from bridge.db.repo import Store
+from bridge.handoff import HandoffService
+from bridge.relay import signing
+from bridge.relay.dispatch import BotEventSender, Dispatcher
+from bridge.relay.worker import RelayWorker
+from bridge.routing import RegionRouter
+from bridge.settings import Settings
+from bridge.typedefs import CONSOLE_HUB, JOIN_LINKS, SERVICE, SETTINGS, STORE, WORKER
+
+# How long in-flight deliveries may finish when the service stops.
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+def region_router(settings: Settings) -> RegionRouter:
+    """The region table of every main channel, built once."""
+    return RegionRouter(
+        {name: settings.channels[name].regions for name in settings.main_channels()}
+    )
+
+
+async def _secret(store: Store, name: str, configured: str | None, make: Callable[[], str]) -> str:
+    """The secret from the environment, else the one this bridge generated and stored."""
+    if configured:
+        return configured
+    async with store.transaction() as tx:
+        return await tx.secret(name, make, datetime.now(UTC))
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """Every resource set up in order and torn down in reverse."""
+    settings = app[SETTINGS]
+    hub = ConsoleHub()
+    app[CONSOLE_HUB] = hub
+    session = aiohttp.ClientSession(headers={"User-Agent": "handoff-bridge"})
+    http = HttpClient(
+        session,
+        timeout=settings.relay.request_timeout_seconds,
+        quick_retries=settings.relay.quick_retries,
+    )
+    engine = None
+    try:
+        # Adapters validate their options before anything touches the database.
+        adapters: dict[str, AgentSideAdapter] = build_agent_adapters(
+            settings, AdapterContext(http, {"console_hub": hub})
+        )
+        engine = create_engine(settings.database)
+        if settings.database.migrate_on_start:
+            await upgrade(engine, settings.database)
+        store = Store(create_sessionmaker(engine))
+        app[STORE] = store
+        security = settings.security
+        webhook_secret = await _secret(
+            store,
+            "webhook_secret",
+            security.webhook_secret.get_secret_value() if security.webhook_secret else None,
+            signing.new_secret,
+        )
+        console_secret = await _secret(
+            store,
+            "console_secret",
+            security.console_secret.get_secret_value() if security.console_secret else None,
+            lambda: secrets.token_urlsafe(32),
+        )
+        links = JoinLinks(
+            console_secret, settings.server.base_url(), settings.console.link_ttl_seconds
+        )
+        app[JOIN_LINKS] = links
+        service = HandoffService(
+            store,
+            region_router(settings),
+            settings.default_channel or "",
+            adapters,
+            links,
+            on_commit=lambda: app[WORKER].wake(),
+        )
+        app[SERVICE] = service
+        worker = RelayWorker(
+            store,
+            Dispatcher(store, adapters, BotEventSender(http, webhook_secret)),
+            service,
+            settings.relay,
+        )
+        app[WORKER] = worker
+        task = asyncio.create_task(worker.run(), name="relay-worker")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await worker.stop(SHUTDOWN_GRACE_SECONDS)
+    finally:
+        await session.close()
+        if engine is not None:
+            await engine.dispose()
+
+
+async def _stop_streams(app: web.Application) -> None:
+    # Live console streams never end on their own; end them so shutdown is prompt.
+    app[CONSOLE_HUB].shutdown()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The bridge as an aiohttp application."""
+    app = web.Application(
+        client_max_size=settings.server.max_body_bytes,
+        middlewares=[error_middleware, auth_middleware],
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_resources)
+    app.on_shutdown.append(_stop_streams)
+    app.add_routes(health.routes)
+    app.add_routes(handoffs.routes)
+    app.add_routes(outbox.routes)
+    console_web.setup(app)
+    return app

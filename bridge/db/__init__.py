@@ -1,0 +1,1 @@
+"""Storage: tables, engine, repositories (the only place that writes SQL) and migrations."""

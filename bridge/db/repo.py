@@ -1,0 +1,274 @@
+"""Repositories: the only place that writes SQL. One `Tx` is one database transaction."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from bridge.db.tables import ACTIVE_STATUSES, ConversationRow, MessageRow, OutboxRow, SecretRow
+
+
+class Tx:
+    """Queries and writes inside one transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- conversations -------------------------------------------------------------
+
+    async def insert_conversation(self, row: ConversationRow) -> None:
+        """Insert; the active-uniqueness indexes raise IntegrityError on a duplicate."""
+        self.session.add(row)
+        await self.session.flush()
+
+    async def get_conversation(self, conversation_id: str) -> ConversationRow | None:
+        """The conversation with this id, if any."""
+        return await self.session.get(ConversationRow, conversation_id)
+
+    async def find_active(
+        self, bot_platform: str, bot_conversation_id: str, main_channel: str, customer_id: str
+    ) -> ConversationRow | None:
+        """The active conversation of this bot conversation, or of this customer on this channel."""
+        query = (
+            select(ConversationRow)
+            .where(ConversationRow.status.in_(ACTIVE_STATUSES))
+            .where(
+                or_(
+                    and_(
+                        ConversationRow.bot_platform == bot_platform,
+                        ConversationRow.bot_conversation_id == bot_conversation_id,
+                    ),
+                    and_(
+                        ConversationRow.main_channel == main_channel,
+                        ConversationRow.customer_id == customer_id,
+                    ),
+                )
+            )
+            .limit(1)
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def transition(
+        self,
+        conversation_id: str,
+        from_statuses: Sequence[str],
+        to_status: str,
+        **fields: Any,
+    ) -> bool:
+        """Move to `to_status` only if the status is still one of `from_statuses`.
+
+        A conditional UPDATE, so two replicas racing on the same conversation cannot
+        both win; the loser sees False.
+        """
+        result = await self.session.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == conversation_id)
+            .where(ConversationRow.status.in_(from_statuses))
+            .values(status=to_status, **fields)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def update_conversation(self, conversation_id: str, **fields: Any) -> None:
+        """Set fields on a conversation."""
+        await self.session.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == conversation_id)
+            .values(**fields)
+            .execution_options(synchronize_session=False)
+        )
+
+    # -- messages --------------------------------------------------------------------
+
+    async def add_messages(self, rows: Sequence[MessageRow]) -> None:
+        """Append messages; a repeated (conversation, role, external_id) raises IntegrityError."""
+        self.session.add_all(rows)
+        await self.session.flush()
+
+    async def find_message(
+        self, conversation_id: str, role: str, external_id: str
+    ) -> MessageRow | None:
+        """A message stored earlier under the sender's own id."""
+        query = select(MessageRow).where(
+            MessageRow.conversation_id == conversation_id,
+            MessageRow.role == role,
+            MessageRow.external_id == external_id,
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def messages(
+        self, conversation_id: str, *, after_seq: int = 0, limit: int = 1000
+    ) -> list[MessageRow]:
+        """The transcript in order, after a given sequence number."""
+        query = (
+            select(MessageRow)
+            .where(MessageRow.conversation_id == conversation_id, MessageRow.seq > after_seq)
+            .order_by(MessageRow.seq)
+            .limit(limit)
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    # -- outbox ----------------------------------------------------------------------
+
+    async def enqueue(self, rows: Sequence[OutboxRow]) -> None:
+        """Add deliveries; they commit (or roll back) with the change that caused them."""
+        self.session.add_all(rows)
+        await self.session.flush()
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxRow]:
+        """Lease up to `limit` deliveries that are due and at the head of their lane.
+
+        Only the oldest pending row of a lane is eligible, and not while it is leased,
+        so one lane is delivered by one worker at a time, in order, across replicas.
+        """
+        earlier = aliased(OutboxRow)
+        candidates = (
+            select(OutboxRow.id)
+            .where(
+                OutboxRow.status == "pending",
+                OutboxRow.next_attempt_at <= now,
+                or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
+                ~exists().where(
+                    earlier.lane == OutboxRow.lane,
+                    earlier.status == "pending",
+                    earlier.id < OutboxRow.id,
+                ),
+            )
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
+        ids = list((await self.session.execute(candidates)).scalars())
+        claimed: list[int] = []
+        for row_id in ids:
+            result = await self.session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id == row_id,
+                    OutboxRow.status == "pending",
+                    or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
+                )
+                .values(lease_until=now + lease)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                claimed.append(row_id)
+        if not claimed:
+            return []
+        rows = await self.session.execute(
+            select(OutboxRow).where(OutboxRow.id.in_(claimed)).order_by(OutboxRow.id)
+        )
+        return list(rows.scalars())
+
+    async def mark_delivered(self, row_id: int, now: datetime) -> None:
+        """The receiver accepted the delivery."""
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id)
+            .values(
+                status="delivered",
+                attempts=OutboxRow.attempts + 1,
+                delivered_at=now,
+                lease_until=None,
+                last_error=None,
+            )
+        )
+
+    async def mark_retry(self, row_id: int, next_attempt_at: datetime, error: str) -> None:
+        """The attempt failed for a passing reason; try again later."""
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id)
+            .values(
+                attempts=OutboxRow.attempts + 1,
+                next_attempt_at=next_attempt_at,
+                lease_until=None,
+                last_error=error[:2000],
+            )
+        )
+
+    async def mark_dead(self, row_id: int, error: str, *, count_attempt: bool = True) -> None:
+        """Give up on the delivery; it stays visible and can be retried by hand."""
+        values: dict[str, Any] = {"status": "dead", "lease_until": None, "last_error": error[:2000]}
+        if count_attempt:
+            values["attempts"] = OutboxRow.attempts + 1
+        await self.session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values))
+
+    async def cancel_lane(self, lane: str, reason: str) -> None:
+        """Drop the lane's pending deliveries (their conversation failed to open)."""
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.lane == lane, OutboxRow.status == "pending")
+            .values(status="cancelled", lease_until=None, last_error=reason)
+        )
+
+    async def list_outbox(
+        self, *, status: str | None, conversation_id: str | None, after_id: int, limit: int
+    ) -> list[OutboxRow]:
+        """Deliveries for the operator, oldest first."""
+        query = select(OutboxRow).where(OutboxRow.id > after_id)
+        if status is not None:
+            query = query.where(OutboxRow.status == status)
+        if conversation_id is not None:
+            query = query.where(OutboxRow.conversation_id == conversation_id)
+        rows = await self.session.execute(query.order_by(OutboxRow.id).limit(limit))
+        return list(rows.scalars())
+
+    async def get_outbox(self, row_id: int) -> OutboxRow | None:
+        """One delivery."""
+        return await self.session.get(OutboxRow, row_id)
+
+    async def requeue(self, row_id: int, now: datetime) -> bool:
+        """Put a dead delivery back in line, with a fresh attempt count."""
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id, OutboxRow.status == "dead")
+            .values(status="pending", attempts=0, next_attempt_at=now, lease_until=None)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def pending_count(self) -> int:
+        """How many deliveries are waiting."""
+        query = select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "pending")
+        return int((await self.session.execute(query)).scalar_one())
+
+    # -- secrets ---------------------------------------------------------------------
+
+    async def secret(self, name: str, make: Callable[[], str], now: datetime) -> str:
+        """The stored secret `name`, created once; replicas racing agree on one value."""
+        dialect = self.session.bind.dialect.name
+        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+        await self.session.execute(
+            insert_fn(SecretRow)
+            .values(name=name, value=make(), created_at=now)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        row = await self.session.get(SecretRow, name, populate_existing=True)
+        assert row is not None
+        return row.value
+
+
+def new_token(prefix: str = "") -> str:
+    """A random URL-safe id."""
+    return prefix + secrets.token_urlsafe(18)
+
+
+class Store:
+    """Opens transactions on the configured database."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """A transaction that commits on success and rolls back on any error."""
+        async with self._sessionmaker() as session, session.begin():
+            yield Tx(session)

@@ -1,0 +1,177 @@
+"""Table definitions. Alembic migrations in migrations/versions/ must match these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# A naming convention keeps constraint names stable across SQLite and PostgreSQL,
+# which Alembic needs to alter them later.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite keeps no offset, so store UTC there)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+ACTIVE_STATUSES = ("pending", "active")
+_ACTIVE_SQL = "status IN ('pending', 'active')"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ConversationRow(Base):
+    """A handed-off conversation: who, where it was routed, and its state."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    main_channel: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(128))
+    platform: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str | None] = mapped_column(String(128))
+    route_rule: Mapped[str] = mapped_column(String(32))
+    route_trace: Mapped[list[str]] = mapped_column(JSON)
+    bot_platform: Mapped[str] = mapped_column(String(64))
+    bot_conversation_id: Mapped[str] = mapped_column(String(256))
+    callback_url: Mapped[str] = mapped_column(Text)
+    customer_id: Mapped[str] = mapped_column(String(256))
+    customer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    conversation_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    agent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The platform's own id for the conversation, once the agent side has opened it.
+    external_ref: Mapped[str | None] = mapped_column(String(256))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        # At most one active conversation per bot conversation, and per customer under a
+        # main channel: the database, not a read-then-write, is what prevents duplicates.
+        Index(
+            "uq_conversations_active_bot",
+            "bot_platform",
+            "bot_conversation_id",
+            unique=True,
+            sqlite_where=text(_ACTIVE_SQL),
+            postgresql_where=text(_ACTIVE_SQL),
+        ),
+        Index(
+            "uq_conversations_active_customer",
+            "main_channel",
+            "customer_id",
+            unique=True,
+            sqlite_where=text(_ACTIVE_SQL),
+            postgresql_where=text(_ACTIVE_SQL),
+        ),
+        Index("ix_conversations_status_created", "status", "created_at"),
+    )
+
+
+class MessageRow(Base):
+    """One message of a conversation's transcript, the bot's history included."""
+
+    __tablename__ = "messages"
+
+    seq: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(36))
+    role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(256))
+    # The sender's own id for the message, so a retried send is stored once.
+    external_id: Mapped[str | None] = mapped_column(String(256))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_messages_conversation_seq", "conversation_id", "seq"),
+        Index(
+            "uq_messages_conversation_external",
+            "conversation_id",
+            "role",
+            "external_id",
+            unique=True,
+        ),
+    )
+
+
+class OutboxRow(Base):
+    """A delivery to make: written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    # Deliveries in one lane go out in id order, one at a time: "{conversation}:{side}".
+    lane: Mapped[str] = mapped_column(String(64))
+    conversation_id: Mapped[str | None] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text)
+    # Sent as webhook-id: the same on every attempt, so receivers can drop repeats.
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_outbox_status_lane_id", "status", "lane", "id"),)
+
+
+class SecretRow(Base):
+    """Secrets the bridge generated for itself when the environment set none."""
+
+    __tablename__ = "bridge_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

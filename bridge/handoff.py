@@ -1,0 +1,409 @@
+"""The conversation lifecycle: a state machine on top of routing, the store and the outbox.
+
+    pending ──agent joins──▶ active
+       │                        │
+       ├──────── close ─────────┼──▶ closed
+       ├──────── release ───────┼──▶ released   (handed back to the bot)
+       └── agent side never opened (delivery dead) ──▶ failed
+
+Every change and the deliveries it causes are written in one transaction, so a crash
+never leaves a change without its deliveries or a delivery without its change.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy.exc import IntegrityError
+
+from adapters.base import AgentSideAdapter, ConversationRef
+from adapters.console.links import JoinLinks
+from bridge.db.repo import Store, Tx
+from bridge.db.tables import ACTIVE_STATUSES, ConversationRow, MessageRow, OutboxRow
+from bridge.errors import ConversationNotFound, FieldProblem, InvalidInput, InvalidTransition
+from bridge.models import AgentMessageRequest, CustomerMessageRequest, HandoffRequest
+from bridge.relay import outbox
+from bridge.relay.worker import DeliveryResult
+from bridge.routing import RegionRouter
+from bridge.views import message_view
+
+log = logging.getLogger(__name__)
+
+Actor = Literal["bot", "agent"]
+
+
+def _aware(value: datetime) -> datetime:
+    """Times without an offset are taken as UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class HandoffService:
+    """Opens, relays, closes and releases conversations."""
+
+    def __init__(
+        self,
+        store: Store,
+        router: RegionRouter,
+        default_channel: str,
+        adapters: Mapping[str, AgentSideAdapter],
+        links: JoinLinks,
+        on_commit: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._router = router
+        self._default_channel = default_channel
+        self._adapters = adapters
+        self._links = links
+        self._on_commit = on_commit
+        self._clock = clock
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def get(self, conversation_id: str) -> ConversationRow:
+        """The conversation, or ConversationNotFound."""
+        async with self._store.transaction() as tx:
+            return await self._require(tx, conversation_id)
+
+    async def transcript(
+        self, conversation_id: str, *, after_seq: int = 0, limit: int = 1000
+    ) -> list[MessageRow]:
+        """The messages after `after_seq`, oldest first."""
+        async with self._store.transaction() as tx:
+            await self._require(tx, conversation_id)
+            return await tx.messages(conversation_id, after_seq=after_seq, limit=limit)
+
+    def join_url(self, row: ConversationRow) -> str | None:
+        """The platform's join link, else the bridge's signed console link; none once ended."""
+        if row.status not in ACTIVE_STATUSES:
+            return None
+        adapter = self._adapters.get(row.channel)
+        if adapter is not None:
+            native = adapter.join_url(ConversationRef(row.id, row.channel, row.external_ref))
+            if native:
+                return native
+        return self._links.url(row.id)
+
+    # -- the bot's side ------------------------------------------------------------------
+
+    async def open(self, request: HandoffRequest) -> tuple[ConversationRow, bool]:
+        """Route and open a handoff; the existing active conversation when there is one.
+
+        Returns the conversation and whether it was created now. Two requests racing
+        for the same customer meet at the database's unique indexes: one inserts, the
+        other gets IntegrityError and returns the winner's conversation.
+        """
+        main = request.channel or self._default_channel
+        if main not in self._router.main_channels:
+            known = ", ".join(sorted(self._router.main_channels))
+            raise InvalidInput(
+                f"unknown main channel {main!r}",
+                [FieldProblem("channel", f"unknown main channel; known: {known}")],
+            )
+        decision = self._router.resolve(main, request.region)
+        try:
+            async with self._store.transaction() as tx:
+                existing = await tx.find_active(
+                    request.bot.platform, request.bot.conversation_id, main, request.customer.id
+                )
+                if existing is not None:
+                    return existing, False
+                row = await self._create(
+                    tx, request, decision.channel, decision.rule, list(decision.trace)
+                )
+        except IntegrityError:
+            async with self._store.transaction() as tx:
+                existing = await tx.find_active(
+                    request.bot.platform, request.bot.conversation_id, main, request.customer.id
+                )
+            if existing is None:
+                raise
+            return existing, False
+        self._on_commit()
+        log.info(
+            "handoff.routed",
+            extra={"conversation": row.id, "channel": row.channel, "rule": row.route_rule},
+        )
+        return row, True
+
+    async def _create(
+        self, tx: Tx, request: HandoffRequest, channel: str, rule: str, trace: list[str]
+    ) -> ConversationRow:
+        now = self._clock()
+        adapter = self._adapters[channel]
+        row = ConversationRow(
+            id=str(uuid.uuid4()),
+            status="pending",
+            main_channel=request.channel or self._default_channel,
+            channel=channel,
+            platform=adapter.platform,
+            region=request.region,
+            route_rule=rule,
+            route_trace=trace,
+            bot_platform=request.bot.platform,
+            bot_conversation_id=request.bot.conversation_id,
+            callback_url=str(request.callback_url),
+            customer_id=request.customer.id,
+            customer=request.customer.model_dump(mode="json"),
+            conversation_metadata=dict(request.metadata),
+            settings=dict(request.settings),
+            agent=None,
+            external_ref=None,
+            status_reason=None,
+            created_at=now,
+            updated_at=now,
+            closed_at=None,
+        )
+        await tx.insert_conversation(row)
+        history = [
+            MessageRow(
+                conversation_id=row.id,
+                role=m.role,
+                text=m.text,
+                author=m.author,
+                external_id=None,
+                sent_at=_aware(m.sent_at),
+                created_at=now,
+            )
+            for m in request.history
+        ]
+        await tx.add_messages(history)
+        history_payload = [message_view(m) for m in history]
+        snapshot = {
+            "id": row.id,
+            "channel": row.channel,
+            "main_channel": row.main_channel,
+            "region": row.region,
+            "customer": row.customer,
+            "metadata": row.conversation_metadata,
+            "settings": row.settings,
+        }
+        deliveries: list[OutboxRow] = []
+        if adapter.capabilities.history:
+            payload = {"conversation": snapshot, "history": history_payload}
+            deliveries.append(
+                outbox.agent_delivery(row.id, channel, outbox.AGENT_OPEN, payload, now)
+            )
+        else:
+            # The platform cannot import history: replay it, one delivery per message,
+            # so a failure part-way resumes where it stopped instead of starting over.
+            payload = {"conversation": snapshot, "history": []}
+            deliveries.append(
+                outbox.agent_delivery(row.id, channel, outbox.AGENT_OPEN, payload, now)
+            )
+            deliveries.extend(
+                outbox.agent_delivery(row.id, channel, outbox.AGENT_MESSAGE, {"message": m}, now)
+                for m in history_payload
+            )
+        await tx.enqueue(deliveries)
+        return row
+
+    async def customer_message(
+        self, conversation_id: str, request: CustomerMessageRequest
+    ) -> tuple[MessageRow, bool]:
+        """Store a customer message and relay it to the agent side; repeats are stored once."""
+        return await self._add_message(
+            conversation_id,
+            role="customer",
+            text=request.text,
+            author=None,
+            external_id=request.id,
+            sent_at=request.sent_at,
+            allowed=ACTIVE_STATUSES,
+            action="send a customer message to",
+        )
+
+    # -- the agent's side ----------------------------------------------------------------
+
+    async def agent_joined(self, conversation_id: str, name: str) -> ConversationRow:
+        """An agent took the conversation; the bot hears of it once."""
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            row = await self._require(tx, conversation_id)
+            if row.status == "active":
+                return row
+            agent = {"name": name, "joined_at": now.isoformat()}
+            moved = await tx.transition(
+                conversation_id, ("pending",), "active", agent=agent, updated_at=now
+            )
+            if not moved:
+                current = await self._require(tx, conversation_id, refresh=True)
+                if current.status == "active":
+                    return current
+                raise InvalidTransition(conversation_id, current.status, "join")
+            await tx.enqueue([self._bot_event(row, "agent.joined", {"agent": agent}, now)])
+            row = await self._require(tx, conversation_id, refresh=True)
+        self._on_commit()
+        log.info("handoff.agent_joined", extra={"conversation": conversation_id})
+        return row
+
+    async def agent_message(
+        self, conversation_id: str, request: AgentMessageRequest, author: str | None
+    ) -> tuple[MessageRow, bool]:
+        """Store an agent's reply and relay it to the bot."""
+        return await self._add_message(
+            conversation_id,
+            role="agent",
+            text=request.text,
+            author=author,
+            external_id=request.client_id,
+            sent_at=None,
+            allowed=("active",),
+            action="send an agent message to",
+        )
+
+    # -- either side -----------------------------------------------------------------------
+
+    async def close(self, conversation_id: str, by: Actor, reason: str | None) -> ConversationRow:
+        """End the conversation and tell the other side."""
+        return await self._end(conversation_id, "closed", by, reason or f"closed by the {by}")
+
+    async def release(self, conversation_id: str, by: Actor, reason: str | None) -> ConversationRow:
+        """Hand the conversation back to the bot and tell the other side."""
+        return await self._end(
+            conversation_id, "released", by, reason or f"handed back to the bot by the {by}"
+        )
+
+    async def _end(
+        self, conversation_id: str, status: Literal["closed", "released"], by: Actor, reason: str
+    ) -> ConversationRow:
+        now = self._clock()
+        verb = "close" if status == "closed" else "release"
+        async with self._store.transaction() as tx:
+            row = await self._require(tx, conversation_id)
+            moved = await tx.transition(
+                conversation_id,
+                ACTIVE_STATUSES,
+                status,
+                status_reason=reason,
+                closed_at=now,
+                updated_at=now,
+            )
+            if not moved:
+                current = await self._require(tx, conversation_id, refresh=True)
+                raise InvalidTransition(conversation_id, current.status, verb)
+            if by == "agent":
+                event = "conversation.closed" if status == "closed" else "conversation.released"
+                delivery = self._bot_event(row, event, {"by": by, "reason": reason}, now)
+            else:
+                delivery = outbox.agent_delivery(
+                    row.id,
+                    row.channel,
+                    outbox.AGENT_CLOSE,
+                    {"reason": reason, "status": status},
+                    now,
+                )
+            await tx.enqueue([delivery])
+            row = await self._require(tx, conversation_id, refresh=True)
+        self._on_commit()
+        log.info(f"handoff.{status}", extra={"conversation": conversation_id, "by": by})
+        return row
+
+    async def _add_message(
+        self,
+        conversation_id: str,
+        *,
+        role: Literal["customer", "agent"],
+        text: str,
+        author: str | None,
+        external_id: str | None,
+        sent_at: datetime | None,
+        allowed: tuple[str, ...],
+        action: str,
+    ) -> tuple[MessageRow, bool]:
+        now = self._clock()
+        try:
+            async with self._store.transaction() as tx:
+                row = await self._require(tx, conversation_id)
+                if external_id is not None:
+                    earlier = await tx.find_message(conversation_id, role, external_id)
+                    if earlier is not None:
+                        return earlier, False
+                if row.status not in allowed:
+                    raise InvalidTransition(conversation_id, row.status, action)
+                message = MessageRow(
+                    conversation_id=conversation_id,
+                    role=role,
+                    text=text,
+                    author=author,
+                    external_id=external_id,
+                    sent_at=_aware(sent_at) if sent_at else now,
+                    created_at=now,
+                )
+                await tx.add_messages([message])
+                view = message_view(message)
+                if role == "customer":
+                    delivery = outbox.agent_delivery(
+                        row.id, row.channel, outbox.AGENT_MESSAGE, {"message": view}, now
+                    )
+                else:
+                    delivery = self._bot_event(row, "agent.message", {"message": view}, now)
+                await tx.enqueue([delivery])
+                await tx.update_conversation(conversation_id, updated_at=now)
+        except IntegrityError:
+            # The same message id raced in twice; the other request stored it.
+            assert external_id is not None
+            async with self._store.transaction() as tx:
+                earlier = await tx.find_message(conversation_id, role, external_id)
+            if earlier is None:
+                raise
+            return earlier, False
+        self._on_commit()
+        return message, True
+
+    # -- relay outcomes (DeliveryHooks) ----------------------------------------------------
+
+    async def delivered(self, tx: Tx, row: OutboxRow, result: DeliveryResult) -> None:
+        """Keep the platform's id for the conversation once the agent side has opened it."""
+        if row.kind == outbox.AGENT_OPEN and row.conversation_id and result.external_ref:
+            await tx.update_conversation(row.conversation_id, external_ref=result.external_ref)
+
+    async def dead(self, tx: Tx, row: OutboxRow, error: str) -> None:
+        """The agent side could not be opened: fail the handoff and tell the bot why."""
+        if row.kind != outbox.AGENT_OPEN or row.conversation_id is None:
+            return
+        now = self._clock()
+        conversation = await tx.get_conversation(row.conversation_id)
+        if conversation is None:
+            return
+        reason = f"the agent side ({conversation.platform}) could not be reached: {error}"
+        moved = await tx.transition(
+            conversation.id,
+            ACTIVE_STATUSES,
+            "failed",
+            status_reason=reason,
+            closed_at=now,
+            updated_at=now,
+        )
+        if not moved:
+            return
+        await tx.cancel_lane(outbox.lane(conversation.id, "agent"), "conversation failed to open")
+        await tx.enqueue([self._bot_event(conversation, "handoff.failed", {"reason": reason}, now)])
+        log.warning("handoff.failed", extra={"conversation": conversation.id})
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _bot_event(
+        row: ConversationRow, event_type: str, data: dict[str, Any], now: datetime
+    ) -> OutboxRow:
+        body = {
+            "conversation_id": row.id,
+            "bot_conversation_id": row.bot_conversation_id,
+            "channel": row.channel,
+            **data,
+        }
+        return outbox.bot_event(row.id, row.callback_url, event_type, body, now)
+
+    @staticmethod
+    async def _require(tx: Tx, conversation_id: str, refresh: bool = False) -> ConversationRow:
+        row = await tx.get_conversation(conversation_id)
+        if row is None:
+            raise ConversationNotFound(conversation_id)
+        if refresh:
+            await tx.session.refresh(row)
+        return row

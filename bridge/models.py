@@ -1,0 +1,102 @@
+"""Wire and domain models (pydantic v2). The API validates requests into these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+Role = Literal["customer", "bot", "agent", "system"]
+ConversationStatus = Literal["pending", "active", "closed", "released", "failed"]
+MetadataValue = str | int | float | bool | None
+
+MAX_TEXT = 10_000
+MAX_HISTORY = 1_000
+
+
+class _Strict(BaseModel):
+    # Unknown fields are refused so a misspelt field gets a clear answer instead of
+    # being silently dropped.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Customer(_Strict):
+    """The customer, shaped like Chatvisor's customer tag."""
+
+    id: str = Field(min_length=1, max_length=256)
+    email: str | None = Field(default=None, max_length=320)
+    firstname: str | None = Field(default=None, max_length=256)
+    lastname: str | None = Field(default=None, max_length=256)
+    labels: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        # Chatvisor's example id is a number; the bridge keeps every id as text.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    def display_name(self) -> str:
+        """First and last name, else the id."""
+        name = " ".join(part for part in (self.firstname, self.lastname) if part)
+        return name or self.id
+
+
+class BotRef(_Strict):
+    """Which bot platform handed over, and its own id for the conversation."""
+
+    platform: str = Field(min_length=1, max_length=64)
+    conversation_id: str = Field(min_length=1, max_length=256)
+
+
+class HistoryMessage(_Strict):
+    """One message of the chat before the handoff."""
+
+    role: Role
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    sent_at: datetime
+    author: str | None = Field(default=None, max_length=256)
+
+
+class HandoffRequest(_Strict):
+    """The bot's transfer-to-agent event."""
+
+    bot: BotRef
+    customer: Customer
+    # A main channel; the configured default when absent.
+    channel: str | None = Field(default=None, max_length=128)
+    region: str | None = Field(default=None, max_length=128)
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    history: list[HistoryMessage] = Field(default_factory=list, max_length=MAX_HISTORY)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    callback_url: HttpUrl
+
+
+class CustomerMessageRequest(_Strict):
+    """A customer message to relay to the agent side."""
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    # The bot's id for the message: a retried send with the same id is stored once.
+    id: str | None = Field(default=None, min_length=1, max_length=256)
+    sent_at: datetime | None = None
+
+
+class AgentMessageRequest(_Strict):
+    """A message typed by an agent in the console."""
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    client_id: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class JoinRequest(_Strict):
+    """An agent joining a conversation from the console."""
+
+    name: str = Field(min_length=1, max_length=128)
+
+
+class ReasonRequest(_Strict):
+    """An optional reason given when closing or releasing."""
+
+    reason: str | None = Field(default=None, max_length=1_000)

@@ -1,0 +1,1 @@
+"""Durable relay: the outbox, its delivery worker, and signed events to bots."""

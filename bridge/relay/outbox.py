@@ -1,0 +1,67 @@
+"""Building outbox rows. Each row is one delivery, written in the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from bridge.db.tables import OutboxRow
+
+Side = Literal["agent", "bot"]
+
+BOT_EVENT = "bot.event"
+AGENT_OPEN = "agent.open"
+AGENT_MESSAGE = "agent.message"
+AGENT_CLOSE = "agent.close"
+
+
+def lane(conversation_id: str, side: Side) -> str:
+    """Deliveries to one side of one conversation go out in order: this names that line."""
+    return f"{conversation_id}:{side}"
+
+
+def agent_delivery(
+    conversation_id: str, channel: str, kind: str, payload: dict[str, Any], now: datetime
+) -> OutboxRow:
+    """A delivery to the agent side (the channel's platform adapter)."""
+    return OutboxRow(
+        lane=lane(conversation_id, "agent"),
+        conversation_id=conversation_id,
+        kind=kind,
+        target=channel,
+        idempotency_key="msg_" + uuid.uuid4().hex,
+        payload=payload,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def bot_event(
+    conversation_id: str, callback_url: str, event_type: str, data: dict[str, Any], now: datetime
+) -> OutboxRow:
+    """A signed event to the bot's callback URL: body `{type, timestamp, data}`.
+
+    The body is serialised once, here, so every retry sends the same bytes under the
+    same webhook-id.
+    """
+    body = json.dumps(
+        {"type": event_type, "timestamp": now.isoformat(), "data": data},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return OutboxRow(
+        lane=lane(conversation_id, "bot"),
+        conversation_id=conversation_id,
+        kind=BOT_EVENT,
+        target=callback_url,
+        idempotency_key="msg_" + uuid.uuid4().hex,
+        payload={"type": event_type, "body": body},
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )

@@ -1,0 +1,216 @@
+"""Settings: YAML from config/, each value overridable by a BRIDGE_* environment variable.
+
+Nested values use a double underscore: `BRIDGE_DATABASE__URL`, `BRIDGE_SERVER__PORT`,
+`BRIDGE_CHANNELS__MYSITE__PLATFORM`. Precedence: environment > YAML file > defaults.
+Secrets (everything under `security`) are accepted only from the environment, so a
+config file can be committed and shared without leaking them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bridge.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/bridge.yaml")
+
+
+class ServerSettings(BaseModel):
+    """Where the service listens and how it is reached from outside."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # The address agents and platforms use to reach us; join links are built on it.
+    public_url: str | None = None
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def base_url(self) -> str:
+        """The public base URL without a trailing slash."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host
+        return f"http://{host}:{self.port}"
+
+
+class DatabaseSettings(BaseModel):
+    """The store: SQLite (embedded default) or PostgreSQL (for several replicas)."""
+
+    url: str = "sqlite+aiosqlite:///data/bridge.db"
+    # PostgreSQL only: keep the bridge's tables in this schema (created if missing).
+    pg_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    pool_size: int = Field(default=10, ge=1)
+    # FULL survives power loss; NORMAL survives a killed process but may lose the last
+    # commits on power loss, in exchange for faster commits.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    migrate_on_start: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite store."""
+        return self.url.startswith("sqlite")
+
+
+class ConsoleSettings(BaseModel):
+    """The built-in agent console."""
+
+    link_ttl_seconds: int = Field(default=86_400, ge=60)
+
+
+class RelaySettings(BaseModel):
+    """Outbox delivery: retries, backoff and concurrency."""
+
+    max_attempts: int = Field(default=10, ge=1)
+    backoff_initial_seconds: float = Field(default=2.0, gt=0)
+    backoff_max_seconds: float = Field(default=600.0, gt=0)
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Quick retries inside one delivery attempt, for blips, before the durable backoff.
+    quick_retries: int = Field(default=2, ge=0, le=5)
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+    max_in_flight: int = Field(default=32, ge=1)
+
+
+class SecuritySettings(BaseModel):
+    """Secrets. Only the environment may set these (BRIDGE_SECURITY__*)."""
+
+    # When set, the bot-side API and the admin API require `Authorization: Bearer <token>`.
+    api_token: SecretStr | None = None
+    # Standard Webhooks secret (`whsec_<base64>`) for events to bots. Generated and kept
+    # in the database when unset, so every replica signs with the same key.
+    webhook_secret: SecretStr | None = None
+    # Key for signed console join links. Generated and kept in the database when unset.
+    console_secret: SecretStr | None = None
+
+
+class ChannelSettings(BaseModel):
+    """One channel: the platform its agents work on and, for a main channel, its regions."""
+
+    platform: str = "console"
+    # Routing code -> channel name, as VivoChat's Regions table.
+    regions: dict[str, str] = Field(default_factory=dict)
+    # Platform-specific options, validated by that platform's adapter at start.
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BRIDGE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    relay: RelaySettings = Field(default_factory=RelaySettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    # The main channel a handoff lands on when it names none.
+    default_channel: str | None = None
+    channels: dict[str, ChannelSettings] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init arguments; the environment must win over it.
+        return env_settings, init_settings
+
+    @model_validator(mode="after")
+    def _channels_are_consistent(self) -> Settings:
+        if not self.channels:
+            raise ValueError("channels: at least one channel is needed")
+        targets: set[str] = set()
+        for name, channel in self.channels.items():
+            for code, target in channel.regions.items():
+                if not code:
+                    raise ValueError(f"channels.{name}.regions: a routing code is empty")
+                if target not in self.channels:
+                    raise ValueError(
+                        f"channels.{name}.regions.{code}: channel {target!r} is not defined"
+                    )
+                if self.channels[target].regions:
+                    raise ValueError(
+                        f"channels.{name}.regions.{code}: {target!r} has regions of its own;"
+                        " a region channel cannot be a main channel"
+                    )
+                targets.add(target)
+        mains = [name for name in self.channels if name not in targets]
+        if self.default_channel is None:
+            if len(mains) != 1:
+                raise ValueError(
+                    f"default_channel: required when there are several main channels ({mains})"
+                )
+            self.default_channel = mains[0]
+        elif self.default_channel not in self.channels:
+            raise ValueError(f"default_channel: channel {self.default_channel!r} is not defined")
+        elif self.default_channel in targets:
+            raise ValueError(
+                f"default_channel: {self.default_channel!r} is a region channel, not a main one"
+            )
+        return self
+
+    def main_channels(self) -> list[str]:
+        """Channels that no region points to: the ones a handoff may name."""
+        targets = {t for c in self.channels.values() for t in c.regions.values()}
+        return [name for name in self.channels if name not in targets]
+
+
+def _format_validation_error(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(settings)"
+        lines.append(f"{where}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read the YAML file (if any), apply overrides, then the environment, and validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        data = loaded or {}
+        if "security" in data:
+            raise ConfigError(
+                f"{path}: 'security' holds secrets and may only be set from the environment"
+                " (BRIDGE_SECURITY__API_TOKEN, BRIDGE_SECURITY__WEBHOOK_SECRET,"
+                " BRIDGE_SECURITY__CONSOLE_SECRET)"
+            )
+    data = _deep_merge(data, overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {_format_validation_error(exc)}") from exc

@@ -1,0 +1,66 @@
+"""JSON views of stored rows, as the API and the console show them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.db.tables import ConversationRow, MessageRow, OutboxRow
+
+
+def message_view(row: MessageRow) -> dict[str, Any]:
+    """One transcript message."""
+    return {
+        "seq": row.seq,
+        "role": row.role,
+        "text": row.text,
+        "author": row.author,
+        "id": row.external_id,
+        "sent_at": row.sent_at.isoformat(),
+    }
+
+
+def conversation_view(row: ConversationRow, join_url: str | None) -> dict[str, Any]:
+    """A conversation's state, with why it went where it went."""
+    return {
+        "id": row.id,
+        "status": row.status,
+        "status_reason": row.status_reason,
+        "main_channel": row.main_channel,
+        "channel": row.channel,
+        "platform": row.platform,
+        "region": row.region,
+        "route": {
+            "rule": row.route_rule,
+            "reason": "; ".join(row.route_trace),
+            "trace": list(row.route_trace),
+        },
+        "join_url": join_url,
+        "bot": {"platform": row.bot_platform, "conversation_id": row.bot_conversation_id},
+        "callback_url": row.callback_url,
+        "customer": row.customer,
+        "metadata": row.conversation_metadata,
+        "settings": row.settings,
+        "agent": row.agent,
+        "external_ref": row.external_ref,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "closed_at": row.closed_at.isoformat() if row.closed_at else None,
+    }
+
+
+def outbox_view(row: OutboxRow) -> dict[str, Any]:
+    """A delivery, for the operator."""
+    return {
+        "id": row.id,
+        "conversation_id": row.conversation_id,
+        "kind": row.kind,
+        "event_type": row.payload.get("type") if row.kind == "bot.event" else None,
+        "target": row.target,
+        "webhook_id": row.idempotency_key,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at.isoformat(),
+        "last_error": row.last_error,
+        "created_at": row.created_at.isoformat(),
+        "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
+    }
