@@ -16,7 +16,13 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
 
 from bridge.errors import PlatformAuthError, PlatformRejected, PlatformUnavailable
 
@@ -86,7 +92,7 @@ class HttpClient:
         retrying = AsyncRetrying(
             retry=retry_if_exception(_should_retry_inline),
             stop=stop_after_attempt(self._quick_retries + 1),
-            wait=wait_exponential_jitter(initial=0.2, max=2.0),
+            wait=wait_exponential(multiplier=0.2, max=2.0) + wait_random(0, 0.2),
             reraise=True,
         )
         async for attempt in retrying:

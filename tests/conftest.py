@@ -1,0 +1,171 @@
+"""Shared fixtures: database backends (SQLite file, real PostgreSQL), the app, a fake bot."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer, unused_port
+
+from bridge.app import create_app
+from bridge.settings import Settings, load_settings
+from tests.fakes import WEBHOOK_SECRET, FakeBot
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "config" / "bridge.yaml"
+PG_DSN = os.environ.get("BRIDGE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CONSOLE_SECRET = "test-console-secret"
+
+
+def need_service(reason: str) -> None:
+    """Skip locally with a visible reason; under CI=true a missing service is a failure."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: services must be available)")
+    pytest.skip(reason)
+
+
+async def _pg_available() -> str | None:
+    try:
+        connection = await asyncpg.connect(PG_DSN, timeout=3)
+    except Exception as exc:
+        return f"PostgreSQL at {PG_DSN} is not reachable: {exc}"
+    await connection.close()
+    return None
+
+
+@dataclass
+class Database:
+    """Settings for one backend, and how to inspect it."""
+
+    backend: str
+    url: str
+    pg_schema: str | None = None
+
+    def settings(self) -> dict[str, Any]:
+        database: dict[str, Any] = {"url": self.url}
+        if self.pg_schema:
+            database["pg_schema"] = self.pg_schema
+        return database
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """Each integration test runs on a SQLite file and on the real PostgreSQL (own schema)."""
+    if request.param == "sqlite":
+        yield Database("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}")
+        return
+    problem = await _pg_available()
+    if problem:
+        need_service(problem)
+    schema = "t_" + uuid.uuid4().hex[:12]
+    url = PG_DSN.replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        yield Database("postgres", url, schema)
+    finally:
+        connection = await asyncpg.connect(PG_DSN)
+        try:
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await connection.close()
+
+
+def make_settings(database: Database, port: int, **overrides: Any) -> Settings:
+    """The shipped default config, on this database, with a quick relay for tests."""
+    base: dict[str, Any] = {
+        "server": {"host": "127.0.0.1", "port": port},
+        "database": database.settings(),
+        "relay": {
+            "backoff_initial_seconds": 0.05,
+            "backoff_max_seconds": 0.2,
+            "poll_interval_seconds": 0.05,
+            "request_timeout_seconds": 5,
+            "quick_retries": 0,
+            "max_attempts": 5,
+        },
+        "security": {"webhook_secret": WEBHOOK_SECRET, "console_secret": CONSOLE_SECRET},
+    }
+    return load_settings(CONFIG, **_merge(base, overrides))
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@dataclass
+class RunningBridge:
+    """The real app, listening on a real port, with an HTTP client pointed at it."""
+
+    server: TestServer
+    http: ClientSession
+    settings: Settings
+
+    def url(self, path: str) -> str:
+        return str(self.server.make_url(path))
+
+    async def post(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+        async with self.http.post(self.url(path), json=body, **kwargs) as response:
+            return response.status, await _json_or_text(response)
+
+    async def get(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        async with self.http.get(self.url(path), **kwargs) as response:
+            return response.status, await _json_or_text(response)
+
+
+async def _json_or_text(response: Any) -> Any:
+    if response.content_type == "application/json":
+        return await response.json()
+    return await response.text()
+
+
+async def start_bridge(settings: Settings) -> RunningBridge:
+    """Start the app on settings.server.port; the caller stops it with stop_bridge."""
+    server = TestServer(create_app(settings), host="127.0.0.1", port=settings.server.port)
+    await server.start_server()
+    return RunningBridge(server, ClientSession(), settings)
+
+
+async def stop_bridge(bridge: RunningBridge) -> None:
+    """Stop the app as a deployment would (graceful shutdown)."""
+    await bridge.http.close()
+    await bridge.server.close()
+
+
+@pytest.fixture
+async def bot() -> AsyncIterator[FakeBot]:
+    """A fake bot callback server that verifies every signature."""
+    fake = FakeBot()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+@pytest.fixture
+def bridge_settings(database: Database) -> Settings:
+    """Settings for one test's bridge."""
+    return make_settings(database, unused_port())
+
+
+@pytest.fixture
+async def bridge(bridge_settings: Settings) -> AsyncIterator[RunningBridge]:
+    """The real bridge app on a real port."""
+    running = await start_bridge(bridge_settings)
+    try:
+        yield running
+    finally:
+        await stop_bridge(running)

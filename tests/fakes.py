@@ -1,0 +1,130 @@
+"""Real fakes: in-process HTTP servers on port 0 that stand in for a bot and a platform."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+# A fixed Standard Webhooks secret for tests (32 zero-ish bytes, base64).
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@dataclass
+class ReceivedEvent:
+    """One event a fake bot accepted, after its signature was verified."""
+
+    webhook_id: str
+    type: str
+    data: dict[str, Any]
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeBot:
+    """The bot's callback endpoint. Verifies every signature with the standardwebhooks package.
+
+    `script` holds statuses to answer before accepting (e.g. [500, 500] then 204);
+    accepted events are kept once per webhook-id, as a real receiver would.
+    """
+
+    secret: str = WEBHOOK_SECRET
+    script: deque[int] = field(default_factory=deque)
+    events: list[ReceivedEvent] = field(default_factory=list)
+    attempts: Counter[str] = field(default_factory=Counter)
+    bad_signatures: int = 0
+    duplicates: int = 0
+    server: TestServer | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        try:
+            Webhook(self.secret).verify(body, dict(request.headers))
+        except WebhookVerificationError:
+            self.bad_signatures += 1
+            return web.Response(status=401)
+        webhook_id = request.headers["webhook-id"]
+        self.attempts[webhook_id] += 1
+        if self.script:
+            return web.Response(status=self.script.popleft())
+        if any(event.webhook_id == webhook_id for event in self.events):
+            self.duplicates += 1
+        else:
+            payload = json.loads(body)
+            self.events.append(ReceivedEvent(webhook_id, payload["type"], payload["data"], payload))
+        self._changed.set()
+        return web.Response(status=204)
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/callback", self.handle)
+        self.server = TestServer(app, port=0)
+        await self.server.start_server()
+        return self.url
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("/callback"))
+
+    def of_type(self, event_type: str) -> list[ReceivedEvent]:
+        return [event for event in self.events if event.type == event_type]
+
+    async def wait_for(self, predicate: Callable[[FakeBot], bool], timeout: float = 15.0) -> None:
+        """Wait until `predicate(self)` holds; fail with what was received if it never does."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate(self):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"timed out; received {[(e.type, e.webhook_id) for e in self.events]}"
+                )
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
+            except TimeoutError:
+                pass
+
+
+def handoff_body(
+    callback_url: str,
+    *,
+    conversation_id: str = "bot-conv-1",
+    customer_id: str = "cust-1",
+    region: str | None = "es",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A valid transfer-to-agent request, shaped as a bot would send it."""
+    body: dict[str, Any] = {
+        "bot": {"platform": "webhook", "conversation_id": conversation_id},
+        "customer": {
+            "id": customer_id,
+            "email": "john@example.com",
+            "firstname": "John",
+            "lastname": "Doe",
+            "labels": ["foo", "bar"],
+        },
+        "metadata": {"plan": "vip", "order": 42},
+        "history": [
+            {"role": "customer", "text": "Where is my order?", "sent_at": "2026-11-21T10:00:00Z"},
+            {"role": "bot", "text": "Let me get a person.", "sent_at": "2026-11-21T10:00:02Z"},
+        ],
+        "callback_url": callback_url,
+    }
+    if region is not None:
+        body["region"] = region
+    body.update(extra)
+    return body
