@@ -82,10 +82,10 @@ class FakeBot:
     def of_type(self, event_type: str) -> list[ReceivedEvent]:
         return [event for event in self.events if event.type == event_type]
 
-    async def wait_for(self, predicate: Callable[[FakeBot], bool], timeout: float = 15.0) -> None:
+    async def wait_for(self, predicate: Callable[[FakeBot], bool], within: float = 15.0) -> None:
         """Wait until `predicate(self)` holds; fail with what was received if it never does."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while not predicate(self):
             remaining = deadline - loop.time()
             if remaining <= 0:
