@@ -41,6 +41,8 @@ class FakeBot:
     attempts: Counter[str] = field(default_factory=Counter)
     bad_signatures: int = 0
     duplicates: int = 0
+    # Sent as Retry-After with every scripted 429.
+    retry_after: str | None = None
     server: TestServer | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -54,7 +56,11 @@ class FakeBot:
         webhook_id = request.headers["webhook-id"]
         self.attempts[webhook_id] += 1
         if self.script:
-            return web.Response(status=self.script.popleft())
+            status = self.script.popleft()
+            headers = (
+                {"Retry-After": self.retry_after} if status == 429 and self.retry_after else {}
+            )
+            return web.Response(status=status, headers=headers)
         if any(event.webhook_id == webhook_id for event in self.events):
             self.duplicates += 1
         else:

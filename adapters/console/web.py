@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from bridge.api.errors import parse_body
+from bridge.db.tables import ACTIVE_STATUSES
 from bridge.errors import Forbidden
 from bridge.models import AgentMessageRequest, JoinRequest, ReasonRequest
 from bridge.typedefs import CONSOLE_HUB, JOIN_LINKS, SERVICE
@@ -89,7 +90,14 @@ async def events(request: web.Request) -> web.StreamResponse:
     last = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
     after = int(last) if last.isdigit() else 0
     row = await service.get(conversation_id)
-    status = (row.status, json.dumps(row.agent, sort_keys=True))
+    if row.status not in ACTIVE_STATUSES and not await service.transcript(
+        conversation_id, after_seq=after, limit=1
+    ):
+        # Nothing more will happen here: 204 tells EventSource to stop reconnecting.
+        return web.Response(status=204)
+    # None, so the first pass always sends the status: the page may have loaded before
+    # a change that happened while this stream was connecting.
+    status: tuple[str, str] | None = None
     wake = hub.subscribe(conversation_id)
     try:
         async with sse_response(request) as stream:
@@ -107,6 +115,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                     await stream.send(
                         json.dumps({"status": row.status, "agent": row.agent}), event="status"
                     )
+                if row.status not in ACTIVE_STATUSES:
+                    break  # ended: the page has the last word; stop reading the store
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), STREAM_POLL_SECONDS)
         return stream

@@ -18,6 +18,7 @@ from bridge.errors import (
     RequestError,
     UnsupportedMediaType,
 )
+from bridge.typedefs import SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +82,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except RequestError as exc:
         return web.json_response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
-    except web.HTTPRequestEntityTooLarge as exc:
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].server.max_body_bytes
         return web.json_response(
             error_body(
                 "payload_too_large",
-                f"the body is larger than the limit of {exc.max_size} bytes",
-                [FieldProblem("(body)", f"over {exc.max_size} bytes")],
+                f"the body is larger than the limit of {limit} bytes",
+                [FieldProblem("(body)", f"over {limit} bytes")],
             ),
             status=413,
         )
