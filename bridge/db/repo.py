@@ -244,7 +244,7 @@ class Tx:
 
     async def secret(self, name: str, make: Callable[[], str], now: datetime) -> str:
         """The stored secret `name`, created once; replicas racing agree on one value."""
-        dialect = self.session.bind.dialect.name
+        dialect = self.session.get_bind().dialect.name
         insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
         await self.session.execute(
             insert_fn(SecretRow)

@@ -52,8 +52,8 @@ def backoff_seconds(
     attempts: int, settings: RelaySettings, rand: Callable[[], float] = random.random
 ) -> float:
     """Capped exponential backoff with equal jitter, for the attempt just failed (1-based)."""
-    ceiling = min(
-        settings.backoff_max_seconds, settings.backoff_initial_seconds * 2 ** (attempts - 1)
+    ceiling: float = min(
+        settings.backoff_max_seconds, settings.backoff_initial_seconds * 2.0 ** (attempts - 1)
     )
     return ceiling / 2 + rand() * ceiling / 2
 
