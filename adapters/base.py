@@ -8,15 +8,18 @@ thing (history replayed as messages, the bridge's own signed join link).
 
 from __future__ import annotations
 
+import hmac
+import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from adapters.http import HttpClient
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, InvalidSignature, MalformedPayload
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,86 @@ class OpenResult:
 
     external_ref: str
     join_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRequest:
+    """A webhook as it arrived, for an adapter to verify and parse."""
+
+    method: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    # The secret path segment, for platforms that cannot sign (Jivo, giosg, VivoChat).
+    path_token: str | None = None
+
+    def json(self) -> Any:
+        """The body as JSON, or MalformedPayload."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedPayload(f"the webhook body is not valid JSON: {exc}") from exc
+
+
+InboundKind = Literal["agent.joined", "agent.message", "conversation.closed", "agent.presence"]
+Presence = Literal["online", "offline", "absent"]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEvent:
+    """One thing that happened on the platform, in the bridge's terms.
+
+    `event_id` is the platform's id for the event (or message); the bridge applies an
+    event with a given id once, however often the platform redelivers it. The
+    conversation is found by `conversation_id` (ours, when the platform echoes it), else
+    by `external_ref` (the platform's), else by `customer_id`.
+    """
+
+    kind: InboundKind
+    event_id: str
+    external_ref: str | None = None
+    conversation_id: str | None = None
+    customer_id: str | None = None
+    agent_id: str | None = None
+    agent_name: str | None = None
+    text: str | None = None
+    presence: Presence | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundReply:
+    """What to answer the platform's webhook with (some platforms expect data back)."""
+
+    status: int = 200
+    body: Any = field(default_factory=lambda: {"result": "ok"})
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationInfo:
+    """What an adapter may read about a conversation to answer a webhook."""
+
+    id: str
+    status: str
+    channel: str
+    external_ref: str | None
+    customer: dict[str, Any]
+    metadata: dict[str, Any]
+    history: tuple[OutboundMessage, ...]
+
+
+class ConversationReader(Protocol):
+    """Read-only access for adapters whose webhook replies carry conversation data."""
+
+    async def find_active(
+        self, channel: str, *, external_ref: str | None = None, customer_id: str | None = None
+    ) -> ConversationInfo | None: ...
+
+
+def secret_matches(given: str | None, expected: str) -> bool:
+    """Compare a presented secret in constant time."""
+    if given is None:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 class NoOptions(BaseModel):
@@ -133,3 +216,80 @@ class AgentSideAdapter(ABC):
     def join_url(self, conversation: ConversationRef) -> str | None:
         """The platform's own link to the conversation; None means use the bridge's link."""
         return None
+
+    async def check_availability(self) -> bool | None:
+        """Whether a human is available on this channel; None when the platform cannot say."""
+        return None
+
+    # -- inbound webhooks ------------------------------------------------------------------
+
+    def verify_inbound(self, request: InboundRequest) -> None:
+        """Check the webhook's signature or secret; raise InvalidSignature when it is wrong.
+
+        The default refuses everything: a platform that sends webhooks must say how
+        they are authenticated.
+        """
+        raise InvalidSignature(f"{self.platform} sends no webhooks to the bridge")
+
+    def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
+        """The events in a verified webhook. Echoes of what the bridge posted are dropped here."""
+        return []
+
+    async def reply_inbound(
+        self, request: InboundRequest, events: list[InboundEvent], reader: ConversationReader
+    ) -> InboundReply:
+        """The answer to the webhook, after its events were applied."""
+        return InboundReply()
+
+
+class BotGateway(Protocol):
+    """What a bot-side adapter may ask of the bridge: the same calls the bot-side API makes."""
+
+    async def open(self, request: Any) -> tuple[Any, bool]: ...
+
+    async def customer_message(self, conversation_id: str, request: Any) -> tuple[Any, bool]: ...
+
+    async def close(
+        self, conversation_id: str, by: Literal["bot", "agent"], reason: str | None
+    ) -> Any: ...
+
+    async def release(
+        self, conversation_id: str, by: Literal["bot", "agent"], reason: str | None
+    ) -> Any: ...
+
+    async def find_by_bot_conversation(
+        self, bot_platform: str, bot_conversation_id: str
+    ) -> Any | None: ...
+
+
+class BotSideAdapter(ABC):
+    """A bot platform: how events reach the bot, and (optionally) its own inbound API."""
+
+    platform: ClassVar[str]
+    options_model: ClassVar[type[BaseModel]] = NoOptions
+
+    def __init__(self, name: str, options: BaseModel, context: AdapterContext) -> None:
+        self.name = name
+        self.options = options
+        self.context = context
+
+    @classmethod
+    def from_settings(cls, name: str, raw_options: dict[str, Any], context: AdapterContext) -> Self:
+        """Validate this bot's options; a bad one is a startup error naming the field."""
+        try:
+            options = cls.options_model.model_validate(raw_options)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"bots.{name}.options.{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ConfigError(f"bot {name!r} ({cls.platform}): {problems}") from exc
+        return cls(name, options, context)
+
+    @abstractmethod
+    async def deliver_event(self, target: str, event_id: str, body: str) -> None:
+        """Deliver one bridge event (`{type, timestamp, data}` JSON) to the bot at `target`."""
+
+    def routes(self, gateway: BotGateway) -> list[Any]:
+        """aiohttp route definitions of the platform's own inbound API, if it has one."""
+        return []

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from adapters.base import AdapterContext, AgentSideAdapter
+from adapters.base import AdapterContext, AgentSideAdapter, BotSideAdapter
 from adapters.console.adapter import ConsoleAdapter
+from adapters.webhook import StandardWebhooksBot
 from bridge.errors import ConfigError
 from bridge.settings import Settings
 
 AGENT_SIDE: dict[str, type[AgentSideAdapter]] = {cls.platform: cls for cls in (ConsoleAdapter,)}
+BOT_SIDE: dict[str, type[BotSideAdapter]] = {cls.platform: cls for cls in (StandardWebhooksBot,)}
+DEFAULT_BOT = StandardWebhooksBot.platform
 
 
 def build_agent_adapters(
@@ -23,4 +26,20 @@ def build_agent_adapters(
                 f"channels.{name}.platform: unknown platform {channel.platform!r} (known: {known})"
             )
         adapters[name] = cls.from_settings(name, channel.options, context)
+    return adapters
+
+
+def build_bot_adapters(settings: Settings, context: AdapterContext) -> dict[str, BotSideAdapter]:
+    """One adapter per configured bot, plus the default webhook bot under its own name."""
+    adapters: dict[str, BotSideAdapter] = {
+        DEFAULT_BOT: StandardWebhooksBot.from_settings(DEFAULT_BOT, {}, context)
+    }
+    for name, bot in settings.bots.items():
+        cls = BOT_SIDE.get(bot.platform)
+        if cls is None:
+            known = ", ".join(sorted(BOT_SIDE))
+            raise ConfigError(
+                f"bots.{name}.platform: unknown bot platform {bot.platform!r} (known: {known})"
+            )
+        adapters[name] = cls.from_settings(name, bot.options, context)
     return adapters

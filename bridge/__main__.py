@@ -10,19 +10,23 @@ from pathlib import Path
 
 from bridge import logs
 from bridge.errors import ConfigError
-from bridge.settings import DEFAULT_CONFIG, Settings, load_settings
+from bridge.settings import DEFAULT_CONFIG, ServerSettings, Settings, load_settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     path: Path | None = args.config
     if path is None and DEFAULT_CONFIG.exists():
         path = DEFAULT_CONFIG
+    settings = load_settings(path)
+    # Flags typed on the command line win over both the file and the environment.
     server: dict[str, object] = {}
     if getattr(args, "host", None):
         server["host"] = args.host
     if getattr(args, "port", None) is not None:
         server["port"] = args.port
-    return load_settings(path, **({"server": server} if server else {}))
+    if server:
+        settings.server = ServerSettings.model_validate(settings.server.model_dump() | server)
+    return settings
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -16,7 +14,7 @@ from adapters.console import web as console_web
 from adapters.console.hub import ConsoleHub
 from adapters.console.links import JoinLinks
 from adapters.http import HttpClient
-from adapters.registry import build_agent_adapters
+from adapters.registry import build_agent_adapters, build_bot_adapters
 from bridge.api import handoffs, health, outbox
 from bridge.api.auth import auth_middleware
 from bridge.api.errors import error_middleware
@@ -25,7 +23,7 @@ from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
 from bridge.handoff import HandoffService
 from bridge.relay import signing
-from bridge.relay.dispatch import BotEventSender, Dispatcher
+from bridge.relay.dispatch import Dispatcher
 from bridge.relay.worker import RelayWorker
 from bridge.routing import RegionRouter
 from bridge.settings import Settings
@@ -63,10 +61,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     engine = None
     try:
-        # Adapters validate their options before anything touches the database.
-        adapters: dict[str, AgentSideAdapter] = build_agent_adapters(
-            settings, AdapterContext(http, {"console_hub": hub})
-        )
+        # Adapters validate their options before anything touches the database; the
+        # signing secret joins their shared extras once it has been read from the store.
+        context = AdapterContext(http, {"console_hub": hub})
+        adapters: dict[str, AgentSideAdapter] = build_agent_adapters(settings, context)
+        bots = build_bot_adapters(settings, context)
         engine = create_engine(settings.database)
         if settings.database.migrate_on_start:
             await upgrade(engine, settings.database)
@@ -79,6 +78,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             security.webhook_secret.get_secret_value() if security.webhook_secret else None,
             signing.new_secret,
         )
+        context.extras["webhook_secret"] = webhook_secret
         console_secret = await _secret(
             store,
             "console_secret",
@@ -100,18 +100,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[SERVICE] = service
         worker = RelayWorker(
             store,
-            Dispatcher(store, adapters, BotEventSender(http, webhook_secret)),
+            Dispatcher(store, adapters, bots),
             service,
             settings.relay,
         )
         app[WORKER] = worker
-        task = asyncio.create_task(worker.run(), name="relay-worker")
+        worker.start()
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await worker.stop(SHUTDOWN_GRACE_SECONDS)
     finally:
         await session.close()

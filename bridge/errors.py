@@ -58,6 +58,13 @@ class MalformedJSON(RequestError):
     code = "malformed_json"
 
 
+class MalformedPayload(RequestError):
+    """A platform's webhook does not have the documented shape."""
+
+    status = 400
+    code = "malformed_payload"
+
+
 class UnsupportedMediaType(RequestError):
     """The body is not `application/json`."""
 
@@ -77,6 +84,12 @@ class Unauthorized(RequestError):
 
     status = 401
     code = "unauthorized"
+
+
+class InvalidSignature(Unauthorized):
+    """An inbound webhook's signature, token or secret does not match."""
+
+    code = "invalid_signature"
 
 
 class Forbidden(RequestError):

@@ -264,9 +264,7 @@ class HandoffService:
 
     async def release(self, conversation_id: str, by: Actor, reason: str | None) -> ConversationRow:
         """Hand the conversation back to the bot and tell the other side."""
-        return await self._end(
-            conversation_id, "released", by, reason or f"handed back to the bot by the {by}"
-        )
+        return await self._end(conversation_id, "released", by, reason or f"released by the {by}")
 
     async def _end(
         self, conversation_id: str, status: Literal["closed", "released"], by: Actor, reason: str
@@ -397,7 +395,7 @@ class HandoffService:
             "channel": row.channel,
             **data,
         }
-        return outbox.bot_event(row.id, row.callback_url, event_type, body, now)
+        return outbox.bot_event(row.id, row.callback_url, event_type, body, now, row.bot_platform)
 
     @staticmethod
     async def _require(tx: Tx, conversation_id: str, refresh: bool = False) -> ConversationRow:

@@ -8,6 +8,7 @@ config file can be committed and shared without leaking them.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any, Literal
 
@@ -93,6 +94,23 @@ class SecuritySettings(BaseModel):
     # Key for signed console join links. Generated and kept in the database when unset.
     console_secret: SecretStr | None = None
 
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here so a typo stops the start, not every later delivery.
+        if value is not None:
+            raw = value.get_secret_value()
+            encoded = raw.removeprefix("whsec_")
+            try:
+                key = base64.b64decode(encoded, validate=True)
+            except ValueError:
+                key = b""
+            if len(key) < 16:
+                raise ValueError(
+                    "must be a Standard Webhooks secret: whsec_ and at least 16 base64 bytes"
+                )
+        return value
+
 
 class ChannelSettings(BaseModel):
     """One channel: the platform its agents work on and, for a main channel, its regions."""
@@ -101,6 +119,13 @@ class ChannelSettings(BaseModel):
     # Routing code -> channel name, as VivoChat's Regions table.
     regions: dict[str, str] = Field(default_factory=dict)
     # Platform-specific options, validated by that platform's adapter at start.
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class BotSettings(BaseModel):
+    """A bot platform with an API of its own (the plain webhook bot needs no entry)."""
+
+    platform: str
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -119,6 +144,9 @@ class Settings(BaseSettings):
     # The main channel a handoff lands on when it names none.
     default_channel: str | None = None
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
+    # Bot platforms by the name a handoff gives in `bot.platform`; any other name is
+    # served by the plain Standard Webhooks bot.
+    bots: dict[str, BotSettings] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

@@ -25,6 +25,14 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 CONSOLE_SECRET = "test-console-secret"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the PostgreSQL runs, so `-m "not postgres"` leaves them out."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("database") == "postgres":
+            item.add_marker(pytest.mark.postgres)
+
+
 def need_service(reason: str) -> None:
     """Skip locally with a visible reason; under CI=true a missing service is a failure."""
     if IN_CI:

@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bridge.errors import (
     FieldProblem,
@@ -101,7 +102,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             status=exc.status,
             headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
         )
-    except (DBAPIError, ConnectionError) as exc:
+    except ConnectionResetError:
+        raise  # the client went away (a closed console stream): nothing to answer
+    except (DBAPIError, PoolTimeout, OSError) as exc:
         # The store is down or locked: 503 so the sender retries; nothing was accepted.
         log.error("api.storage_unavailable", extra={"path": request.path, "error": str(exc)})
         return web.json_response(

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from adapters.base import AgentSideAdapter, ConversationRef, ConversationSnapshot, OutboundMessage
-from adapters.http import HttpClient
+from adapters.base import (
+    AgentSideAdapter,
+    BotSideAdapter,
+    ConversationRef,
+    ConversationSnapshot,
+    OutboundMessage,
+)
+from adapters.registry import DEFAULT_BOT
 from bridge.db.repo import Store
 from bridge.db.tables import OutboxRow
 from bridge.errors import PlatformRejected
-from bridge.relay import outbox, signing
+from bridge.relay import outbox
 from bridge.relay.worker import DeliveryResult
 
 
@@ -27,33 +32,24 @@ def message_from_payload(data: Mapping[str, Any]) -> OutboundMessage:
     )
 
 
-class BotEventSender:
-    """Posts signed Standard Webhooks events to a bot's callback URL."""
-
-    def __init__(self, http: HttpClient, secret: str) -> None:
-        self._http = http
-        self._key = signing.secret_key(secret)
-
-    async def send(self, url: str, msg_id: str, body: str) -> None:
-        """Send one event; the receiver drops repeats by `webhook-id`."""
-        headers = signing.headers(self._key, msg_id, int(time.time()), body)
-        await self._http.request("POST", url, data=body.encode(), headers=headers)
-
-
 class Dispatcher:
     """Delivers each kind of outbox row."""
 
     def __init__(
-        self, store: Store, adapters: Mapping[str, AgentSideAdapter], bot: BotEventSender
+        self,
+        store: Store,
+        adapters: Mapping[str, AgentSideAdapter],
+        bots: Mapping[str, BotSideAdapter],
     ) -> None:
         self._store = store
         self._adapters = adapters
-        self._bot = bot
+        self._bots = bots
 
     async def deliver(self, row: OutboxRow) -> DeliveryResult:
         """Deliver one row, raising a PlatformError on failure."""
         if row.kind == outbox.BOT_EVENT:
-            await self._bot.send(row.target, row.idempotency_key, row.payload["body"])
+            bot = self._bots.get(row.payload.get("bot") or DEFAULT_BOT) or self._bots[DEFAULT_BOT]
+            await bot.deliver_event(row.target, row.idempotency_key, row.payload["body"])
             return DeliveryResult()
         adapter = self._adapters.get(row.target)
         if adapter is None:

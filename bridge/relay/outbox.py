@@ -41,7 +41,12 @@ def agent_delivery(
 
 
 def bot_event(
-    conversation_id: str, callback_url: str, event_type: str, data: dict[str, Any], now: datetime
+    conversation_id: str,
+    callback_url: str,
+    event_type: str,
+    data: dict[str, Any],
+    now: datetime,
+    bot: str | None = None,
 ) -> OutboxRow:
     """A signed event to the bot's callback URL: body `{type, timestamp, data}`.
 
@@ -59,7 +64,8 @@ def bot_event(
         kind=BOT_EVENT,
         target=callback_url,
         idempotency_key="msg_" + uuid.uuid4().hex,
-        payload={"type": event_type, "body": body},
+        # `bot` names the bot-side adapter that delivers it (None: the plain webhook bot).
+        payload={"type": event_type, "body": body, "bot": bot},
         status="pending",
         attempts=0,
         next_attempt_at=now,

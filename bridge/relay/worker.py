@@ -75,7 +75,9 @@ class RelayWorker:
         self._settings = settings
         self._clock = clock
         self._wake = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._in_flight: dict[asyncio.Task[None], int] = {}
         # Long enough for every quick retry of one attempt to time out, plus a margin;
         # past it another replica may take the row over (at-least-once, same webhook-id).
         self._lease = timedelta(
@@ -87,11 +89,16 @@ class RelayWorker:
         """Look for work now instead of at the next poll (called after a commit)."""
         self._wake.set()
 
+    def start(self) -> None:
+        """Run the delivery loop in the background until `stop`."""
+        self._stopping.clear()
+        self._loop_task = asyncio.create_task(self.run(), name="relay-worker")
+
     async def run(self) -> None:
-        """Deliver until cancelled; survives database outages by waiting and trying again."""
+        """Deliver until stopped; survives database outages by waiting and trying again."""
         self.running = True
         try:
-            while True:
+            while not self._stopping.is_set():
                 self._wake.clear()
                 try:
                     claimed = await self.run_once()
@@ -115,9 +122,12 @@ class RelayWorker:
             rows = await tx.claim_due(self._clock(), free, self._lease)
         for row in rows:
             task = asyncio.create_task(self._deliver(row), name=f"relay-{row.id}")
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            self._in_flight[task] = row.id
+            task.add_done_callback(self._forget)
         return len(rows)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(task, None)
 
     async def drain(self) -> None:
         """Wait for the deliveries in flight (tests and graceful shutdown)."""
@@ -125,12 +135,27 @@ class RelayWorker:
             await asyncio.gather(*list(self._in_flight), return_exceptions=True)
 
     async def stop(self, grace_seconds: float) -> None:
-        """Let deliveries in flight finish for a while, then cancel what is left."""
+        """Stop claiming, let deliveries in flight finish for a while, then give back the rest.
+
+        The loop is asked to stop rather than cancelled, so a claim is never cut off
+        between its commit and the start of its deliveries (which would strand leases).
+        Deliveries still running after the grace period are cancelled and their leases
+        released, so the next instance takes them over at once (same webhook-id).
+        """
+        self._stopping.set()
+        self._wake.set()
+        if self._loop_task is not None:
+            await self._loop_task
+            self._loop_task = None
         if self._in_flight:
             await asyncio.wait(list(self._in_flight), timeout=grace_seconds)
-        for task in list(self._in_flight):
+        leftover = dict(self._in_flight)
+        for task in leftover:
             task.cancel()
-        await asyncio.gather(*list(self._in_flight), return_exceptions=True)
+        await asyncio.gather(*leftover, return_exceptions=True)
+        if leftover:
+            async with self._store.transaction() as tx:
+                await tx.release_leases(list(leftover.values()))
 
     async def _deliver(self, row: OutboxRow) -> None:
         try:

@@ -18,6 +18,7 @@ from adapters.base import (
 )
 from adapters.console.links import JoinLinks
 from adapters.http import HttpClient
+from adapters.webhook import StandardWebhooksBot
 from bridge.app import region_router
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
@@ -25,7 +26,7 @@ from bridge.db.repo import Store
 from bridge.errors import PlatformRejected, PlatformUnavailable
 from bridge.handoff import HandoffService
 from bridge.models import CustomerMessageRequest, HandoffRequest
-from bridge.relay.dispatch import BotEventSender, Dispatcher
+from bridge.relay.dispatch import Dispatcher
 from bridge.relay.worker import RelayWorker
 from tests.conftest import Database, make_settings
 from tests.fakes import WEBHOOK_SECRET, handoff_body
@@ -78,7 +79,9 @@ async def test_dead_open_fails_the_handoff_and_frees_the_customer(
     service = HandoffService(store, region_router(settings), "mysite", adapters, links)
     async with ClientSession() as session:
         http = HttpClient(session, timeout=1, quick_retries=0)
-        dispatcher = Dispatcher(store, adapters, BotEventSender(http, WEBHOOK_SECRET))
+        context = AdapterContext(http, {"webhook_secret": WEBHOOK_SECRET})
+        bots = {"webhook": StandardWebhooksBot.from_settings("webhook", {}, context)}
+        dispatcher = Dispatcher(store, adapters, bots)
         worker = RelayWorker(store, dispatcher, service, settings.relay)
         request = HandoffRequest.model_validate(handoff_body("http://127.0.0.1:9/cb"))
         conversation, created = await service.open(request)

@@ -81,3 +81,22 @@ def test_public_url_defaults_to_host_and_port(tmp_path: Path) -> None:
     assert load_settings(path).server.base_url() == "http://127.0.0.1:8081"
     settings = load_settings(path, server={"public_url": "https://bridge.example.com/"})
     assert settings.server.base_url() == "https://bridge.example.com"
+
+
+def test_malformed_webhook_secret_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRIDGE_SECURITY__WEBHOOK_SECRET", "whsec_not-base64!")
+    with pytest.raises(ConfigError, match=r"security\.webhook_secret"):
+        load_settings(ROOT / "config" / "bridge.yaml")
+
+
+def test_command_line_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge.__main__ import parser
+    from bridge.__main__ import _settings as settings_from_args
+
+    monkeypatch.setenv("BRIDGE_SERVER__HOST", "0.0.0.0")
+    monkeypatch.setenv("BRIDGE_SERVER__PORT", "7000")
+    args = parser().parse_args(
+        ["serve", "--config", str(ROOT / "config" / "bridge.yaml"), "--host", "127.0.0.2"]
+    )
+    settings = settings_from_args(args)
+    assert (settings.server.host, settings.server.port) == ("127.0.0.2", 7000)

@@ -1,0 +1,31 @@
+# handoff bridge: the service on SQLite in /app/data, with the built-in agent console.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+
+# Install the package (not editable) from a build directory that is removed afterwards,
+# so the service runs from site-packages with its migrations and console files.
+COPY pyproject.toml README.md /build/
+COPY bridge/ /build/bridge/
+COPY adapters/ /build/adapters/
+RUN pip install --no-cache-dir /build && rm -rf /build
+
+RUN useradd --system --create-home --home-dir /home/bridge --shell /usr/sbin/nologin bridge
+
+WORKDIR /app
+COPY config/ /app/config/
+RUN mkdir -p /app/data && chown bridge:bridge /app/data
+
+USER bridge
+
+ENV BRIDGE_SERVER__HOST=0.0.0.0
+EXPOSE 8080
+
+# slim has no curl: check liveness with the standard library.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+
+CMD ["python", "-m", "bridge", "serve", "--config", "/app/config/bridge.yaml"]

@@ -1,0 +1,21 @@
+"""The default bot side: events POSTed to the bot's callback URL, signed per Standard Webhooks."""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from adapters.base import BotSideAdapter
+from bridge.relay import signing
+
+
+class StandardWebhooksBot(BotSideAdapter):
+    """Any bot that can take a webhook: `{type, timestamp, data}` with webhook-* headers."""
+
+    platform: ClassVar[str] = "webhook"
+
+    async def deliver_event(self, target: str, event_id: str, body: str) -> None:
+        """POST the event; the same `webhook-id` on every attempt lets the bot drop repeats."""
+        key = signing.secret_key(self.context.extras["webhook_secret"])
+        headers = signing.headers(key, event_id, int(time.time()), body)
+        await self.context.http.request("POST", target, data=body.encode(), headers=headers)
