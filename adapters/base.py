@@ -19,16 +19,24 @@ from typing import Any, ClassVar, Literal, Protocol, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from adapters.http import HttpClient
-from bridge.errors import ConfigError, InvalidSignature, MalformedPayload
+from bridge.errors import ConfigError, FieldProblem, InvalidSignature, MalformedPayload, NotFound
 
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a platform can do natively."""
 
+    # Imports history with the conversation; otherwise the bridge replays it as messages.
     history: bool = False
+    # Has its own join link; otherwise the bridge hands out its signed console link.
     join_url: bool = False
+    # Can tell whether a human is available (check_availability).
     availability: bool = False
+    # Accepts customer messages after the open. A platform where the customer already
+    # talks to the agent directly (VivoChat's widget) has nothing to relay them to.
+    messages: bool = True
+    # Sends agent events (messages, joins, closes) to the bridge's webhook.
+    inbound: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +298,12 @@ class BotSideAdapter(ABC):
     async def deliver_event(self, target: str, event_id: str, body: str) -> None:
         """Deliver one bridge event (`{type, timestamp, data}` JSON) to the bot at `target`."""
 
-    def routes(self, gateway: BotGateway) -> list[Any]:
-        """aiohttp route definitions of the platform's own inbound API, if it has one."""
-        return []
+    async def handle_request(
+        self, path: str, request: InboundRequest, gateway: BotGateway
+    ) -> InboundReply:
+        """Serve the platform's own inbound API at `/bots/{name}/{path}` (Tovie, Jivo).
+
+        Verify the request first (a wrong secret raises InvalidSignature), then call the
+        gateway. The default has no such API.
+        """
+        raise NotFound(f"bot {self.name!r} has no inbound API", [FieldProblem("path", path)])

@@ -8,6 +8,7 @@ from adapters.webhook import StandardWebhooksBot
 from bridge.errors import ConfigError
 from bridge.settings import Settings
 
+# One line per platform; the key is the `platform` a channel (or bot) names in config.
 AGENT_SIDE: dict[str, type[AgentSideAdapter]] = {cls.platform: cls for cls in (ConsoleAdapter,)}
 BOT_SIDE: dict[str, type[BotSideAdapter]] = {cls.platform: cls for cls in (StandardWebhooksBot,)}
 DEFAULT_BOT = StandardWebhooksBot.platform

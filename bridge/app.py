@@ -15,22 +15,32 @@ from adapters.console.hub import ConsoleHub
 from adapters.console.links import JoinLinks
 from adapters.http import HttpClient
 from adapters.registry import build_agent_adapters, build_bot_adapters
-from bridge.api import handoffs, health, outbox
+from bridge.api import handoffs, health, outbox, webhooks
 from bridge.api.auth import auth_middleware
 from bridge.api.errors import error_middleware
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
 from bridge.handoff import HandoffService
+from bridge.inbound import InboundService
 from bridge.relay import signing
 from bridge.relay.dispatch import Dispatcher
 from bridge.relay.worker import RelayWorker
 from bridge.routing import RegionRouter
 from bridge.settings import Settings
-from bridge.typedefs import CONSOLE_HUB, JOIN_LINKS, SERVICE, SETTINGS, STORE, WORKER
+from bridge.typedefs import BOTS, CONSOLE_HUB, INBOUND, JOIN_LINKS, SERVICE, SETTINGS, STORE, WORKER
 
 # How long in-flight deliveries may finish when the service stops.
 SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+def main_channel_of(settings: Settings) -> dict[str, str]:
+    """Each channel's main channel (a main channel is its own)."""
+    owners = {name: name for name in settings.main_channels()}
+    for main in settings.main_channels():
+        for target in settings.channels[main].regions.values():
+            owners[target] = main
+    return owners
 
 
 def region_router(settings: Settings) -> RegionRouter:
@@ -66,6 +76,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         context = AdapterContext(http, {"console_hub": hub})
         adapters: dict[str, AgentSideAdapter] = build_agent_adapters(settings, context)
         bots = build_bot_adapters(settings, context)
+        app[BOTS] = bots
         engine = create_engine(settings.database)
         if settings.database.migrate_on_start:
             await upgrade(engine, settings.database)
@@ -98,6 +109,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             on_commit=lambda: app[WORKER].wake(),
         )
         app[SERVICE] = service
+        app[INBOUND] = InboundService(store, service, adapters, main_channel_of(settings))
         worker = RelayWorker(
             store,
             Dispatcher(store, adapters, bots),
@@ -133,5 +145,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(handoffs.routes)
     app.add_routes(outbox.routes)
+    app.add_routes(webhooks.routes)
     console_web.setup(app)
     return app

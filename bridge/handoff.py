@@ -77,6 +77,30 @@ class HandoffService:
             await self._require(tx, conversation_id)
             return await tx.messages(conversation_id, after_seq=after_seq, limit=limit)
 
+    async def find_by_bot_conversation(
+        self, bot_platform: str, bot_conversation_id: str
+    ) -> ConversationRow | None:
+        """The newest conversation handed over from this bot conversation, if any."""
+        async with self._store.transaction() as tx:
+            return await tx.find_by_bot_conversation(bot_platform, bot_conversation_id)
+
+    async def destinations(self) -> list[dict[str, Any]]:
+        """Where a bot may send a handoff: every main channel and its region codes."""
+        return [
+            {"channel": main, "regions": sorted(self._router.regions_of(main))}
+            for main in sorted(self._router.main_channels)
+        ]
+
+    async def put_state(self, adapter: str, key: str, value: str) -> None:
+        """Keep a small value for an adapter, e.g. a webhook URL its platform registered."""
+        async with self._store.transaction() as tx:
+            await tx.put_state(adapter, key, value, self._clock())
+
+    async def get_state(self, adapter: str, key: str) -> str | None:
+        """A value an adapter kept."""
+        async with self._store.transaction() as tx:
+            return await tx.get_state(adapter, key)
+
     def join_url(self, row: ConversationRow) -> str | None:
         """The platform's join link, else the bridge's signed console link; none once ended."""
         if row.status not in ACTIVE_STATUSES:
@@ -183,7 +207,7 @@ class HandoffService:
             "settings": row.settings,
         }
         deliveries: list[OutboxRow] = []
-        if adapter.capabilities.history:
+        if adapter.capabilities.history or not adapter.capabilities.messages:
             payload = {"conversation": snapshot, "history": history_payload}
             deliveries.append(
                 outbox.agent_delivery(row.id, channel, outbox.AGENT_OPEN, payload, now)
@@ -334,13 +358,18 @@ class HandoffService:
                 )
                 await tx.add_messages([message])
                 view = message_view(message)
-                if role == "customer":
-                    delivery = outbox.agent_delivery(
-                        row.id, row.channel, outbox.AGENT_MESSAGE, {"message": view}, now
+                if role == "agent":
+                    await tx.enqueue(
+                        [self._bot_event(row, "agent.message", {"message": view}, now)]
                     )
-                else:
-                    delivery = self._bot_event(row, "agent.message", {"message": view}, now)
-                await tx.enqueue([delivery])
+                elif self._relays_messages(row.channel):
+                    await tx.enqueue(
+                        [
+                            outbox.agent_delivery(
+                                row.id, row.channel, outbox.AGENT_MESSAGE, {"message": view}, now
+                            )
+                        ]
+                    )
                 await tx.update_conversation(conversation_id, updated_at=now)
         except IntegrityError:
             # The same message id raced in twice; the other request stored it.
@@ -352,6 +381,10 @@ class HandoffService:
             return earlier, False
         self._on_commit()
         return message, True
+
+    def _relays_messages(self, channel: str) -> bool:
+        adapter = self._adapters.get(channel)
+        return adapter is None or adapter.capabilities.messages
 
     # -- relay outcomes (DeliveryHooks) ----------------------------------------------------
 

@@ -7,16 +7,20 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from adapters.base import BotSideAdapter
     from adapters.console.hub import ConsoleHub
     from adapters.console.links import JoinLinks
     from bridge.db.repo import Store
     from bridge.handoff import HandoffService
+    from bridge.inbound import InboundService
     from bridge.relay.worker import RelayWorker
     from bridge.settings import Settings
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 STORE: web.AppKey[Store] = web.AppKey("store")
 SERVICE: web.AppKey[HandoffService] = web.AppKey("service")
+INBOUND: web.AppKey[InboundService] = web.AppKey("inbound")
+BOTS: web.AppKey[dict[str, BotSideAdapter]] = web.AppKey("bots")
 WORKER: web.AppKey[RelayWorker] = web.AppKey("worker")
 CONSOLE_HUB: web.AppKey[ConsoleHub] = web.AppKey("console_hub")
 JOIN_LINKS: web.AppKey[JoinLinks] = web.AppKey("join_links")

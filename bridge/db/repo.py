@@ -14,7 +14,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from bridge.db.tables import ACTIVE_STATUSES, ConversationRow, MessageRow, OutboxRow, SecretRow
+from bridge.db.tables import (
+    ACTIVE_STATUSES,
+    AdapterStateRow,
+    AgentPresenceRow,
+    ConversationRow,
+    MessageRow,
+    OutboxRow,
+    SecretRow,
+)
 
 
 class Tx:
@@ -56,6 +64,92 @@ class Tx:
             .limit(1)
         )
         return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def find_for_platform(
+        self,
+        channel: str,
+        *,
+        external_ref: str | None = None,
+        customer_id: str | None = None,
+        main_channel: str | None = None,
+    ) -> ConversationRow | None:
+        """The newest conversation on a channel with this platform id, else the active one
+        of this customer (searched across the main channel's channels when given)."""
+        if external_ref is not None:
+            query = (
+                select(ConversationRow)
+                .where(
+                    ConversationRow.channel == channel,
+                    ConversationRow.external_ref == external_ref,
+                )
+                .order_by(ConversationRow.created_at.desc())
+                .limit(1)
+            )
+            row = (await self.session.execute(query)).scalar_one_or_none()
+            if row is not None or customer_id is None:
+                return row
+        if customer_id is None:
+            return None
+        scope = (
+            ConversationRow.main_channel == main_channel
+            if main_channel is not None
+            else ConversationRow.channel == channel
+        )
+        query = (
+            select(ConversationRow)
+            .where(
+                scope,
+                ConversationRow.customer_id == customer_id,
+                ConversationRow.status.in_(ACTIVE_STATUSES),
+            )
+            .limit(1)
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def find_by_bot_conversation(
+        self, bot_platform: str, bot_conversation_id: str
+    ) -> ConversationRow | None:
+        """The newest conversation handed over from this bot conversation."""
+        query = (
+            select(ConversationRow)
+            .where(
+                ConversationRow.bot_platform == bot_platform,
+                ConversationRow.bot_conversation_id == bot_conversation_id,
+            )
+            .order_by(ConversationRow.created_at.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def set_presence(
+        self, channel: str, agent_id: str, name: str | None, presence: str, now: datetime
+    ) -> None:
+        """Record an agent's presence as its platform reported it (last write wins)."""
+        row = await self.session.get(AgentPresenceRow, (channel, agent_id))
+        if row is None:
+            self.session.add(
+                AgentPresenceRow(
+                    channel=channel,
+                    agent_id=agent_id,
+                    name=name,
+                    presence=presence,
+                    updated_at=now,
+                )
+            )
+        else:
+            row.presence, row.updated_at = presence, now
+            if name:
+                row.name = name
+        await self.session.flush()
+
+    async def presence(self, channel: str | None = None) -> list[AgentPresenceRow]:
+        """Reported presences, per channel and agent."""
+        query = select(AgentPresenceRow).order_by(
+            AgentPresenceRow.channel, AgentPresenceRow.agent_id
+        )
+        if channel is not None:
+            query = query.where(AgentPresenceRow.channel == channel)
+        return list((await self.session.execute(query)).scalars())
 
     async def transition(
         self,
@@ -247,6 +341,22 @@ class Tx:
         """How many deliveries are waiting."""
         query = select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "pending")
         return int((await self.session.execute(query)).scalar_one())
+
+    # -- adapter state ---------------------------------------------------------------
+
+    async def put_state(self, adapter: str, key: str, value: str, now: datetime) -> None:
+        """Keep a value for an adapter (last write wins)."""
+        row = await self.session.get(AdapterStateRow, (adapter, key))
+        if row is None:
+            self.session.add(AdapterStateRow(adapter=adapter, key=key, value=value, updated_at=now))
+        else:
+            row.value, row.updated_at = value, now
+        await self.session.flush()
+
+    async def get_state(self, adapter: str, key: str) -> str | None:
+        """A value an adapter kept, if any."""
+        row = await self.session.get(AdapterStateRow, (adapter, key))
+        return row.value if row is not None else None
 
     # -- secrets ---------------------------------------------------------------------
 

@@ -112,6 +112,7 @@ class ConversationRow(Base):
             postgresql_where=text(_ACTIVE_SQL),
         ),
         Index("ix_conversations_status_created", "status", "created_at"),
+        Index("ix_conversations_channel_external_ref", "channel", "external_ref"),
     )
 
 
@@ -165,6 +166,29 @@ class OutboxRow(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_outbox_status_lane_id", "status", "lane", "id"),)
+
+
+class AgentPresenceRow(Base):
+    """The last presence a platform reported for one of its agents."""
+
+    __tablename__ = "agent_presence"
+
+    channel: Mapped[str] = mapped_column(String(128), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+    presence: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AdapterStateRow(Base):
+    """Small values a platform hands the bridge to keep (Tovie's webhook URL, say)."""
+
+    __tablename__ = "adapter_state"
+
+    adapter: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SecretRow(Base):

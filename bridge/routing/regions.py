@@ -47,6 +47,10 @@ class RegionRouter:
         """The main channels this router knows."""
         return frozenset(self._regions)
 
+    def regions_of(self, main_channel: str) -> Mapping[str, str]:
+        """The region codes of a main channel and their channels."""
+        return self._regions.get(main_channel, MappingProxyType({}))
+
     def resolve(self, main_channel: str, code: str | None) -> RouteDecision:
         """Pick the channel for `code` under `main_channel`; fall back to the main channel."""
         try:

@@ -90,8 +90,8 @@ def test_malformed_webhook_secret_stops_the_start(monkeypatch: pytest.MonkeyPatc
 
 
 def test_command_line_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bridge.__main__ import parser
     from bridge.__main__ import _settings as settings_from_args
+    from bridge.__main__ import parser
 
     monkeypatch.setenv("BRIDGE_SERVER__HOST", "0.0.0.0")
     monkeypatch.setenv("BRIDGE_SERVER__PORT", "7000")

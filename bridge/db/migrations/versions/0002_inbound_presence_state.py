@@ -1,0 +1,48 @@
+"""inbound lookups, agent presence, adapter state
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-21
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "adapter_state",
+        sa.Column("adapter", sa.String(length=128), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("adapter", "key", name=op.f("pk_adapter_state")),
+    )
+    op.create_table(
+        "agent_presence",
+        sa.Column("channel", sa.String(length=128), nullable=False),
+        sa.Column("agent_id", sa.String(length=256), nullable=False),
+        sa.Column("name", sa.String(length=256), nullable=True),
+        sa.Column("presence", sa.String(length=16), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("channel", "agent_id", name=op.f("pk_agent_presence")),
+    )
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_conversations_channel_external_ref", ["channel", "external_ref"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.drop_index("ix_conversations_channel_external_ref")
+
+    op.drop_table("agent_presence")
+    op.drop_table("adapter_state")
