@@ -10,16 +10,32 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol, Self
+from typing import Annotated, Any, ClassVar, Literal, Protocol, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError
 
 from adapters.http import HttpClient
 from bridge.errors import ConfigError, FieldProblem, InvalidSignature, MalformedPayload, NotFound
+
+
+def _from_environment(name: object) -> SecretStr:
+    if not isinstance(name, str) or not name:
+        raise ValueError("must name an environment variable that holds the secret")
+    value = os.environ.get(name)
+    if not value:
+        raise ValueError(f"environment variable {name} is not set")
+    return SecretStr(value)
+
+
+# An option that holds a secret. The config file names the environment variable
+# (`api_key: KOMMUNICATE_API_KEY`) and the value is read from there at start, so secrets
+# never sit in a config file; a missing variable is a startup error naming the option.
+EnvSecret = Annotated[SecretStr, BeforeValidator(_from_environment)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +53,8 @@ class Capabilities:
     messages: bool = True
     # Sends agent events (messages, joins, closes) to the bridge's webhook.
     inbound: bool = True
+    # Can be polled for events where its webhooks are not set up (see `poll`).
+    polling: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +246,14 @@ class AgentSideAdapter(ABC):
     async def check_availability(self) -> bool | None:
         """Whether a human is available on this channel; None when the platform cannot say."""
         return None
+
+    def poll_interval(self) -> float | None:
+        """Seconds between polls when this channel is to be polled; None means no polling."""
+        return None
+
+    async def poll(self, cursor: str | None) -> tuple[list[InboundEvent], str | None]:
+        """Events since `cursor` (opaque, adapter-made); returns them and the next cursor."""
+        return [], cursor
 
     # -- inbound webhooks ------------------------------------------------------------------
 

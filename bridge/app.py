@@ -25,6 +25,7 @@ from bridge.handoff import HandoffService
 from bridge.inbound import InboundService
 from bridge.relay import signing
 from bridge.relay.dispatch import Dispatcher
+from bridge.relay.poller import Poller
 from bridge.relay.worker import RelayWorker
 from bridge.routing import RegionRouter
 from bridge.settings import Settings
@@ -109,7 +110,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             on_commit=lambda: app[WORKER].wake(),
         )
         app[SERVICE] = service
-        app[INBOUND] = InboundService(store, service, adapters, main_channel_of(settings))
+        inbound = InboundService(store, service, adapters, main_channel_of(settings))
+        app[INBOUND] = inbound
         worker = RelayWorker(
             store,
             Dispatcher(store, adapters, bots),
@@ -118,9 +120,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         )
         app[WORKER] = worker
         worker.start()
+        poller = Poller(store, inbound, adapters)
+        poller.start()
         try:
             yield
         finally:
+            await poller.stop()
             await worker.stop(SHUTDOWN_GRACE_SECONDS)
     finally:
         await session.close()

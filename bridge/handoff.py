@@ -105,6 +105,8 @@ class HandoffService:
         """The platform's join link, else the bridge's signed console link; none once ended."""
         if row.status not in ACTIVE_STATUSES:
             return None
+        if row.platform_join_url:
+            return row.platform_join_url
         adapter = self._adapters.get(row.channel)
         if adapter is not None:
             native = adapter.join_url(ConversationRef(row.id, row.channel, row.external_ref))
@@ -177,6 +179,7 @@ class HandoffService:
             settings=dict(request.settings),
             agent=None,
             external_ref=None,
+            platform_join_url=None,
             status_reason=None,
             created_at=now,
             updated_at=now,
@@ -391,7 +394,11 @@ class HandoffService:
     async def delivered(self, tx: Tx, row: OutboxRow, result: DeliveryResult) -> None:
         """Keep the platform's id for the conversation once the agent side has opened it."""
         if row.kind == outbox.AGENT_OPEN and row.conversation_id and result.external_ref:
-            await tx.update_conversation(row.conversation_id, external_ref=result.external_ref)
+            await tx.update_conversation(
+                row.conversation_id,
+                external_ref=result.external_ref,
+                platform_join_url=result.join_url,
+            )
 
     async def dead(self, tx: Tx, row: OutboxRow, error: str) -> None:
         """The agent side could not be opened: fail the handoff and tell the bot why."""

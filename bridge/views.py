@@ -42,6 +42,7 @@ def conversation_view(row: ConversationRow, join_url: str | None) -> dict[str, A
         "settings": row.settings,
         "agent": row.agent,
         "external_ref": row.external_ref,
+        "platform_join_url": row.platform_join_url,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
         "closed_at": row.closed_at.isoformat() if row.closed_at else None,

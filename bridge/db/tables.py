@@ -87,6 +87,8 @@ class ConversationRow(Base):
     agent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The platform's own id for the conversation, once the agent side has opened it.
     external_ref: Mapped[str | None] = mapped_column(String(256))
+    # The platform's own join link, when it made one while opening the conversation.
+    platform_join_url: Mapped[str | None] = mapped_column(Text)
     status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("channel", "agent_id", name=op.f("pk_agent_presence")),
     )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("platform_join_url", sa.Text(), nullable=True))
         batch_op.create_index(
             "ix_conversations_channel_external_ref", ["channel", "external_ref"], unique=False
         )
@@ -43,6 +44,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_channel_external_ref")
+        batch_op.drop_column("platform_join_url")
 
     op.drop_table("agent_presence")
     op.drop_table("adapter_state")
