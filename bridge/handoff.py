@@ -12,6 +12,7 @@ never leaves a change without its deliveries or a delivery without its change.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -90,6 +91,30 @@ class HandoffService:
             {"channel": main, "regions": sorted(self._router.regions_of(main))}
             for main in sorted(self._router.main_channels)
         ]
+
+    async def notify_bot(
+        self,
+        bot: str,
+        bot_conversation_id: str,
+        target: str,
+        event_type: str,
+        data: dict[str, Any],
+    ) -> None:
+        """Queue an event for bot `bot`'s adapter to deliver to `target`, durably.
+
+        For bot-side adapters that relay a bot's own traffic (e.g. a business channel
+        forwarding a client's message to the bot). Events of one bot conversation are
+        delivered in order; there need not be a handed-off conversation yet.
+        """
+        now = self._clock()
+        body = {"bot_conversation_id": bot_conversation_id, **data}
+        row = outbox.bot_event(None, target, event_type, body, now, bot)
+        # Hashed: the lane column is short and bot conversation ids are not.
+        digest = hashlib.sha256(f"{bot}\0{bot_conversation_id}".encode()).hexdigest()
+        row.lane = f"bot:{digest[:48]}"
+        async with self._store.transaction() as tx:
+            await tx.enqueue([row])
+        self._on_commit()
 
     async def put_state(self, adapter: str, key: str, value: str) -> None:
         """Keep a small value for an adapter, e.g. a webhook URL its platform registered."""

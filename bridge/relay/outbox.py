@@ -41,7 +41,7 @@ def agent_delivery(
 
 
 def bot_event(
-    conversation_id: str,
+    conversation_id: str | None,
     callback_url: str,
     event_type: str,
     data: dict[str, Any],
@@ -59,7 +59,7 @@ def bot_event(
         ensure_ascii=False,
     )
     return OutboxRow(
-        lane=lane(conversation_id, "bot"),
+        lane=lane(conversation_id, "bot") if conversation_id else "bot",
         conversation_id=conversation_id,
         kind=BOT_EVENT,
         target=callback_url,
