@@ -15,7 +15,7 @@ from adapters.console.hub import ConsoleHub
 from adapters.console.links import JoinLinks
 from adapters.http import HttpClient
 from adapters.registry import build_agent_adapters, build_bot_adapters
-from bridge.api import handoffs, health, outbox, webhooks
+from bridge.api import handoffs, health, integrations, outbox, subscriptions, webhooks
 from bridge.api.auth import auth_middleware
 from bridge.api.errors import error_middleware
 from bridge.db.engine import create_engine, create_sessionmaker
@@ -23,13 +23,24 @@ from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
 from bridge.handoff import HandoffService
 from bridge.inbound import InboundService
+from bridge.profiles import ProfileService
 from bridge.relay import signing
 from bridge.relay.dispatch import Dispatcher
 from bridge.relay.poller import Poller
 from bridge.relay.worker import RelayWorker
 from bridge.routing import RegionRouter
 from bridge.settings import Settings
-from bridge.typedefs import BOTS, CONSOLE_HUB, INBOUND, JOIN_LINKS, SERVICE, SETTINGS, STORE, WORKER
+from bridge.typedefs import (
+    BOTS,
+    CONSOLE_HUB,
+    INBOUND,
+    JOIN_LINKS,
+    PROFILES,
+    SERVICE,
+    SETTINGS,
+    STORE,
+    WORKER,
+)
 
 # How long in-flight deliveries may finish when the service stops.
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -110,11 +121,18 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             on_commit=lambda: app[WORKER].wake(),
         )
         app[SERVICE] = service
+
+        def changed(conversation_id: str | None) -> None:
+            app[WORKER].wake()
+            if conversation_id is not None:
+                hub.wake(conversation_id)
+
+        app[PROFILES] = ProfileService(store, on_commit=changed)
         inbound = InboundService(store, service, adapters, main_channel_of(settings))
         app[INBOUND] = inbound
         worker = RelayWorker(
             store,
-            Dispatcher(store, adapters, bots),
+            Dispatcher(store, adapters, bots, http),
             service,
             settings.relay,
         )
@@ -151,5 +169,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(handoffs.routes)
     app.add_routes(outbox.routes)
     app.add_routes(webhooks.routes)
+    app.add_routes(subscriptions.routes)
+    app.add_routes(integrations.routes)
     console_web.setup(app)
     return app

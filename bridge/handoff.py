@@ -26,6 +26,7 @@ from adapters.console.links import JoinLinks
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ACTIVE_STATUSES, ConversationRow, MessageRow, OutboxRow
 from bridge.errors import ConversationNotFound, FieldProblem, InvalidInput, InvalidTransition
+from bridge.events import announce
 from bridge.models import AgentMessageRequest, CustomerMessageRequest, HandoffRequest
 from bridge.relay import outbox
 from bridge.relay.worker import DeliveryResult
@@ -252,6 +253,9 @@ class HandoffService:
                 for m in history_payload
             )
         await tx.enqueue(deliveries)
+        route = {"rule": rule, "trace": trace, "channel": channel}
+        await announce(tx, row, "handoff.requested", {}, now, to_bot=False)
+        await announce(tx, row, "handoff.routed", {"route": route}, now, to_bot=False)
         return row
 
     async def customer_message(
@@ -287,7 +291,7 @@ class HandoffService:
                 if current.status == "active":
                     return current
                 raise InvalidTransition(conversation_id, current.status, "join")
-            await tx.enqueue([self._bot_event(row, "agent.joined", {"agent": agent}, now)])
+            await announce(tx, row, "agent.joined", {"agent": agent}, now, to_bot=True)
             row = await self._require(tx, conversation_id, refresh=True)
         self._on_commit()
         log.info("handoff.agent_joined", extra={"conversation": conversation_id})
@@ -336,18 +340,21 @@ class HandoffService:
             if not moved:
                 current = await self._require(tx, conversation_id, refresh=True)
                 raise InvalidTransition(conversation_id, current.status, verb)
-            if by == "agent":
-                event = "conversation.closed" if status == "closed" else "conversation.released"
-                delivery = self._bot_event(row, event, {"by": by, "reason": reason}, now)
-            else:
-                delivery = outbox.agent_delivery(
-                    row.id,
-                    row.channel,
-                    outbox.AGENT_CLOSE,
-                    {"reason": reason, "status": status},
-                    now,
+            event = "conversation.closed" if status == "closed" else "conversation.released"
+            # The bot hears of what the agent did, the agent side of what the bot did.
+            await announce(tx, row, event, {"by": by, "reason": reason}, now, to_bot=by == "agent")
+            if by == "bot":
+                await tx.enqueue(
+                    [
+                        outbox.agent_delivery(
+                            row.id,
+                            row.channel,
+                            outbox.AGENT_CLOSE,
+                            {"reason": reason, "status": status},
+                            now,
+                        )
+                    ]
                 )
-            await tx.enqueue([delivery])
             row = await self._require(tx, conversation_id, refresh=True)
         self._on_commit()
         log.info(f"handoff.{status}", extra={"conversation": conversation_id, "by": by})
@@ -387,10 +394,12 @@ class HandoffService:
                 await tx.add_messages([message])
                 view = message_view(message)
                 if role == "agent":
-                    await tx.enqueue(
-                        [self._bot_event(row, "agent.message", {"message": view}, now)]
+                    await announce(tx, row, "agent.message", {"message": view}, now, to_bot=True)
+                else:
+                    await announce(
+                        tx, row, "customer.message", {"message": view}, now, to_bot=False
                     )
-                elif self._relays_messages(row.channel):
+                if role == "customer" and self._relays_messages(row.channel):
                     await tx.enqueue(
                         [
                             outbox.agent_delivery(
@@ -445,22 +454,10 @@ class HandoffService:
         if not moved:
             return
         await tx.cancel_lane(outbox.lane(conversation.id, "agent"), "conversation failed to open")
-        await tx.enqueue([self._bot_event(conversation, "handoff.failed", {"reason": reason}, now)])
+        await announce(tx, conversation, "handoff.failed", {"reason": reason}, now, to_bot=True)
         log.warning("handoff.failed", extra={"conversation": conversation.id})
 
     # -- helpers ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _bot_event(
-        row: ConversationRow, event_type: str, data: dict[str, Any], now: datetime
-    ) -> OutboxRow:
-        body = {
-            "conversation_id": row.id,
-            "bot_conversation_id": row.bot_conversation_id,
-            "channel": row.channel,
-            **data,
-        }
-        return outbox.bot_event(row.id, row.callback_url, event_type, body, now, row.bot_platform)
 
     @staticmethod
     async def _require(tx: Tx, conversation_id: str, refresh: bool = False) -> ConversationRow:

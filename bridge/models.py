@@ -100,3 +100,46 @@ class ReasonRequest(_Strict):
     """An optional reason given when closing or releasing."""
 
     reason: str | None = Field(default=None, max_length=1_000)
+
+
+class MetadataUpdate(_Strict):
+    """New metadata for an active conversation (Kommunicate's updateConversationMetadata)."""
+
+    metadata: dict[str, MetadataValue]
+    # Merge into the existing metadata by default; replace it all when true.
+    replace: bool = False
+
+
+class CustomerUpdate(_Strict):
+    """Re-identify or tag a customer: profile fields and labels to add or remove."""
+
+    customer_id: str = Field(min_length=1, max_length=256)
+    email: str | None = Field(default=None, max_length=320)
+    firstname: str | None = Field(default=None, max_length=256)
+    lastname: str | None = Field(default=None, max_length=256)
+    labels_add: list[str] = Field(default_factory=list, max_length=100)
+    labels_remove: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("customer_id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+
+class PresenceUpdate(_Strict):
+    """An agent's presence on a channel, pushed from outside."""
+
+    channel: str = Field(min_length=1, max_length=128)
+    agent_id: str = Field(min_length=1, max_length=256)
+    name: str | None = Field(default=None, max_length=256)
+    presence: Literal["online", "offline", "absent"]
+
+
+class SubscriptionRequest(_Strict):
+    """A CRM or helpdesk endpoint that wants lifecycle events."""
+
+    url: HttpUrl
+    events: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    description: str | None = Field(default=None, max_length=256)

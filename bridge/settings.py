@@ -94,22 +94,35 @@ class SecuritySettings(BaseModel):
     # Key for signed console join links. Generated and kept in the database when unset.
     console_secret: SecretStr | None = None
 
+    # Standard Webhooks secrets that CRMs and helpdesks sign their calls to
+    # /integrations/* with. Several may be active while a secret is rotated, e.g.
+    # BRIDGE_SECURITY__INTEGRATION_SECRETS='["whsec_new...", "whsec_old..."]'.
+    integration_secrets: list[SecretStr] = Field(default_factory=list)
+
     @field_validator("webhook_secret")
     @classmethod
     def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
         # Checked here so a typo stops the start, not every later delivery.
         if value is not None:
-            raw = value.get_secret_value()
-            encoded = raw.removeprefix("whsec_")
-            try:
-                key = base64.b64decode(encoded, validate=True)
-            except ValueError:
-                key = b""
-            if len(key) < 16:
-                raise ValueError(
-                    "must be a Standard Webhooks secret: whsec_ and at least 16 base64 bytes"
-                )
+            _check_whsec(value)
         return value
+
+    @field_validator("integration_secrets")
+    @classmethod
+    def _whsecs(cls, values: list[SecretStr]) -> list[SecretStr]:
+        for value in values:
+            _check_whsec(value)
+        return values
+
+
+def _check_whsec(value: SecretStr) -> None:
+    encoded = value.get_secret_value().removeprefix("whsec_")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        key = b""
+    if len(key) < 16:
+        raise ValueError("must be a Standard Webhooks secret: whsec_ and at least 16 base64 bytes")
 
 
 class ChannelSettings(BaseModel):

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from bridge.db.repo import Store
     from bridge.handoff import HandoffService
     from bridge.inbound import InboundService
+    from bridge.profiles import ProfileService
     from bridge.relay.worker import RelayWorker
     from bridge.settings import Settings
 
@@ -20,6 +21,7 @@ SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 STORE: web.AppKey[Store] = web.AppKey("store")
 SERVICE: web.AppKey[HandoffService] = web.AppKey("service")
 INBOUND: web.AppKey[InboundService] = web.AppKey("inbound")
+PROFILES: web.AppKey[ProfileService] = web.AppKey("profiles")
 BOTS: web.AppKey[dict[str, BotSideAdapter]] = web.AppKey("bots")
 WORKER: web.AppKey[RelayWorker] = web.AppKey("worker")
 CONSOLE_HUB: web.AppKey[ConsoleHub] = web.AppKey("console_hub")

@@ -98,6 +98,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     # None, so the first pass always sends the status: the page may have loaded before
     # a change that happened while this stream was connecting.
     status: tuple[str, str] | None = None
+    # The customer and metadata as last sent (first pass: always, like the status).
+    shown: str | None = None
     wake = hub.subscribe(conversation_id)
     try:
         async with sse_response(request) as stream:
@@ -115,6 +117,10 @@ async def events(request: web.Request) -> web.StreamResponse:
                     await stream.send(
                         json.dumps({"status": row.status, "agent": row.agent}), event="status"
                     )
+                details = json.dumps([row.customer, row.conversation_metadata], sort_keys=True)
+                if details != shown:
+                    await stream.send(json.dumps(_agent_view(row)), event="conversation")
+                shown = details
                 if row.status not in ACTIVE_STATUSES:
                     break  # ended: the page has the last word; stop reading the store
                 with contextlib.suppress(TimeoutError):

@@ -6,8 +6,8 @@ from aiohttp import web
 
 from bridge.api.errors import parse_body
 from bridge.errors import FieldProblem, InvalidInput
-from bridge.models import CustomerMessageRequest, HandoffRequest, ReasonRequest
-from bridge.typedefs import SERVICE
+from bridge.models import CustomerMessageRequest, HandoffRequest, MetadataUpdate, ReasonRequest
+from bridge.typedefs import PROFILES, SERVICE
 from bridge.views import conversation_view, message_view
 
 routes = web.RouteTableDef()
@@ -90,5 +90,15 @@ async def release_conversation(request: web.Request) -> web.Response:
     body = await parse_body(request, ReasonRequest, optional=True)
     row = await request.app[SERVICE].release(
         request.match_info["conversation_id"], "bot", body.reason
+    )
+    return _conversation_response(request, row)
+
+
+@routes.patch("/v1/conversations/{conversation_id}/metadata")
+async def update_metadata(request: web.Request) -> web.Response:
+    """Merge new metadata into an active conversation; agents see it at once."""
+    body = await parse_body(request, MetadataUpdate)
+    row = await request.app[PROFILES].update_metadata(
+        request.match_info["conversation_id"], body.metadata, replace=body.replace
     )
     return _conversation_response(request, row)

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,9 +19,11 @@ from bridge.db.tables import (
     AdapterStateRow,
     AgentPresenceRow,
     ConversationRow,
+    InboundDeliveryRow,
     MessageRow,
     OutboxRow,
     SecretRow,
+    SubscriptionRow,
 )
 
 
@@ -341,6 +343,62 @@ class Tx:
         """How many deliveries are waiting."""
         query = select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "pending")
         return int((await self.session.execute(query)).scalar_one())
+
+    # -- subscriptions and signed integrations -----------------------------------------
+
+    async def add_subscription(self, row: SubscriptionRow) -> None:
+        """Register a subscriber."""
+        self.session.add(row)
+        await self.session.flush()
+
+    async def subscriptions(self) -> list[SubscriptionRow]:
+        """Every subscriber, oldest first."""
+        query = select(SubscriptionRow).order_by(SubscriptionRow.created_at)
+        return list((await self.session.execute(query)).scalars())
+
+    async def get_subscription(self, subscription_id: str) -> SubscriptionRow | None:
+        """One subscriber."""
+        return await self.session.get(SubscriptionRow, subscription_id)
+
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        """Remove a subscriber; its queued events are cancelled."""
+        row = await self.session.get(SubscriptionRow, subscription_id)
+        if row is None:
+            return False
+        await self.session.delete(row)
+        await self.session.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.kind == "subscription.event",
+                OutboxRow.target == subscription_id,
+                OutboxRow.status == "pending",
+            )
+            .values(status="cancelled", last_error="subscription deleted")
+        )
+        return True
+
+    async def record_delivery(self, webhook_id: str, now: datetime) -> bool:
+        """Remember an applied inbound webhook id; False when it was applied before."""
+        if await self.session.get(InboundDeliveryRow, webhook_id) is not None:
+            return False
+        self.session.add(InboundDeliveryRow(webhook_id=webhook_id, received_at=now))
+        await self.session.flush()
+        return True
+
+    async def prune_deliveries(self, before: datetime) -> int:
+        """Forget inbound webhook ids older than the retention window."""
+        result = await self.session.execute(
+            delete(InboundDeliveryRow).where(InboundDeliveryRow.received_at < before)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def active_of_customer(self, customer_id: str) -> list[ConversationRow]:
+        """The customer's active conversations on every main channel."""
+        query = select(ConversationRow).where(
+            ConversationRow.customer_id == customer_id,
+            ConversationRow.status.in_(ACTIVE_STATUSES),
+        )
+        return list((await self.session.execute(query)).scalars())
 
     # -- adapter state ---------------------------------------------------------------
 

@@ -193,6 +193,29 @@ class AdapterStateRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class SubscriptionRow(Base):
+    """A CRM or helpdesk endpoint that receives lifecycle events, signed with its own secret."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    # Event types to send; ["*"] means all of them.
+    events: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class InboundDeliveryRow(Base):
+    """Webhook ids already applied from signed integrations, so redeliveries are no-ops."""
+
+    __tablename__ = "inbound_deliveries"
+
+    webhook_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class SecretRow(Base):
     """Secrets the bridge generated for itself when the environment set none."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -13,11 +14,12 @@ from adapters.base import (
     ConversationSnapshot,
     OutboundMessage,
 )
+from adapters.http import HttpClient
 from adapters.registry import DEFAULT_BOT
 from bridge.db.repo import Store
 from bridge.db.tables import OutboxRow
 from bridge.errors import PlatformRejected
-from bridge.relay import outbox
+from bridge.relay import outbox, signing
 from bridge.relay.worker import DeliveryResult
 
 
@@ -40,16 +42,21 @@ class Dispatcher:
         store: Store,
         adapters: Mapping[str, AgentSideAdapter],
         bots: Mapping[str, BotSideAdapter],
+        http: HttpClient,
     ) -> None:
         self._store = store
         self._adapters = adapters
         self._bots = bots
+        self._http = http
 
     async def deliver(self, row: OutboxRow) -> DeliveryResult:
         """Deliver one row, raising a PlatformError on failure."""
         if row.kind == outbox.BOT_EVENT:
             bot = self._bots.get(row.payload.get("bot") or DEFAULT_BOT) or self._bots[DEFAULT_BOT]
             await bot.deliver_event(row.target, row.idempotency_key, row.payload["body"])
+            return DeliveryResult()
+        if row.kind == outbox.SUBSCRIPTION_EVENT:
+            await self._to_subscriber(row)
             return DeliveryResult()
         adapter = self._adapters.get(row.target)
         if adapter is None:
@@ -66,6 +73,16 @@ class Dispatcher:
         else:
             raise PlatformRejected(f"unknown delivery kind {row.kind!r}")
         return DeliveryResult()
+
+    async def _to_subscriber(self, row: OutboxRow) -> None:
+        async with self._store.transaction() as tx:
+            subscription = await tx.get_subscription(row.target)
+        if subscription is None:
+            raise PlatformRejected(f"subscription {row.target} was deleted")
+        body = row.payload["body"]
+        key = signing.secret_key(subscription.secret)
+        headers = signing.headers(key, row.idempotency_key, int(time.time()), body)
+        await self._http.request("POST", subscription.url, data=body.encode(), headers=headers)
 
     async def _ref(self, row: OutboxRow) -> ConversationRef:
         assert row.conversation_id is not None

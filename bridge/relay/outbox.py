@@ -12,6 +12,7 @@ from bridge.db.tables import OutboxRow
 Side = Literal["agent", "bot"]
 
 BOT_EVENT = "bot.event"
+SUBSCRIPTION_EVENT = "subscription.event"
 AGENT_OPEN = "agent.open"
 AGENT_MESSAGE = "agent.message"
 AGENT_CLOSE = "agent.close"
@@ -40,6 +41,33 @@ def agent_delivery(
     )
 
 
+def event_body(event_type: str, data: dict[str, Any], now: datetime) -> str:
+    """An event as sent: `{type, timestamp, data}`, serialised once for every attempt."""
+    return json.dumps(
+        {"type": event_type, "timestamp": now.isoformat(), "data": data},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def subscription_event(
+    subscription_id: str, conversation_id: str, event_type: str, body: str, now: datetime
+) -> OutboxRow:
+    """A lifecycle event for one subscriber, in order per conversation and subscriber."""
+    return OutboxRow(
+        lane=f"{conversation_id}:s:{subscription_id[:24]}",
+        conversation_id=conversation_id,
+        kind=SUBSCRIPTION_EVENT,
+        target=subscription_id,
+        idempotency_key="msg_" + uuid.uuid4().hex,
+        payload={"type": event_type, "body": body},
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
 def bot_event(
     conversation_id: str | None,
     callback_url: str,
@@ -53,11 +81,7 @@ def bot_event(
     The body is serialised once, here, so every retry sends the same bytes under the
     same webhook-id.
     """
-    body = json.dumps(
-        {"type": event_type, "timestamp": now.isoformat(), "data": data},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    body = event_body(event_type, data, now)
     return OutboxRow(
         lane=lane(conversation_id, "bot") if conversation_id else "bot",
         conversation_id=conversation_id,

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 
 PREFIX = "whsec_"
 
@@ -40,3 +41,35 @@ def headers(key: bytes, msg_id: str, timestamp: int, body: str) -> dict[str, str
         "webhook-signature": sign(key, msg_id, timestamp, body),
         "content-type": "application/json",
     }
+
+
+TOLERANCE_SECONDS = 300
+
+
+class VerificationError(ValueError):
+    """A webhook's Standard Webhooks headers do not verify."""
+
+
+def verify(keys: list[bytes], headers: Mapping[str, str], body: str, now: float) -> str:
+    """Check a Standard Webhooks request against any of `keys` (several during rotation).
+
+    Returns the webhook-id. The timestamp must be within five minutes either way, and
+    every comparison is constant-time.
+    """
+    msg_id = headers.get("webhook-id")
+    stamp = headers.get("webhook-timestamp")
+    given = headers.get("webhook-signature")
+    if not msg_id or not stamp or not given:
+        raise VerificationError("webhook-id, webhook-timestamp and webhook-signature are required")
+    try:
+        timestamp = int(stamp)
+    except ValueError as exc:
+        raise VerificationError("webhook-timestamp is not a number") from exc
+    if abs(now - timestamp) > TOLERANCE_SECONDS:
+        raise VerificationError("webhook-timestamp is outside the five-minute window")
+    presented = [part.removeprefix("v1,") for part in given.split() if part.startswith("v1,")]
+    for key in keys:
+        expected = sign(key, msg_id, timestamp, body).removeprefix("v1,")
+        if any(hmac.compare_digest(expected, candidate) for candidate in presented):
+            return msg_id
+    raise VerificationError("no signature matches")

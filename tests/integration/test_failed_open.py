@@ -81,7 +81,7 @@ async def test_dead_open_fails_the_handoff_and_frees_the_customer(
         http = HttpClient(session, timeout=1, quick_retries=0)
         context = AdapterContext(http, {"webhook_secret": WEBHOOK_SECRET})
         bots = {"webhook": StandardWebhooksBot.from_settings("webhook", {}, context)}
-        dispatcher = Dispatcher(store, adapters, bots)
+        dispatcher = Dispatcher(store, adapters, bots, http)
         worker = RelayWorker(store, dispatcher, service, settings.relay)
         request = HandoffRequest.model_validate(handoff_body("http://127.0.0.1:9/cb"))
         conversation, created = await service.open(request)

@@ -260,6 +260,8 @@
       const s = parseJson(e.data);
       if (s && s.status) applyStatus(s.status, s.agent);
     });
+    // The customer's profile or the metadata changed (a CRM, the bot): re-render it all.
+    es.addEventListener('conversation', (e) => applyConversation(parseJson(e.data)));
     es.addEventListener('error', () => {
       if (es !== state.source) return;
       if (es.readyState !== EventSource.CLOSED) return setConnection('Reconnecting…'); // browser retries

@@ -1,0 +1,77 @@
+"""Subscriptions: CRMs and helpdesks that receive signed lifecycle events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from bridge.api.errors import parse_body
+from bridge.db.tables import SubscriptionRow
+from bridge.errors import FieldProblem, InvalidInput, NotFound
+from bridge.events import EVENT_TYPES
+from bridge.models import SubscriptionRequest
+from bridge.relay.signing import new_secret
+from bridge.typedefs import STORE
+
+routes = web.RouteTableDef()
+
+
+def _view(row: SubscriptionRow, *, with_secret: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": row.id,
+        "url": row.url,
+        "events": row.events,
+        "description": row.description,
+        "created_at": row.created_at.isoformat(),
+    }
+    if with_secret:
+        view["secret"] = row.secret
+    return view
+
+
+@routes.post("/v1/subscriptions")
+async def create_subscription(request: web.Request) -> web.Response:
+    """Subscribe; the answer holds the signing secret, shown this once."""
+    body = await parse_body(request, SubscriptionRequest)
+    unknown = [
+        FieldProblem(f"events[{i}]", f"unknown event type; known: *, {', '.join(EVENT_TYPES)}")
+        for i, name in enumerate(body.events)
+        if name != "*" and name not in EVENT_TYPES
+    ]
+    if unknown:
+        raise InvalidInput("unknown event types", unknown)
+    row = SubscriptionRow(
+        id=str(uuid.uuid4()),
+        url=str(body.url),
+        events=list(dict.fromkeys(body.events)),
+        secret=new_secret(),
+        description=body.description,
+        created_at=datetime.now(UTC),
+    )
+    async with request.app[STORE].transaction() as tx:
+        await tx.add_subscription(row)
+    return web.json_response(_view(row, with_secret=True), status=201)
+
+
+@routes.get("/v1/subscriptions")
+async def list_subscriptions(request: web.Request) -> web.Response:
+    """Every subscription (without secrets)."""
+    async with request.app[STORE].transaction() as tx:
+        rows = await tx.subscriptions()
+    return web.json_response({"items": [_view(row) for row in rows]})
+
+
+@routes.delete("/v1/subscriptions/{subscription_id}")
+async def delete_subscription(request: web.Request) -> web.Response:
+    """Unsubscribe; events still queued for it are cancelled."""
+    subscription_id = request.match_info["subscription_id"]
+    async with request.app[STORE].transaction() as tx:
+        if not await tx.delete_subscription(subscription_id):
+            raise NotFound(
+                f"no subscription {subscription_id!r}",
+                [FieldProblem("subscription_id", "unknown subscription")],
+            )
+    return web.Response(status=204)

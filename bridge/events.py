@@ -1,0 +1,56 @@
+"""Lifecycle events: queued for the bot (when it concerns it) and for every subscriber."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bridge.db.repo import Tx
+from bridge.db.tables import ConversationRow, OutboxRow
+from bridge.relay import outbox
+
+# What subscribers can ask for (POST /v1/subscriptions), besides "*".
+EVENT_TYPES = (
+    "handoff.requested",
+    "handoff.routed",
+    "handoff.failed",
+    "agent.joined",
+    "agent.message",
+    "customer.message",
+    "conversation.metadata_updated",
+    "conversation.closed",
+    "conversation.released",
+)
+
+
+async def announce(
+    tx: Tx,
+    row: ConversationRow,
+    event_type: str,
+    data: dict[str, Any],
+    now: datetime,
+    *,
+    to_bot: bool,
+) -> None:
+    """Queue `event_type` in this transaction, for the bot if `to_bot`, and for subscribers."""
+    body = {
+        "conversation_id": row.id,
+        "bot_conversation_id": row.bot_conversation_id,
+        "channel": row.channel,
+        **data,
+    }
+    rows: list[OutboxRow] = []
+    if to_bot:
+        rows.append(
+            outbox.bot_event(row.id, row.callback_url, event_type, body, now, row.bot_platform)
+        )
+    subscribers = [
+        sub for sub in await tx.subscriptions() if "*" in sub.events or event_type in sub.events
+    ]
+    if subscribers:
+        text = outbox.event_body(event_type, {**body, "customer": row.customer}, now)
+        rows.extend(
+            outbox.subscription_event(sub.id, row.id, event_type, text, now) for sub in subscribers
+        )
+    if rows:
+        await tx.enqueue(rows)
