@@ -17,13 +17,17 @@ from sqlalchemy.orm import aliased
 from bridge.db.tables import (
     ACTIVE_STATUSES,
     AdapterStateRow,
-    AgentPresenceRow,
+    AgentRow,
+    ChannelRouteRow,
     ConversationRow,
     InboundDeliveryRow,
     MessageRow,
     OutboxRow,
+    RouterRow,
     SecretRow,
     SubscriptionRow,
+    TeamMemberRow,
+    TeamRow,
 )
 
 
@@ -123,35 +127,177 @@ class Tx:
         )
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    # -- agents, teams, routers ---------------------------------------------------------
+
     async def set_presence(
         self, channel: str, agent_id: str, name: str | None, presence: str, now: datetime
-    ) -> None:
-        """Record an agent's presence as its platform reported it (last write wins)."""
-        row = await self.session.get(AgentPresenceRow, (channel, agent_id))
+    ) -> bool:
+        """Record an agent's presence; an agent first reported by a platform is created.
+
+        Returns whether the presence changed (routing re-evaluates only then).
+        """
+        row = await self.session.get(AgentRow, agent_id)
         if row is None:
             self.session.add(
-                AgentPresenceRow(
-                    channel=channel,
-                    agent_id=agent_id,
-                    name=name,
+                AgentRow(
+                    id=agent_id,
+                    name=name or agent_id,
+                    email=None,
+                    organization_id="default",
                     presence=presence,
+                    capacity=3,
+                    active_count=0,
+                    source=channel,
                     updated_at=now,
                 )
             )
+            await self.session.flush()
+            return True
+        changed = row.presence != presence
+        row.presence, row.updated_at = presence, now
+        if name and row.source != "config":
+            row.name = name
+        await self.session.flush()
+        return changed
+
+    async def agents(self) -> list[AgentRow]:
+        """Every agent, by id."""
+        return list((await self.session.execute(select(AgentRow).order_by(AgentRow.id))).scalars())
+
+    async def get_agent(self, agent_id: str) -> AgentRow | None:
+        """One agent."""
+        return await self.session.get(AgentRow, agent_id)
+
+    async def upsert_agent(self, row: AgentRow, team_ids: Sequence[str] | None) -> AgentRow:
+        """Create or update an agent (keeping presence and load), and its teams if given."""
+        existing = await self.session.get(AgentRow, row.id)
+        if existing is None:
+            self.session.add(row)
+            existing = row
         else:
-            row.presence, row.updated_at = presence, now
-            if name:
-                row.name = name
+            existing.name, existing.email = row.name, row.email
+            existing.organization_id, existing.capacity = row.organization_id, row.capacity
+            existing.source, existing.updated_at = row.source, row.updated_at
+        if team_ids is not None:
+            await self.session.execute(
+                delete(TeamMemberRow).where(TeamMemberRow.agent_id == row.id)
+            )
+            self.session.add_all(TeamMemberRow(team_id=t, agent_id=row.id) for t in team_ids)
+        await self.session.flush()
+        return existing
+
+    async def upsert_team(self, row: TeamRow) -> None:
+        """Create or update a team."""
+        existing = await self.session.get(TeamRow, row.id)
+        if existing is None:
+            self.session.add(row)
+        else:
+            existing.name, existing.hours = row.name, row.hours
+            existing.organization_id, existing.source = row.organization_id, row.source
         await self.session.flush()
 
-    async def presence(self, channel: str | None = None) -> list[AgentPresenceRow]:
-        """Reported presences, per channel and agent."""
-        query = select(AgentPresenceRow).order_by(
-            AgentPresenceRow.channel, AgentPresenceRow.agent_id
+    async def teams(self) -> list[TeamRow]:
+        """Every team, by id."""
+        return list((await self.session.execute(select(TeamRow).order_by(TeamRow.id))).scalars())
+
+    async def team_members(self) -> list[TeamMemberRow]:
+        """Every membership."""
+        return list((await self.session.execute(select(TeamMemberRow))).scalars())
+
+    async def try_take_capacity(self, agent_id: str) -> bool:
+        """Count one more active chat for the agent, only if under capacity (atomic)."""
+        result = await self.session.execute(
+            update(AgentRow)
+            .where(AgentRow.id == agent_id, AgentRow.active_count < AgentRow.capacity)
+            .values(active_count=AgentRow.active_count + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release_capacity(self, agent_id: str) -> None:
+        """One of the agent's chats ended."""
+        await self.session.execute(
+            update(AgentRow)
+            .where(AgentRow.id == agent_id, AgentRow.active_count > 0)
+            .values(active_count=AgentRow.active_count - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def add_router(self, row: RouterRow) -> None:
+        """Store a new router."""
+        self.session.add(row)
+        await self.session.flush()
+
+    async def routers(
+        self, organization_id: str, *, newest_first: bool, offset: int, limit: int
+    ) -> tuple[list[RouterRow], int]:
+        """A page of an organization's routers and the total count."""
+        order = RouterRow.created_at.desc() if newest_first else RouterRow.created_at
+        base = select(RouterRow).where(RouterRow.organization_id == organization_id)
+        rows = await self.session.execute(
+            base.order_by(order, RouterRow.id).offset(offset).limit(limit)
+        )
+        total = await self.session.execute(
+            select(func.count())
+            .select_from(RouterRow)
+            .where(RouterRow.organization_id == organization_id)
+        )
+        return list(rows.scalars()), int(total.scalar_one())
+
+    async def all_routers(self) -> list[RouterRow]:
+        """Every router (for building the routing table)."""
+        return list((await self.session.execute(select(RouterRow))).scalars())
+
+    async def get_router(self, organization_id: str, router_id: str) -> RouterRow | None:
+        """One router of an organization."""
+        row = await self.session.get(RouterRow, router_id)
+        return row if row is not None and row.organization_id == organization_id else None
+
+    async def delete_router(self, row: RouterRow) -> None:
+        """Remove a router and unlink it from channels."""
+        await self.session.delete(row)
+        await self.session.execute(
+            update(ChannelRouteRow)
+            .where(ChannelRouteRow.router_id == row.id)
+            .values(router_id=None)
+        )
+
+    async def channel_routes(self) -> dict[str, str | None]:
+        """Router links set through the API, by channel."""
+        rows = (await self.session.execute(select(ChannelRouteRow))).scalars()
+        return {row.channel: row.router_id for row in rows}
+
+    async def set_channel_route(self, channel: str, router_id: str | None, now: datetime) -> None:
+        """Link a channel to a router (or unlink with None)."""
+        row = await self.session.get(ChannelRouteRow, channel)
+        if row is None:
+            self.session.add(ChannelRouteRow(channel=channel, router_id=router_id, updated_at=now))
+        else:
+            row.router_id, row.updated_at = router_id, now
+        await self.session.flush()
+
+    async def pending_conversations(self, channel: str | None = None) -> list[ConversationRow]:
+        """Conversations waiting for an agent, in queue order (priority, then age)."""
+        query = select(ConversationRow).where(
+            ConversationRow.status == "pending", ConversationRow.assignee_id.is_(None)
         )
         if channel is not None:
-            query = query.where(AgentPresenceRow.channel == channel)
+            query = query.where(ConversationRow.channel == channel)
+        query = query.order_by(
+            ConversationRow.channel, ConversationRow.priority.desc(), ConversationRow.created_at
+        )
         return list((await self.session.execute(query)).scalars())
+
+    async def recent_waits(self, channel: str, limit: int) -> list[float]:
+        """Seconds the last `limit` assigned conversations of a channel waited."""
+        query = (
+            select(ConversationRow.created_at, ConversationRow.assigned_at)
+            .where(ConversationRow.channel == channel, ConversationRow.assigned_at.is_not(None))
+            .order_by(ConversationRow.assigned_at.desc())
+            .limit(limit)
+        )
+        rows = (await self.session.execute(query)).all()
+        return [(assigned - created).total_seconds() for created, assigned in rows if assigned]
 
     async def transition(
         self,

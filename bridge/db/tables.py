@@ -90,6 +90,18 @@ class ConversationRow(Base):
     # The platform's own join link, when it made one while opening the conversation.
     platform_join_url: Mapped[str | None] = mapped_column(Text)
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # Routing: what the decision chose, and the router's progress for this chat.
+    team_id: Mapped[str | None] = mapped_column(String(128))
+    router_id: Mapped[str | None] = mapped_column(String(36))
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Agents the chat is offered to (grows only: assignment is incremental).
+    offered_to: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    # When each router step took effect (ISO times), a prefix of the router's steps.
+    routing_progress: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    assignee_id: Mapped[str | None] = mapped_column(String(128))
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    queue_position: Mapped[int | None] = mapped_column(Integer)
+    queue_eta_seconds: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -115,6 +127,8 @@ class ConversationRow(Base):
         ),
         Index("ix_conversations_status_created", "status", "created_at"),
         Index("ix_conversations_channel_external_ref", "channel", "external_ref"),
+        Index("ix_conversations_queue", "channel", "status", "priority", "created_at"),
+        Index("ix_conversations_assignee_status", "assignee_id", "status"),
     )
 
 
@@ -170,15 +184,69 @@ class OutboxRow(Base):
     __table_args__ = (Index("ix_outbox_status_lane_id", "status", "lane", "id"),)
 
 
-class AgentPresenceRow(Base):
-    """The last presence a platform reported for one of its agents."""
+class AgentRow(Base):
+    """A human agent: presence (as giosg's console has it), capacity, and current load."""
 
-    __tablename__ = "agent_presence"
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    email: Mapped[str | None] = mapped_column(String(320))
+    organization_id: Mapped[str] = mapped_column(String(128))
+    # online; offline = signed in but not started; absent = not signed in.
+    presence: Mapped[str] = mapped_column(String(16), server_default="absent")
+    capacity: Mapped[int] = mapped_column(Integer, server_default="3")
+    # Conversations assigned to the agent and still active; changed only by conditional
+    # updates, so concurrent assignments never push it past capacity.
+    active_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Where the agent came from: "config", "api", or a channel whose platform reported it.
+    source: Mapped[str] = mapped_column(String(128), server_default="api")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TeamRow(Base):
+    """A team of agents, optionally with business hours."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    organization_id: Mapped[str] = mapped_column(String(128))
+    hours: Mapped[str | None] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(128), server_default="api")
+
+
+class TeamMemberRow(Base):
+    """Membership of an agent in a team."""
+
+    __tablename__ = "team_members"
+
+    team_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class RouterRow(Base):
+    """A giosg-style router: ordered steps of users and teams with preconditions."""
+
+    __tablename__ = "routers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by_user_id: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by_user_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class ChannelRouteRow(Base):
+    """A channel's (giosg "room") link to a router, set through the API over the config."""
+
+    __tablename__ = "channel_routes"
 
     channel: Mapped[str] = mapped_column(String(128), primary_key=True)
-    agent_id: Mapped[str] = mapped_column(String(256), primary_key=True)
-    name: Mapped[str | None] = mapped_column(String(256))
-    presence: Mapped[str] = mapped_column(String(16))
+    router_id: Mapped[str | None] = mapped_column(String(36))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

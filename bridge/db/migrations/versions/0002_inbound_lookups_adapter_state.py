@@ -1,4 +1,4 @@
-"""inbound lookups, agent presence, adapter state
+"""inbound lookups and adapter state
 
 Revision ID: 0002
 Revises: 0001
@@ -25,15 +25,6 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("adapter", "key", name=op.f("pk_adapter_state")),
     )
-    op.create_table(
-        "agent_presence",
-        sa.Column("channel", sa.String(length=128), nullable=False),
-        sa.Column("agent_id", sa.String(length=256), nullable=False),
-        sa.Column("name", sa.String(length=256), nullable=True),
-        sa.Column("presence", sa.String(length=16), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("channel", "agent_id", name=op.f("pk_agent_presence")),
-    )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("platform_join_url", sa.Text(), nullable=True))
         batch_op.create_index(
@@ -46,5 +37,4 @@ def downgrade() -> None:
         batch_op.drop_index("ix_conversations_channel_external_ref")
         batch_op.drop_column("platform_join_url")
 
-    op.drop_table("agent_presence")
     op.drop_table("adapter_state")
