@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 from adapters.base import AdapterContext, AgentSideAdapter, BotSideAdapter
+from adapters.chatvisor import ChatvisorAdapter
 from adapters.console.adapter import ConsoleAdapter
+from adapters.giosg import GiosgAdapter
+from adapters.jivochat import JivoBotProvider, JivoChatAdapter
+from adapters.kommunicate import KommunicateAdapter
+from adapters.tovie import TovieBot
+from adapters.vivochat import VivoChatAdapter
 from adapters.webhook import StandardWebhooksBot
 from bridge.errors import ConfigError
 from bridge.settings import Settings
 
 # One line per platform; the key is the `platform` a channel (or bot) names in config.
-AGENT_SIDE: dict[str, type[AgentSideAdapter]] = {cls.platform: cls for cls in (ConsoleAdapter,)}
-BOT_SIDE: dict[str, type[BotSideAdapter]] = {cls.platform: cls for cls in (StandardWebhooksBot,)}
+AGENT_SIDE: dict[str, type[AgentSideAdapter]] = {
+    cls.platform: cls
+    for cls in (
+        ConsoleAdapter,
+        VivoChatAdapter,
+        ChatvisorAdapter,
+        KommunicateAdapter,
+        JivoChatAdapter,
+        GiosgAdapter,
+    )
+}
+BOT_SIDE: dict[str, type[BotSideAdapter]] = {
+    cls.platform: cls for cls in (StandardWebhooksBot, TovieBot, JivoBotProvider)
+}
 DEFAULT_BOT = StandardWebhooksBot.platform
 
 

@@ -18,6 +18,7 @@ from adapters.registry import build_agent_adapters, build_bot_adapters
 from bridge.api import handoffs, health, integrations, outbox, subscriptions, webhooks
 from bridge.api.auth import auth_middleware
 from bridge.api.errors import error_middleware
+from bridge.assignment import ROUTING_EVALUATE, Assignment
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
@@ -28,14 +29,16 @@ from bridge.relay import signing
 from bridge.relay.dispatch import Dispatcher
 from bridge.relay.poller import Poller
 from bridge.relay.worker import RelayWorker
-from bridge.routing import RegionRouter
+from bridge.routing_state import RoutingState
 from bridge.settings import Settings
 from bridge.typedefs import (
+    ASSIGNMENT,
     BOTS,
     CONSOLE_HUB,
     INBOUND,
     JOIN_LINKS,
     PROFILES,
+    ROUTING,
     SERVICE,
     SETTINGS,
     STORE,
@@ -53,13 +56,6 @@ def main_channel_of(settings: Settings) -> dict[str, str]:
         for target in settings.channels[main].regions.values():
             owners[target] = main
     return owners
-
-
-def region_router(settings: Settings) -> RegionRouter:
-    """The region table of every main channel, built once."""
-    return RegionRouter(
-        {name: settings.channels[name].regions for name in settings.main_channels()}
-    )
 
 
 async def _secret(store: Store, name: str, configured: str | None, make: Callable[[], str]) -> str:
@@ -90,10 +86,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         bots = build_bot_adapters(settings, context)
         app[BOTS] = bots
         engine = create_engine(settings.database)
-        if settings.database.migrate_on_start:
-            await upgrade(engine, settings.database)
         store = Store(create_sessionmaker(engine))
         app[STORE] = store
+        # Rules, settings and hours are checked here too, still before the database.
+        routing = RoutingState(settings, store)
+        app[ROUTING] = routing
+        if settings.database.migrate_on_start:
+            await upgrade(engine, settings.database)
+        await routing.seed_directory()
+        await routing.reload()
         security = settings.security
         webhook_secret = await _secret(
             store,
@@ -112,9 +113,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             console_secret, settings.server.base_url(), settings.console.link_ttl_seconds
         )
         app[JOIN_LINKS] = links
+        assignment = Assignment(store, routing, on_commit=lambda: app[WORKER].wake())
+        app[ASSIGNMENT] = assignment
         service = HandoffService(
             store,
-            region_router(settings),
+            routing,
+            assignment,
             settings.default_channel or "",
             adapters,
             links,
@@ -127,12 +131,18 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             if conversation_id is not None:
                 hub.wake(conversation_id)
 
-        app[PROFILES] = ProfileService(store, on_commit=changed)
-        inbound = InboundService(store, service, adapters, main_channel_of(settings))
+        app[PROFILES] = ProfileService(store, assignment, on_commit=changed)
+        inbound = InboundService(store, service, assignment, adapters, main_channel_of(settings))
         app[INBOUND] = inbound
         worker = RelayWorker(
             store,
-            Dispatcher(store, adapters, bots, http),
+            Dispatcher(
+                store,
+                adapters,
+                bots,
+                http,
+                internal={ROUTING_EVALUATE: lambda row: assignment.evaluate(row.target)},
+            ),
             service,
             settings.relay,
         )
@@ -140,9 +150,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         worker.start()
         poller = Poller(store, inbound, adapters)
         poller.start()
+        routing.start()
         try:
             yield
         finally:
+            await routing.stop()
             await poller.stop()
             await worker.stop(SHUTDOWN_GRACE_SECONDS)
     finally:

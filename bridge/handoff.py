@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.base import AgentSideAdapter, ConversationRef
 from adapters.console.links import JoinLinks
+from bridge.assignment import Assignment
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ACTIVE_STATUSES, ConversationRow, MessageRow, OutboxRow
 from bridge.errors import ConversationNotFound, FieldProblem, InvalidInput, InvalidTransition
@@ -30,7 +31,8 @@ from bridge.events import announce
 from bridge.models import AgentMessageRequest, CustomerMessageRequest, HandoffRequest
 from bridge.relay import outbox
 from bridge.relay.worker import DeliveryResult
-from bridge.routing import RegionRouter
+from bridge.routing.engine import Decision, HandoffFacts, decide
+from bridge.routing_state import RoutingState
 from bridge.views import message_view
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,8 @@ class HandoffService:
     def __init__(
         self,
         store: Store,
-        router: RegionRouter,
+        routing: RoutingState,
+        assignment: Assignment,
         default_channel: str,
         adapters: Mapping[str, AgentSideAdapter],
         links: JoinLinks,
@@ -57,7 +60,8 @@ class HandoffService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
-        self._router = router
+        self._routing = routing
+        self._assignment = assignment
         self._default_channel = default_channel
         self._adapters = adapters
         self._links = links
@@ -89,8 +93,8 @@ class HandoffService:
     async def destinations(self) -> list[dict[str, Any]]:
         """Where a bot may send a handoff: every main channel and its region codes."""
         return [
-            {"channel": main, "regions": sorted(self._router.regions_of(main))}
-            for main in sorted(self._router.main_channels)
+            {"channel": main, "regions": sorted(self._routing.table.regions.regions_of(main))}
+            for main in sorted(self._routing.table.regions.main_channels)
         ]
 
     async def notify_bot(
@@ -149,14 +153,9 @@ class HandoffService:
         for the same customer meet at the database's unique indexes: one inserts, the
         other gets IntegrityError and returns the winner's conversation.
         """
-        main = request.channel or self._default_channel
-        if main not in self._router.main_channels:
-            known = ", ".join(sorted(self._router.main_channels))
-            raise InvalidInput(
-                f"unknown main channel {main!r}",
-                [FieldProblem("channel", f"unknown main channel; known: {known}")],
-            )
-        decision = self._router.resolve(main, request.region)
+        decision = self.explain(request)
+        main = decision.main_channel
+        directory = await self._routing.directory()
         try:
             async with self._store.transaction() as tx:
                 existing = await tx.find_active(
@@ -164,9 +163,10 @@ class HandoffService:
                 )
                 if existing is not None:
                     return existing, False
-                row = await self._create(
-                    tx, request, decision.channel, decision.rule, list(decision.trace)
-                )
+                row = await self._create(tx, request, decision)
+                if row.status == "pending":
+                    await self._assignment.place(tx, row, decision, directory)
+                    await self._assignment.update_queue(tx, row.channel, row.created_at)
         except IntegrityError:
             async with self._store.transaction() as tx:
                 existing = await tx.find_active(
@@ -182,19 +182,40 @@ class HandoffService:
         )
         return row, True
 
-    async def _create(
-        self, tx: Tx, request: HandoffRequest, channel: str, rule: str, trace: list[str]
-    ) -> ConversationRow:
+    def explain(self, request: HandoffRequest) -> Decision:
+        """The routing decision for a would-be handoff, without storing anything."""
+        main = request.channel or self._default_channel
+        if main not in self._routing.table.regions.main_channels:
+            known = ", ".join(sorted(self._routing.table.regions.main_channels))
+            raise InvalidInput(
+                f"unknown main channel {main!r}",
+                [FieldProblem("channel", f"unknown main channel; known: {known}")],
+            )
+        facts = HandoffFacts(
+            main_channel=main,
+            region=request.region,
+            customer=request.customer.model_dump(mode="json"),
+            metadata=request.metadata,
+            settings=request.settings,
+        )
+        return decide(self._routing.table, facts, self._clock())
+
+    async def _create(self, tx: Tx, request: HandoffRequest, decision: Decision) -> ConversationRow:
         now = self._clock()
+        channel, trace = decision.channel, list(decision.trace)
         adapter = self._adapters[channel]
+        closed_reason = None
+        if decision.closed:
+            when = decision.next_open.isoformat() if decision.next_open else None
+            closed_reason = f"outside business hours; next opening {when or 'unknown'}"
         row = ConversationRow(
             id=str(uuid.uuid4()),
-            status="pending",
-            main_channel=request.channel or self._default_channel,
+            status="failed" if decision.closed else "pending",
+            main_channel=decision.main_channel,
             channel=channel,
             platform=adapter.platform,
             region=request.region,
-            route_rule=rule,
+            route_rule=decision.region_rule,
             route_trace=trace,
             bot_platform=request.bot.platform,
             bot_conversation_id=request.bot.conversation_id,
@@ -202,14 +223,17 @@ class HandoffService:
             customer_id=request.customer.id,
             customer=request.customer.model_dump(mode="json"),
             conversation_metadata=dict(request.metadata),
-            settings=dict(request.settings),
+            settings=decision.settings.model_dump(mode="json"),
             agent=None,
             external_ref=None,
             platform_join_url=None,
-            status_reason=None,
+            status_reason=closed_reason,
             created_at=now,
             updated_at=now,
-            closed_at=None,
+            closed_at=now if decision.closed else None,
+            offered_to=[],
+            routing_progress=[],
+            priority=decision.priority,
         )
         await tx.insert_conversation(row)
         history = [
@@ -225,6 +249,15 @@ class HandoffService:
             for m in request.history
         ]
         await tx.add_messages(history)
+        route = {"rule": decision.region_rule, "trace": trace, "channel": channel}
+        await announce(tx, row, "handoff.requested", {}, now, to_bot=False)
+        if decision.closed:
+            data = {
+                "reason": closed_reason,
+                "next_opening": decision.next_open.isoformat() if decision.next_open else None,
+            }
+            await announce(tx, row, "handoff.failed", data, now, to_bot=True)
+            return row
         history_payload = [message_view(m) for m in history]
         snapshot = {
             "id": row.id,
@@ -253,8 +286,6 @@ class HandoffService:
                 for m in history_payload
             )
         await tx.enqueue(deliveries)
-        route = {"rule": rule, "trace": trace, "channel": channel}
-        await announce(tx, row, "handoff.requested", {}, now, to_bot=False)
         await announce(tx, row, "handoff.routed", {"route": route}, now, to_bot=False)
         return row
 
@@ -343,6 +374,10 @@ class HandoffService:
             event = "conversation.closed" if status == "closed" else "conversation.released"
             # The bot hears of what the agent did, the agent side of what the bot did.
             await announce(tx, row, event, {"by": by, "reason": reason}, now, to_bot=by == "agent")
+            if row.assignee_id:
+                await tx.release_capacity(row.assignee_id)
+            if row.status == "pending":
+                await self._assignment.update_queue(tx, row.channel, now)
             if by == "bot":
                 await tx.enqueue(
                     [

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from adapters.base import (
     AgentSideAdapter,
@@ -20,6 +19,7 @@ from adapters.base import (
     InboundReply,
     InboundRequest,
 )
+from bridge.assignment import Assignment
 from bridge.db.repo import Store
 from bridge.db.tables import ConversationRow
 from bridge.errors import FieldProblem, InvalidTransition, NotFound
@@ -38,11 +38,13 @@ class InboundService:
         self,
         store: Store,
         service: HandoffService,
+        assignment: Assignment,
         adapters: Mapping[str, AgentSideAdapter],
         main_channel_of: Mapping[str, str],
     ) -> None:
         self._store = store
         self._service = service
+        self._assignment = assignment
         self._adapters = adapters
         self._main_channel_of = main_channel_of
 
@@ -61,14 +63,9 @@ class InboundService:
         """Apply one event; unknown conversations and finished ones are logged and skipped."""
         if event.kind == "agent.presence":
             if event.agent_id and event.presence:
-                async with self._store.transaction() as tx:
-                    await tx.set_presence(
-                        channel,
-                        event.agent_id,
-                        event.agent_name,
-                        event.presence,
-                        datetime.now(UTC),
-                    )
+                await self._assignment.set_presence(
+                    event.agent_id, event.presence, name=event.agent_name, source=channel
+                )
             return
         row = await self._find(channel, event)
         if row is None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge.assignment import Assignment
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ACTIVE_STATUSES, ConversationRow
 from bridge.errors import ConversationNotFound, InvalidTransition
@@ -24,10 +25,12 @@ class ProfileService:
     def __init__(
         self,
         store: Store,
+        assignment: Assignment,
         on_commit: Callable[[str | None], None] = lambda _: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
+        self._assignment = assignment
         self._on_commit = on_commit
         self._clock = clock
 

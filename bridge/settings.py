@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bridge.errors import ConfigError
@@ -98,6 +106,9 @@ class SecuritySettings(BaseModel):
     # /integrations/* with. Several may be active while a secret is rotated, e.g.
     # BRIDGE_SECURITY__INTEGRATION_SECRETS='["whsec_new...", "whsec_old..."]'.
     integration_secrets: list[SecretStr] = Field(default_factory=list)
+    # Tokens for /api/v5/orgs/{organization_id}/routers, as a JSON object from the
+    # environment: BRIDGE_SECURITY__ORG_TOKENS='{"<token>": {"organization_id": "acme"}}'.
+    org_tokens: dict[str, OrgToken] = Field(default_factory=dict)
 
     @field_validator("webhook_secret")
     @classmethod
@@ -125,6 +136,15 @@ def _check_whsec(value: SecretStr) -> None:
         raise ValueError("must be a Standard Webhooks secret: whsec_ and at least 16 base64 bytes")
 
 
+class OutsideHours(BaseModel):
+    """What happens to a handoff outside business hours: another channel or team, else fail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str | None = None
+    team_id: str | None = None
+
+
 class ChannelSettings(BaseModel):
     """One channel: the platform its agents work on and, for a main channel, its regions."""
 
@@ -133,6 +153,50 @@ class ChannelSettings(BaseModel):
     regions: dict[str, str] = Field(default_factory=dict)
     # Platform-specific options, validated by that platform's adapter at start.
     options: dict[str, Any] = Field(default_factory=dict)
+    # Conversation settings every conversation on this channel starts from (Kommunicate's
+    # names or snake_case); a handoff's own `settings` override them key by key.
+    settings: dict[str, Any] = Field(default_factory=dict)
+    # Main channels only: ordered metadata rules; the first match wins.
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+    # The router this channel uses (giosg's room router_id); the API can change it.
+    router_id: str | None = None
+    # The team that gets this channel's chats when no rule or setting names one.
+    team_id: str | None = None
+    # A name under `hours`; outside them `outside_hours` applies.
+    hours: str | None = None
+    outside_hours: OutsideHours | None = None
+
+
+class AgentSettings(BaseModel):
+    """An agent defined in config (more can come from the API or a platform)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=128)
+    name: str | None = None
+    email: str | None = None
+    teams: list[str] = Field(default_factory=list)
+    capacity: int = Field(default=3, ge=0)
+
+
+class TeamSettings(BaseModel):
+    """A team defined in config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=128)
+    name: str | None = None
+    hours: str | None = None
+
+
+class OrgToken(BaseModel):
+    """An API token for the routers API, scoped to one organization."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organization_id: str
+    user_id: str | None = None
+    permissions: list[str] = Field(default_factory=lambda: ["settings"])
 
 
 class BotSettings(BaseModel):
@@ -160,6 +224,12 @@ class Settings(BaseSettings):
     # Bot platforms by the name a handoff gives in `bot.platform`; any other name is
     # served by the plain Standard Webhooks bot.
     bots: dict[str, BotSettings] = Field(default_factory=dict)
+    # The organization that owns config-defined agents, teams and channels.
+    organization_id: str = "default"
+    agents: list[AgentSettings] = Field(default_factory=list)
+    teams: list[TeamSettings] = Field(default_factory=list)
+    # Named business hours: {timezone, weekly: {mon: ["09:00-17:00"], ...}, holidays: [...]}.
+    hours: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

@@ -10,11 +10,13 @@ if TYPE_CHECKING:
     from adapters.base import BotSideAdapter
     from adapters.console.hub import ConsoleHub
     from adapters.console.links import JoinLinks
+    from bridge.assignment import Assignment
     from bridge.db.repo import Store
     from bridge.handoff import HandoffService
     from bridge.inbound import InboundService
     from bridge.profiles import ProfileService
     from bridge.relay.worker import RelayWorker
+    from bridge.routing_state import RoutingState
     from bridge.settings import Settings
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -22,6 +24,8 @@ STORE: web.AppKey[Store] = web.AppKey("store")
 SERVICE: web.AppKey[HandoffService] = web.AppKey("service")
 INBOUND: web.AppKey[InboundService] = web.AppKey("inbound")
 PROFILES: web.AppKey[ProfileService] = web.AppKey("profiles")
+ROUTING: web.AppKey[RoutingState] = web.AppKey("routing")
+ASSIGNMENT: web.AppKey[Assignment] = web.AppKey("assignment")
 BOTS: web.AppKey[dict[str, BotSideAdapter]] = web.AppKey("bots")
 WORKER: web.AppKey[RelayWorker] = web.AppKey("worker")
 CONSOLE_HUB: web.AppKey[ConsoleHub] = web.AppKey("console_hub")

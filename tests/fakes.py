@@ -41,8 +41,14 @@ class FakeBot:
     attempts: Counter[str] = field(default_factory=Counter)
     bad_signatures: int = 0
     duplicates: int = 0
+    # When set, the script answers only events of this type (others are accepted).
+    script_type: str | None = None
     # Sent as Retry-After with every scripted 429.
     retry_after: str | None = None
+    # Event types kept apart from `events` (queue updates come and go with every change;
+    # tests about the queue clear this set).
+    ignored: set[str] = field(default_factory=lambda: {"queue.updated"})
+    other_events: list[ReceivedEvent] = field(default_factory=list)
     server: TestServer | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -55,17 +61,20 @@ class FakeBot:
             return web.Response(status=401)
         webhook_id = request.headers["webhook-id"]
         self.attempts[webhook_id] += 1
-        if self.script:
+        scripted = self.script_type is None or json.loads(body)["type"] == self.script_type
+        if self.script and scripted:
             status = self.script.popleft()
             headers = (
                 {"Retry-After": self.retry_after} if status == 429 and self.retry_after else {}
             )
             return web.Response(status=status, headers=headers)
-        if any(event.webhook_id == webhook_id for event in self.events):
+        if any(e.webhook_id == webhook_id for e in (*self.events, *self.other_events)):
             self.duplicates += 1
         else:
             payload = json.loads(body)
-            self.events.append(ReceivedEvent(webhook_id, payload["type"], payload["data"], payload))
+            event = ReceivedEvent(webhook_id, payload["type"], payload["data"], payload)
+            kept = self.other_events if event.type in self.ignored else self.events
+            kept.append(event)
         self._changed.set()
         return web.Response(status=204)
 

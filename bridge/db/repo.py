@@ -320,6 +320,24 @@ class Tx:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def assign(
+        self, conversation_id: str, agent_id: str, agent: dict[str, Any], now: datetime
+    ) -> bool:
+        """Give a pending, unassigned chat to an agent; False when someone was faster."""
+        result = await self.session.execute(
+            update(ConversationRow)
+            .where(
+                ConversationRow.id == conversation_id,
+                ConversationRow.status == "pending",
+                ConversationRow.assignee_id.is_(None),
+            )
+            .values(
+                status="active", assignee_id=agent_id, assigned_at=now, agent=agent, updated_at=now
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def update_conversation(self, conversation_id: str, **fields: Any) -> None:
         """Set fields on a conversation."""
         await self.session.execute(

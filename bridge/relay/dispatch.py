@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -43,17 +43,24 @@ class Dispatcher:
         adapters: Mapping[str, AgentSideAdapter],
         bots: Mapping[str, BotSideAdapter],
         http: HttpClient,
+        internal: Mapping[str, Callable[[OutboxRow], Awaitable[None]]] | None = None,
     ) -> None:
         self._store = store
         self._adapters = adapters
         self._bots = bots
         self._http = http
+        # Work the bridge does for itself on a schedule (router timers), by kind.
+        self._internal = dict(internal or {})
 
     async def deliver(self, row: OutboxRow) -> DeliveryResult:
         """Deliver one row, raising a PlatformError on failure."""
         if row.kind == outbox.BOT_EVENT:
             bot = self._bots.get(row.payload.get("bot") or DEFAULT_BOT) or self._bots[DEFAULT_BOT]
             await bot.deliver_event(row.target, row.idempotency_key, row.payload["body"])
+            return DeliveryResult()
+        handler = self._internal.get(row.kind)
+        if handler is not None:
+            await handler(row)
             return DeliveryResult()
         if row.kind == outbox.SUBSCRIPTION_EVENT:
             await self._to_subscriber(row)

@@ -23,6 +23,7 @@ async def test_two_server_errors_then_success_delivers_once_in_order(
     bridge: RunningBridge, bot: FakeBot
 ) -> None:
     bot.script = deque([500, 500])
+    bot.script_type = "agent.joined"
     cid, token = await _joined_conversation(bridge, bot)
     for i in range(3):
         status, _ = await bridge.post(
@@ -53,6 +54,7 @@ async def test_client_error_is_dead_visible_and_retryable(
     bridge: RunningBridge, bot: FakeBot
 ) -> None:
     bot.script = deque([400])
+    bot.script_type = "agent.joined"
     cid, token = await _joined_conversation(bridge, bot)
     dead: list[dict[str, Any]] = []
     for _ in range(200):
@@ -70,7 +72,7 @@ async def test_client_error_is_dead_visible_and_retryable(
     )
     assert "400" in item["last_error"]
     # A 400 is never retried on its own.
-    assert sum(bot.attempts.values()) == 1
+    assert bot.attempts[item["webhook_id"]] == 1
     # A dead event does not hold back the rest of the conversation.
     await bridge.post(f"/console/api/{token}/messages", {"text": "after", "client_id": "x"})
     await bot.wait_for(lambda b: len(b.of_type("agent.message")) == 1)
@@ -89,6 +91,7 @@ async def test_backoff_on_one_conversation_does_not_block_another(
     # The first delivery fails with 429 and a long Retry-After; the other conversation's
     # event must still go out while the first waits.
     bot.script = deque([429])
+    bot.script_type = "agent.joined"
     bot.retry_after = "30"
     first, _ = await _joined_conversation(bridge, bot)
     await bot.wait_for(lambda b: sum(b.attempts.values()) == 1)

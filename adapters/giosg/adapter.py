@@ -1,0 +1,370 @@
+"""giosg (agent side): each handoff becomes a chat of an external visitor in a giosg room.
+
+What it does, with giosg's HTTP API (base `https://service.giosg.com`; org calls send
+`Authorization: Token <api_token>`, visitor calls `Authorization: Bearer <visitor token>`):
+
+- open: `POST /api/v5/public/orgs/{org}/auth {"visitor_secret_id": null}` makes a new
+  visitor (id, secret, 30-minute access token); `POST …/rooms/{room}/visitors {id}` puts
+  it in the room; `POST /api/v5/orgs/{org}/rooms/{room}/visitors/{vid}/variables
+  {key, value}` sets the customer (`username`, `email`, `customer_id`, `labels`,
+  `region`), each metadata key, `bridge_conversation_id` and the sealed visitor secret;
+  `POST …/visitors/{vid}/chats` opens the chat. With a `team_id`, the team is looked up
+  in `GET /api/v5/orgs/{org}/teams` (paginated `{results, next}`) and, when `is_online`,
+  invited: `POST /api/v5/users/{user_id}/chats/{chat}/outgoing_chat_invitations
+  {"invited_team_id": …}`. Without one (or with the team offline) the room's router
+  assigns the chat; `link_router` sets which router that is.
+- history and customer messages: replayed one by one (`Capabilities(history=False)`) as
+  the visitor: `POST /api/v5/public/visitors/{vid}/chats/{chat}/messages {type: "msg",
+  message}`. `post_rich_message` adds `attachments[{text, actions[{text, type, value}]}]`
+  and falls back to plain text when there is nothing rich or giosg refuses it.
+- close (and release): `PATCH /api/v5/orgs/{org}/owned_chats/{chat} {"is_ended": true}`,
+  which ends and locks the chat for everyone (leaving a membership would need a member).
+- availability: the team's `is_online` (None without a team).
+- inbound: the giosg app's channel webhooks, authenticated by the secret last segment of
+  `/webhooks/{channel}/{token}` (giosg signs nothing). See adapters/giosg/wire.py.
+
+external_ref is the bare giosg chat id, because giosg's webhooks name only the chat and
+the bridge matches them on `external_ref` exactly. What a later post needs is found from
+it: the visitor id from `GET /api/v5/orgs/{org}/owned_chats/{chat}/memberships`, and a
+fresh visitor token from `POST …/auth {visitor_secret_id}`, with the secret read back
+from the sealed visitor variable (adapters/giosg/sealing.py says why it lives there).
+So a post costs four calls; nothing is kept in memory, and no token or secret is logged.
+
+Assumptions, where the public docs are thin:
+- Visitor variables can be listed with `GET` on the path they are created with, in the
+  paginated `{results: [{key, value}], next}` shape; `next` is a URL or a path on the
+  same host (a `next` on another host is refused, so the API token never leaves it).
+- The API token's user may invite a team to a chat it is not a member of; the demo-bot
+  invites from a chat its bot user had joined.
+- Room settings are PATCHed at `/api/v5/orgs/{org}/rooms/{room}/settings`: the routers
+  doc says "update the router_id of the organization's room settings" but names no path.
+- An `added` message with `sender_type: "user"` and `type: "join"` is an agent joining, as
+  are a user membership `added` and a chat `changed` to `present_user_participant_count`
+  above zero. Visitor messages in the bridge's chats are all the bridge's own: echoes.
+
+Not done, and why:
+- An open retried after a failure part-way makes a new visitor and chat: giosg has no
+  idempotency key, and the adapter keeps no state to resume with.
+- The bot's history lines are posted as the visitor, unmarked: the public API sets no
+  other sender, and a marker in the text would change what the agent reads.
+- No join link: giosg has none to hand out (agents work in the giosg console).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import urljoin, urlsplit
+
+from adapters.base import (
+    AgentSideAdapter,
+    Capabilities,
+    ConversationRef,
+    ConversationSnapshot,
+    InboundEvent,
+    InboundRequest,
+    OpenResult,
+    OutboundMessage,
+    secret_matches,
+)
+from adapters.giosg.options import GiosgOptions
+from adapters.giosg.sealing import SealError, seal, unseal
+from adapters.giosg.wire import GiosgAttachment, parse_webhook, plain_text, rich_body
+from adapters.http import HttpResponse
+from bridge.errors import InvalidSignature, PlatformAuthError, PlatformRejected
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Visitor:
+    """A visitor's identity and a current access token (never logged)."""
+
+    visitor_id: str
+    # Kept out of repr, so a stray log of the object shows no credential.
+    secret: str = field(repr=False)
+    token: str = field(repr=False)
+
+
+def _object(response: HttpResponse, what: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise PlatformRejected(f"giosg answered {what} with something other than JSON") from exc
+    if not isinstance(body, dict):
+        raise PlatformRejected(f"giosg answered {what} with something other than an object")
+    return body
+
+
+def _field(body: Mapping[str, Any], key: str, what: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise PlatformRejected(f"giosg's answer to {what} has no {key}")
+    return value
+
+
+def _variables(conversation: ConversationSnapshot) -> dict[str, str]:
+    """The visitor variables agents see: metadata first, so the bridge's own keys win."""
+    values: dict[str, str] = {}
+    for key, value in conversation.metadata.items():
+        if value is not None:
+            values[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
+    customer = conversation.customer
+    name = " ".join(str(customer[k]) for k in ("firstname", "lastname") if customer.get(k))
+    values["username"] = name or str(customer.get("id", ""))
+    if customer.get("email"):
+        values["email"] = str(customer["email"])
+    if customer.get("id"):
+        values["customer_id"] = str(customer["id"])
+    if customer.get("labels"):
+        values["labels"] = ", ".join(str(label) for label in customer["labels"])
+    if conversation.region:
+        values["region"] = conversation.region
+    values["bridge_conversation_id"] = conversation.id
+    return values
+
+
+class GiosgAdapter(AgentSideAdapter):
+    """giosg LIVE: the bridge is an external visitor; agents answer in the giosg console."""
+
+    platform: ClassVar[str] = "giosg"
+    options_model: ClassVar[type[GiosgOptions]] = GiosgOptions
+    capabilities: ClassVar[Capabilities] = Capabilities(history=False, availability=True)
+
+    @property
+    def _opts(self) -> GiosgOptions:
+        assert isinstance(self.options, GiosgOptions)
+        return self.options
+
+    def _org_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Token {self._opts.api_token.get_secret_value()}"}
+
+    @staticmethod
+    def _visitor_headers(visitor: _Visitor) -> dict[str, str]:
+        return {"Authorization": f"Bearer {visitor.token}"}
+
+    # -- outbound ------------------------------------------------------------------------
+
+    async def open_conversation(self, conversation: ConversationSnapshot) -> OpenResult:
+        """Make a visitor with the customer's variables, open its chat, invite the team."""
+        opts = self._opts
+        visitor = await self._authenticate(None)
+        await self.context.http.request(
+            "POST",
+            opts.url(opts.room_visitors_path, room_id=opts.room_id),
+            json_body={"id": visitor.visitor_id},
+            headers=self._visitor_headers(visitor),
+        )
+        variables = _variables(conversation)
+        key = opts.seal_key().get_secret_value()
+        variables[opts.sealed_variable] = seal(key, visitor.visitor_id, visitor.secret)
+        variables_url = opts.url(
+            opts.visitor_variables_path, room_id=opts.room_id, visitor_id=visitor.visitor_id
+        )
+        for name, value in variables.items():
+            await self.context.http.request(
+                "POST",
+                variables_url,
+                json_body={"key": name, "value": value},
+                headers=self._org_headers(),
+            )
+        response = await self.context.http.request(
+            "POST",
+            opts.url(opts.visitor_chats_path, room_id=opts.room_id, visitor_id=visitor.visitor_id),
+            json_body={},
+            headers=self._visitor_headers(visitor),
+        )
+        chat_id = _field(_object(response, "the new chat"), "id", "the new chat")
+        await self._invite_team(conversation.id, chat_id)
+        log.info("giosg.opened", extra={"conversation": conversation.id, "chat": chat_id})
+        return OpenResult(external_ref=chat_id)
+
+    async def post_message(self, conversation: ConversationRef, message: OutboundMessage) -> None:
+        """Post one message as the conversation's visitor."""
+        chat_id = self._chat_of(conversation)
+        visitor = await self._resume(chat_id)
+        await self._send(visitor, chat_id, {"type": "msg", "message": message.text})
+
+    async def post_rich_message(
+        self, conversation: ConversationRef, text: str, attachments: Sequence[GiosgAttachment]
+    ) -> None:
+        """Post a message with buttons; plain text when it has none or giosg refuses them."""
+        chat_id = self._chat_of(conversation)
+        visitor = await self._resume(chat_id)
+        if not any(a.text or a.actions for a in attachments):
+            await self._send(visitor, chat_id, {"type": "msg", "message": text})
+            return
+        try:
+            await self._send(visitor, chat_id, rich_body(text, attachments))
+        except PlatformAuthError:
+            raise
+        except PlatformRejected as exc:
+            log.info(
+                "giosg.rich_refused",
+                extra={"conversation": conversation.id, "chat": chat_id, "status": exc.status},
+            )
+            fallback = {"type": "msg", "message": plain_text(text, attachments)}
+            await self._send(visitor, chat_id, fallback)
+
+    async def close_conversation(self, conversation: ConversationRef, reason: str) -> None:
+        """End the giosg chat (`is_ended: true` locks it for good)."""
+        chat_id = self._chat_of(conversation)
+        await self.context.http.request(
+            "PATCH",
+            self._opts.url(self._opts.chat_path, chat_id=chat_id),
+            json_body={"is_ended": True},
+            headers=self._org_headers(),
+        )
+        log.info("giosg.closed", extra={"conversation": conversation.id, "chat": chat_id})
+
+    async def check_availability(self) -> bool | None:
+        """Whether the configured team is online; None without a team (or if it is gone)."""
+        if self._opts.team_id is None:
+            return None
+        team = await self._team()
+        if team is None:
+            log.warning("giosg.team_missing", extra={"channel": self.channel})
+            return None
+        return team.get("is_online") is True
+
+    async def link_router(self, room_id: str, router_id: str | None) -> None:
+        """Make `room_id` route its chats with `router_id` (None unlinks it)."""
+        await self.context.http.request(
+            "PATCH",
+            self._opts.url(self._opts.room_settings_path, room_id=room_id),
+            json_body={"router_id": router_id},
+            headers=self._org_headers(),
+        )
+        log.info("giosg.router_linked", extra={"channel": self.channel, "room": room_id})
+
+    # -- inbound -------------------------------------------------------------------------
+
+    def verify_inbound(self, request: InboundRequest) -> None:
+        """The secret last segment of the webhook URL must match (giosg signs nothing)."""
+        if not secret_matches(request.path_token, self._opts.webhook_secret.get_secret_value()):
+            raise InvalidSignature("giosg webhook: the secret in the URL does not match")
+
+    def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
+        """Agent messages, joins and ended chats; the bridge's own messages are dropped."""
+        return parse_webhook(request.json())
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _chat_of(self, conversation: ConversationRef) -> str:
+        if not conversation.external_ref:
+            raise PlatformRejected(f"conversation {conversation.id} has no giosg chat yet")
+        return conversation.external_ref
+
+    async def _authenticate(self, secret: str | None) -> _Visitor:
+        # A null secret makes a new visitor; the stored one gets a fresh token for it.
+        response = await self.context.http.request(
+            "POST", self._opts.url(self._opts.auth_path), json_body={"visitor_secret_id": secret}
+        )
+        body = _object(response, "the visitor authentication")
+        what = "the visitor authentication"
+        return _Visitor(
+            visitor_id=_field(body, "visitor_id", what),
+            secret=secret or _field(body, "visitor_secret_id", what),
+            token=_field(body, "access_token", what),
+        )
+
+    async def _resume(self, chat_id: str) -> _Visitor:
+        """The chat's visitor with a fresh token, from what giosg keeps for it."""
+        opts = self._opts
+        member = await self._first(
+            opts.url(opts.chat_memberships_path, chat_id=chat_id),
+            lambda m: m.get("member_type") == "visitor" and isinstance(m.get("member_id"), str),
+        )
+        if member is None:
+            raise PlatformRejected(f"giosg chat {chat_id} has no visitor member")
+        visitor_id: str = member["member_id"]
+        variable = await self._first(
+            opts.url(opts.visitor_variables_path, room_id=opts.room_id, visitor_id=visitor_id),
+            lambda v: v.get("key") == opts.sealed_variable and isinstance(v.get("value"), str),
+        )
+        if variable is None:
+            raise PlatformRejected(f"giosg chat {chat_id}: the visitor has no bridge key variable")
+        sealed: str = variable["value"]
+        try:
+            secret = unseal(opts.seal_key().get_secret_value(), visitor_id, sealed)
+        except SealError as exc:
+            raise PlatformRejected(f"giosg chat {chat_id}: the visitor key: {exc}") from exc
+        visitor = await self._authenticate(secret)
+        if visitor.visitor_id != visitor_id:
+            raise PlatformRejected(f"giosg chat {chat_id}: the visitor secret names another one")
+        return visitor
+
+    async def _send(self, visitor: _Visitor, chat_id: str, body: dict[str, Any]) -> None:
+        await self.context.http.request(
+            "POST",
+            self._opts.url(
+                self._opts.visitor_messages_path, visitor_id=visitor.visitor_id, chat_id=chat_id
+            ),
+            json_body=body,
+            headers=self._visitor_headers(visitor),
+        )
+
+    async def _team(self) -> dict[str, Any] | None:
+        team_id = self._opts.team_id
+        return await self._first(
+            self._opts.url(self._opts.teams_path), lambda t: t.get("id") == team_id
+        )
+
+    async def _invite_team(self, conversation_id: str, chat_id: str) -> None:
+        opts = self._opts
+        if opts.team_id is None or opts.user_id is None:
+            return
+        team = await self._team()
+        if team is None:
+            raise PlatformRejected(f"giosg team {opts.team_id} is not in the organization")
+        if team.get("is_online") is not True:
+            # An offline team is not invited (as giosg's demo-bot does); the room's router
+            # still has the pending chat.
+            log.info("giosg.team_offline", extra={"conversation": conversation_id})
+            return
+        await self.context.http.request(
+            "POST",
+            opts.url(opts.invitations_path, user_id=opts.user_id, chat_id=chat_id),
+            json_body={"invited_team_id": opts.team_id},
+            headers=self._org_headers(),
+        )
+
+    async def _first(
+        self, url: str, wanted: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any] | None:
+        """The first listed item that is `wanted`, reading no further pages than needed."""
+        async with aclosing(self._pages(url)) as items:
+            async for item in items:
+                if wanted(item):
+                    return item
+        return None
+
+    async def _pages(self, url: str) -> AsyncGenerator[dict[str, Any], None]:
+        """Every result of a paginated `{results, next}` listing, on giosg's own host."""
+        base = urlsplit(self._opts.base_url)
+        next_url: str | None = url
+        for _ in range(self._opts.max_pages):
+            if next_url is None:
+                return
+            response = await self.context.http.request("GET", next_url, headers=self._org_headers())
+            page = _object(response, "a listing")
+            results = page.get("results")
+            if not isinstance(results, list):
+                raise PlatformRejected("giosg's listing has no results list")
+            for item in results:
+                if isinstance(item, dict):
+                    yield item
+            following = page.get("next")
+            if not following:
+                return
+            if not isinstance(following, str):
+                raise PlatformRejected("giosg's listing has a next that is not a URL")
+            next_url = urljoin(self._opts.base_url + "/", following)
+            target = urlsplit(next_url)
+            if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+                # The API token goes with every page: never to another host.
+                raise PlatformRejected("giosg's listing points its next page at another host")
+        log.warning("giosg.listing_truncated", extra={"channel": self.channel})

@@ -1,0 +1,310 @@
+"""giosg's Routers API: routers with ordered steps, scoped to an organization.
+
+    GET    /api/v5/orgs/{organization_id}/routers                 200 (paginated)
+    POST   /api/v5/orgs/{organization_id}/routers                 201, 400
+    GET    /api/v5/orgs/{organization_id}/routers/{router_id}     200, 404
+    PATCH  /api/v5/orgs/{organization_id}/routers/{router_id}     200, 400, 404
+    PUT    /api/v5/orgs/{organization_id}/routers/{router_id}     200, 400, 404
+    DELETE /api/v5/orgs/{organization_id}/routers/{router_id}     204, 404
+    GET    /api/v5/orgs/{organization_id}/routers/{router_id}/rooms
+    PATCH  /api/v5/orgs/{organization_id}/rooms/{room_id}         link a channel to a router
+
+Every call needs `Authorization: Token <token>` (or Bearer) with a token from
+BRIDGE_SECURITY__ORG_TOKENS: 401 without a valid one, 403 when it belongs to another
+organization or lacks the `settings` permission.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bridge.api.errors import invalid_input
+from bridge.db.tables import RouterRow
+from bridge.errors import FieldProblem, Forbidden, MalformedJSON, NotFound, Unauthorized
+from bridge.routing.steps import RouterStep, validate_steps
+from bridge.settings import OrgToken
+from bridge.typedefs import ROUTING, SETTINGS, STORE
+
+routes = web.RouteTableDef()
+
+BASE = "/api/v5/orgs/{organization_id}"
+DEFAULT_PAGE_SIZE = 30
+MAX_PAGE_SIZE = 100
+
+
+class BadRequest(MalformedJSON):
+    """giosg answers 400 for both a wrong format and missing attributes."""
+
+    code = "invalid_router"
+
+
+class RouterBody(BaseModel):
+    """A router as a client sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=256)
+    steps: list[RouterStep] = Field(min_length=1)
+
+
+class RouterPatch(BaseModel):
+    """A partial update."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    steps: list[RouterStep] | None = Field(default=None, min_length=1)
+
+
+class RoomPatch(BaseModel):
+    """A room (channel) settings update."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    router_id: str | None
+
+
+def _authorize(request: web.Request) -> OrgToken:
+    organization_id = request.match_info["organization_id"]
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    token: OrgToken | None = None
+    if scheme.lower() in {"token", "bearer"} and given:
+        for known, grant in request.app[SETTINGS].security.org_tokens.items():
+            if hmac.compare_digest(known.encode(), given.strip().encode()):
+                token = grant
+    if token is None:
+        raise Unauthorized(
+            "authentication required: Authorization: Token <api token>",
+            [FieldProblem("Authorization", "missing or unknown token")],
+        )
+    if token.organization_id != organization_id:
+        raise Forbidden(
+            "you do not have access to this organization",
+            [FieldProblem("organization_id", "not the token's organization")],
+        )
+    if "settings" not in token.permissions:
+        raise Forbidden(
+            "the settings permission is required",
+            [FieldProblem("Authorization", "token lacks the settings permission")],
+        )
+    return token
+
+
+async def _body(request: web.Request, model: type[BaseModel]) -> Any:
+    raw = await request.read()
+    try:
+        data = json.loads(raw or b"null")
+    except ValueError as exc:
+        raise BadRequest(
+            f"the body is not valid JSON: {exc}", [FieldProblem("(body)", "not valid JSON")]
+        ) from exc
+    if not isinstance(data, dict):
+        raise BadRequest(
+            "the body must be a JSON object", [FieldProblem("(body)", "must be a JSON object")]
+        )
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        error = invalid_input(exc)
+        raise BadRequest(error.message, error.fields) from exc
+    steps = getattr(parsed, "steps", None)
+    if steps is not None:
+        problems = validate_steps(steps)
+        if problems:
+            raise BadRequest("the router's steps are not valid", problems)
+    return parsed
+
+
+def _user(user_id: str | None) -> dict[str, Any] | None:
+    return {"id": user_id} if user_id else None
+
+
+def router_view(row: RouterRow) -> dict[str, Any]:
+    """A router as the API shows it."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "steps": row.steps,
+        "organization_id": row.organization_id,
+        "created_at": row.created_at.isoformat(),
+        "created_by_user_id": row.created_by_user_id,
+        "created_by_user": _user(row.created_by_user_id),
+        "updated_at": row.updated_at.isoformat(),
+        "updated_by_user_id": row.updated_by_user_id,
+        "updated_by_user": _user(row.updated_by_user_id),
+    }
+
+
+def _steps_json(steps: list[RouterStep]) -> list[dict[str, Any]]:
+    return [step.model_dump(mode="json") for step in steps]
+
+
+def _page_number(request: web.Request, name: str, default: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= high:
+        raise BadRequest(
+            f"{name} must be a whole number from 1 to {high}",
+            [FieldProblem(name, f"must be 1..{high}")],
+        )
+    return int(raw)
+
+
+@routes.get(BASE + "/routers")
+async def list_routers(request: web.Request) -> web.Response:
+    """A page of routers, ordered by `created_at` or `-created_at`."""
+    _authorize(request)
+    ordering = request.query.get("ordering", "created_at")
+    if ordering not in {"created_at", "-created_at"}:
+        raise BadRequest(
+            "ordering must be created_at or -created_at",
+            [FieldProblem("ordering", "must be created_at or -created_at")],
+        )
+    page = _page_number(request, "page", 1, 10**6)
+    size = _page_number(request, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    async with request.app[STORE].transaction() as tx:
+        rows, total = await tx.routers(
+            request.match_info["organization_id"],
+            newest_first=ordering == "-created_at",
+            offset=(page - 1) * size,
+            limit=size,
+        )
+
+    def link(number: int) -> str:
+        return str(request.url.update_query({"page": number, "page_size": size}))
+
+    return web.json_response(
+        {
+            "count": total,
+            "next": link(page + 1) if page * size < total else None,
+            "previous": link(page - 1) if page > 1 else None,
+            "results": [router_view(row) for row in rows],
+        }
+    )
+
+
+@routes.post(BASE + "/routers")
+async def create_router(request: web.Request) -> web.Response:
+    """Create a router."""
+    token = _authorize(request)
+    body: RouterBody = await _body(request, RouterBody)
+    now = datetime.now(UTC)
+    row = RouterRow(
+        id=str(uuid.uuid4()),
+        organization_id=request.match_info["organization_id"],
+        name=body.name,
+        steps=_steps_json(body.steps),
+        created_at=now,
+        created_by_user_id=token.user_id,
+        updated_at=now,
+        updated_by_user_id=token.user_id,
+    )
+    async with request.app[STORE].transaction() as tx:
+        await tx.add_router(row)
+    await request.app[ROUTING].reload()
+    return web.json_response(router_view(row), status=201)
+
+
+async def _require(request: web.Request, tx: Any) -> RouterRow:
+    router_id = request.match_info["router_id"]
+    row: RouterRow | None = await tx.get_router(request.match_info["organization_id"], router_id)
+    if row is None:
+        raise NotFound(
+            f"router {router_id!r} was not found", [FieldProblem("router_id", "unknown router")]
+        )
+    return row
+
+
+@routes.get(BASE + "/routers/{router_id}")
+async def get_router(request: web.Request) -> web.Response:
+    """One router."""
+    _authorize(request)
+    async with request.app[STORE].transaction() as tx:
+        row = await _require(request, tx)
+    return web.json_response(router_view(row))
+
+
+async def _update(request: web.Request, *, partial: bool) -> web.Response:
+    token = _authorize(request)
+    body = await _body(request, RouterPatch if partial else RouterBody)
+    async with request.app[STORE].transaction() as tx:
+        row = await _require(request, tx)
+        if body.name is not None:
+            row.name = body.name
+        if body.steps is not None:
+            row.steps = _steps_json(body.steps)
+        row.updated_at = datetime.now(UTC)
+        row.updated_by_user_id = token.user_id
+    await request.app[ROUTING].reload()
+    return web.json_response(router_view(row))
+
+
+@routes.patch(BASE + "/routers/{router_id}")
+async def patch_router(request: web.Request) -> web.Response:
+    """Update some fields of a router."""
+    return await _update(request, partial=True)
+
+
+@routes.put(BASE + "/routers/{router_id}")
+async def put_router(request: web.Request) -> web.Response:
+    """Replace a router (name and steps required)."""
+    return await _update(request, partial=False)
+
+
+@routes.delete(BASE + "/routers/{router_id}")
+async def delete_router(request: web.Request) -> web.Response:
+    """Delete a router; channels that used it fall back to their team or default."""
+    _authorize(request)
+    async with request.app[STORE].transaction() as tx:
+        row = await _require(request, tx)
+        await tx.delete_router(row)
+    await request.app[ROUTING].reload()
+    return web.Response(status=204)
+
+
+@routes.get(BASE + "/routers/{router_id}/rooms")
+async def router_rooms(request: web.Request) -> web.Response:
+    """The channels (rooms) that use this router."""
+    _authorize(request)
+    async with request.app[STORE].transaction() as tx:
+        row = await _require(request, tx)
+    rooms = request.app[ROUTING].channels_using(row.id)
+    return web.json_response(
+        {
+            "count": len(rooms),
+            "next": None,
+            "previous": None,
+            "results": [{"id": name, "name": name, "router_id": row.id} for name in rooms],
+        }
+    )
+
+
+@routes.patch(BASE + "/rooms/{room_id}")
+async def patch_room(request: web.Request) -> web.Response:
+    """Link a channel (room) to a router, or unlink it with `router_id: null`."""
+    _authorize(request)
+    room_id = request.match_info["room_id"]
+    routing = request.app[ROUTING]
+    if room_id not in request.app[SETTINGS].channels:
+        raise NotFound(f"room {room_id!r} was not found", [FieldProblem("room_id", "unknown")])
+    body: RoomPatch = await _body(request, RoomPatch)
+    async with request.app[STORE].transaction() as tx:
+        if body.router_id is not None:
+            router = await tx.get_router(request.match_info["organization_id"], body.router_id)
+            if router is None:
+                raise BadRequest(
+                    "router_id names no router of this organization",
+                    [FieldProblem("router_id", "unknown router")],
+                )
+        await tx.set_channel_route(room_id, body.router_id, datetime.now(UTC))
+    await routing.reload()
+    return web.json_response({"id": room_id, "name": room_id, "router_id": body.router_id})

@@ -1,0 +1,223 @@
+"""Who gets a pending chat: offers from teams, agents and router steps; taking; capacity.
+
+A routing decision names a target (assignee, agents, team or router). The chat is
+offered to the target's agents; for a router, later steps add agents as their
+preconditions come to hold (offers only grow). An agent takes a chat from their desk:
+the first to take it wins, and an agent at capacity cannot take more. Router timers
+are outbox rows due at the next time a precondition can start to hold, so they survive
+a restart and fire once.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.db.repo import Store, Tx
+from bridge.db.tables import ConversationRow, OutboxRow
+from bridge.errors import Conflict, ConversationNotFound, FieldProblem, NotFound
+from bridge.events import announce
+from bridge.routing.engine import Decision
+from bridge.routing.steps import Directory, Progress, advance
+from bridge.routing_state import RoutingState
+
+log = logging.getLogger(__name__)
+
+ROUTING_EVALUATE = "routing.evaluate"
+# Recent waits used for the estimated wait of a queued chat.
+_WAIT_SAMPLE = 20
+
+
+def evaluation_timer(conversation_id: str, due: datetime, now: datetime) -> OutboxRow:
+    """A durable timer: re-evaluate this conversation's routing at `due`."""
+    return OutboxRow(
+        lane=f"{conversation_id}:routing",
+        conversation_id=conversation_id,
+        kind=ROUTING_EVALUATE,
+        target=conversation_id,
+        idempotency_key="tmr_" + uuid.uuid4().hex,
+        payload={},
+        status="pending",
+        attempts=0,
+        next_attempt_at=due,
+        created_at=now,
+    )
+
+
+class Assignment:
+    """Offers, escalation, taking, capacity and the queue."""
+
+    def __init__(
+        self,
+        store: Store,
+        routing: RoutingState,
+        on_commit: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._routing = routing
+        self._on_commit = on_commit
+        self._clock = clock
+
+    # -- at creation (inside the handoff's transaction) ----------------------------------
+
+    async def place(
+        self, tx: Tx, row: ConversationRow, decision: Decision, directory: Directory
+    ) -> None:
+        """Record the decision's target on a new conversation and make the first offers."""
+        now = self._clock()
+        row.team_id, row.router_id, row.priority = (
+            decision.team_id,
+            decision.router_id,
+            decision.priority,
+        )
+        offered: set[str] = set(decision.agent_ids) | set(decision.settings.default_agent_ids)
+        if decision.assignee:
+            offered.add(decision.assignee)
+        elif decision.team_id:
+            offered |= directory.team_members.get(decision.team_id, frozenset())
+        trace = list(row.route_trace)
+        if decision.router_id and not decision.assignee:
+            steps = self._routing.table.routers.get(decision.router_id, ())
+            if steps:
+                evaluation = advance(steps, None, directory, row.created_at, now)
+                offered |= evaluation.offered_to
+                row.routing_progress = [t.isoformat() for t in evaluation.progress.activated_at]
+                trace.extend(f"router {decision.router_id!r}: {line}" for line in evaluation.trace)
+                if evaluation.next_due is not None:
+                    await tx.enqueue([evaluation_timer(row.id, evaluation.next_due, now)])
+        row.offered_to = sorted(offered)
+        if row.offered_to:
+            trace.append(f"offered to {', '.join(row.offered_to)}")
+        row.route_trace = trace
+        await tx.session.flush()
+        # Chats nobody is offered to are answered through join links; only a real
+        # target with nobody online leaves the customer waiting for no one.
+        if row.offered_to and not any(
+            directory.presence.get(a) == "online" for a in row.offered_to
+        ):
+            await announce(
+                tx,
+                row,
+                "handoff.waiting",
+                {"reason": "no agent is online", "options": ["wait", "release"]},
+                now,
+                to_bot=True,
+            )
+
+    # -- later: timers and presence changes ---------------------------------------------------
+
+    async def evaluate(self, conversation_id: str) -> None:
+        """Re-run the router's steps for a pending chat; new steps add offers."""
+        now = self._clock()
+        directory = await self._routing.directory()
+        async with self._store.transaction() as tx:
+            row = await tx.get_conversation(conversation_id)
+            if row is None or row.status != "pending" or row.assignee_id or not row.router_id:
+                return
+            steps = self._routing.table.routers.get(row.router_id, ())
+            if not steps:
+                return
+            progress = Progress(tuple(datetime.fromisoformat(t) for t in row.routing_progress))
+            evaluation = advance(steps, progress, directory, row.created_at, now)
+            if evaluation.newly_activated:
+                offered = set(row.offered_to) | evaluation.offered_to
+                trace = [
+                    *row.route_trace,
+                    *(f"router {row.router_id!r}: {line}" for line in evaluation.trace),
+                ]
+                await tx.update_conversation(
+                    row.id,
+                    offered_to=sorted(offered),
+                    routing_progress=[t.isoformat() for t in evaluation.progress.activated_at],
+                    route_trace=trace,
+                    updated_at=now,
+                )
+                log.info(
+                    "routing.escalated",
+                    extra={"conversation": row.id, "steps": evaluation.newly_activated},
+                )
+            if evaluation.next_due is not None:
+                await tx.enqueue([evaluation_timer(row.id, evaluation.next_due, now)])
+        self._on_commit()
+
+    async def set_presence(
+        self, agent_id: str, presence: str, *, name: str | None = None, source: str = "api"
+    ) -> None:
+        """Record presence; when it changed, pending chats with routers are re-evaluated."""
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            changed = await tx.set_presence(source, agent_id, name, presence, now)
+            if changed:
+                await self.schedule_reevaluation(tx, now)
+        self._on_commit()
+
+    async def schedule_reevaluation(self, tx: Tx, now: datetime) -> None:
+        """Queue an evaluation, due now, of every pending chat that has a router."""
+        pending = [c for c in await tx.pending_conversations() if c.router_id]
+        if pending:
+            await tx.enqueue([evaluation_timer(c.id, now, now) for c in pending])
+
+    # -- the agent's desk -----------------------------------------------------------------------
+
+    async def offers(self, agent_id: str) -> list[ConversationRow]:
+        """Pending chats offered to this agent, in queue order."""
+        async with self._store.transaction() as tx:
+            pending = await tx.pending_conversations()
+        return [c for c in pending if agent_id in c.offered_to]
+
+    async def take(self, conversation_id: str, agent_id: str) -> ConversationRow:
+        """Give the chat to the agent: the first to take it wins, capacity permitting."""
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            agent = await tx.get_agent(agent_id)
+            if agent is None:
+                raise NotFound(f"no agent {agent_id!r}", [FieldProblem("agent_id", "unknown")])
+            row = await tx.get_conversation(conversation_id)
+            if row is None:
+                raise ConversationNotFound(conversation_id)
+            if row.status != "pending" or row.assignee_id is not None:
+                raise Conflict(
+                    "this chat was already taken", [FieldProblem("conversation", "already taken")]
+                )
+            if row.offered_to and agent_id not in row.offered_to:
+                raise Conflict(
+                    "this chat is not offered to you",
+                    [FieldProblem("agent_id", "not among the offered agents")],
+                )
+            if not await tx.try_take_capacity(agent_id):
+                raise Conflict(
+                    f"you are at capacity ({agent.capacity} active chats)",
+                    [FieldProblem("capacity", f"{agent.capacity} reached")],
+                )
+            joined = {"id": agent.id, "name": agent.name, "joined_at": now.isoformat()}
+            # Conditional: of two agents taking at once, one update finds it already taken
+            # and the whole transaction, capacity included, rolls back.
+            if not await tx.assign(conversation_id, agent_id, joined, now):
+                raise Conflict(
+                    "this chat was already taken", [FieldProblem("conversation", "already taken")]
+                )
+            await tx.session.refresh(row)
+            await announce(tx, row, "agent.joined", {"agent": joined}, now, to_bot=True)
+            await self.update_queue(tx, row.channel, now)
+        self._on_commit()
+        return row
+
+    # -- the queue ---------------------------------------------------------------------------
+
+    async def update_queue(self, tx: Tx, channel: str, now: datetime) -> None:
+        """Recompute positions and estimated waits; tell each bot whose numbers changed."""
+        waits = await tx.recent_waits(channel, _WAIT_SAMPLE)
+        typical = statistics.median(waits) if waits else None
+        for position, row in enumerate(await tx.pending_conversations(channel), start=1):
+            eta = round(typical * position) if typical is not None else None
+            if row.queue_position == position and row.queue_eta_seconds == eta:
+                continue
+            row.queue_position, row.queue_eta_seconds = position, eta
+            data: dict[str, Any] = {"position": position, "estimated_wait_seconds": eta}
+            await announce(tx, row, "queue.updated", data, now, to_bot=True)
+        await tx.session.flush()

@@ -1,0 +1,205 @@
+"""Builds the routing table from config and stored data, and rebuilds it when they change.
+
+Config parts (rules, settings, hours) are validated once at start: a bad rule or hours
+definition is a startup error naming it. Stored parts (routers, channel router links)
+are re-read on every change made through this replica's API, and on a short timer so
+changes made on another replica arrive too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from bridge.db.repo import Store
+from bridge.db.tables import AgentRow, TeamRow
+from bridge.errors import ConfigError, InvalidInput
+from bridge.routing.engine import Fallback, RoutingTable
+from bridge.routing.hours import BusinessHours
+from bridge.routing.overrides import parse_settings
+from bridge.routing.regions import RegionRouter
+from bridge.routing.rules import RuleSet
+from bridge.routing.steps import Directory, Presence, RouterStep
+from bridge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def compile_hours(settings: Settings) -> dict[str, BusinessHours]:
+    """Validate every named business hours definition."""
+    compiled: dict[str, BusinessHours] = {}
+    for name, raw in settings.hours.items():
+        try:
+            compiled[name] = BusinessHours.model_validate(raw)
+        except ValidationError as exc:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"hours.{name}: {detail}") from exc
+    return compiled
+
+
+def _hours_ref(where: str, name: str | None, hours: Mapping[str, BusinessHours]) -> None:
+    if name is not None and name not in hours:
+        raise ConfigError(f"{where}.hours: no business hours named {name!r}")
+
+
+def compile_table(settings: Settings) -> RoutingTable:
+    """Validate the routing config and compile it; a bad part is a ConfigError naming it."""
+    hours = compile_hours(settings)
+    team_ids = {team.id for team in settings.teams}
+    mains = settings.main_channels()
+    regions = RegionRouter({name: settings.channels[name].regions for name in mains})
+    rules: dict[str, RuleSet] = {}
+    channel_settings = {}
+    outside: dict[str, Fallback] = {}
+    for name, channel in settings.channels.items():
+        where = f"channels.{name}"
+        if channel.rules:
+            if name not in mains:
+                raise ConfigError(f"{where}.rules: only a main channel has rules")
+            own = {name, *channel.regions.values()}
+            rules[name] = RuleSet(name, channel.rules, channels=own, teams=team_ids or None)
+        try:
+            channel_settings[name] = parse_settings(channel.settings, where=f"{where}.settings")
+        except InvalidInput as exc:
+            raise ConfigError(
+                "; ".join(f"{f.field}: {f.problem}" for f in exc.fields) or exc.message
+            ) from exc
+        _hours_ref(where, channel.hours, hours)
+        if channel.team_id is not None and team_ids and channel.team_id not in team_ids:
+            raise ConfigError(f"{where}.team_id: no team {channel.team_id!r}")
+        if channel.outside_hours is not None:
+            fallback = channel.outside_hours
+            if fallback.channel and fallback.channel not in settings.channels:
+                raise ConfigError(f"{where}.outside_hours.channel: no channel {fallback.channel!r}")
+            outside[name] = Fallback(fallback.channel, fallback.team_id)
+    for team in settings.teams:
+        _hours_ref(f"teams[{team.id}]", team.hours, hours)
+    return RoutingTable(
+        regions=regions,
+        rules=rules,
+        channel_settings=channel_settings,
+        channel_team={n: c.team_id for n, c in settings.channels.items() if c.team_id},
+        channel_router={n: c.router_id for n, c in settings.channels.items() if c.router_id},
+        channel_hours={n: hours[c.hours] for n, c in settings.channels.items() if c.hours},
+        team_hours={t.id: hours[t.hours] for t in settings.teams if t.hours},
+        outside_hours=outside,
+    )
+
+
+class RoutingState:
+    """The current routing table, and the directory of agents for router steps."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self._settings = settings
+        self._store = store
+        self._static = compile_table(settings)
+        self.table = self._static
+        self._refresher: asyncio.Task[None] | None = None
+
+    async def seed_directory(self) -> None:
+        """Write config-defined teams and agents to the store (presence and load kept)."""
+        now = datetime.now(UTC)
+        org = self._settings.organization_id
+        async with self._store.transaction() as tx:
+            for team in self._settings.teams:
+                await tx.upsert_team(
+                    TeamRow(
+                        id=team.id,
+                        name=team.name or team.id,
+                        organization_id=org,
+                        hours=team.hours,
+                        source="config",
+                    )
+                )
+            for agent in self._settings.agents:
+                await tx.upsert_agent(
+                    AgentRow(
+                        id=agent.id,
+                        name=agent.name or agent.id,
+                        email=agent.email,
+                        organization_id=org,
+                        presence="absent",
+                        capacity=agent.capacity,
+                        active_count=0,
+                        source="config",
+                        updated_at=now,
+                    ),
+                    agent.teams,
+                )
+
+    async def reload(self) -> None:
+        """Re-read routers and channel links from the store and swap the table."""
+        async with self._store.transaction() as tx:
+            routers = await tx.all_routers()
+            links = await tx.channel_routes()
+        compiled: dict[str, tuple[RouterStep, ...]] = {}
+        for router in routers:
+            try:
+                compiled[router.id] = tuple(RouterStep.model_validate(s) for s in router.steps)
+            except ValidationError:
+                log.error("routing.bad_router", extra={"router": router.id})
+        channel_router = dict(self._static.channel_router)
+        for channel, router_id in links.items():
+            if router_id is None:
+                channel_router.pop(channel, None)
+            else:
+                channel_router[channel] = router_id
+        self.table = RoutingTable(
+            regions=self._static.regions,
+            rules=self._static.rules,
+            channel_settings=self._static.channel_settings,
+            channel_team=self._static.channel_team,
+            channel_router=channel_router,
+            routers=compiled,
+            channel_hours=self._static.channel_hours,
+            team_hours=self._static.team_hours,
+            outside_hours=self._static.outside_hours,
+        )
+
+    def channels_using(self, router_id: str) -> list[str]:
+        """Channels linked to a router."""
+        return self.table.channels_using(router_id)
+
+    async def directory(self) -> Directory:
+        """Teams, organizations and presence as they are now, for router steps."""
+        async with self._store.transaction() as tx:
+            agents = await tx.agents()
+            members = await tx.team_members()
+        teams: dict[str, set[str]] = {}
+        for member in members:
+            teams.setdefault(member.team_id, set()).add(member.agent_id)
+        orgs: dict[str, set[str]] = {}
+        presence: dict[str, Presence] = {}
+        for agent in agents:
+            orgs.setdefault(agent.organization_id, set()).add(agent.id)
+            presence[agent.id] = agent.presence  # type: ignore[assignment]
+        return Directory(
+            team_members={k: frozenset(v) for k, v in teams.items()},
+            organization_users={k: frozenset(v) for k, v in orgs.items()},
+            presence=presence,
+        )
+
+    def start(self, every_seconds: float = 5.0) -> None:
+        """Reload on a timer so other replicas' router changes arrive."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(every_seconds)
+                try:
+                    await self.reload()
+                except Exception:
+                    log.exception("routing.reload_failed")
+
+        self._refresher = asyncio.create_task(loop(), name="routing-reload")
+
+    async def stop(self) -> None:
+        """Stop the timer."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher

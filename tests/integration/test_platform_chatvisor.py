@@ -1,0 +1,213 @@
+"""A whole handoff to Chatvisor through the real app and a fake Chatvisor, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import unused_port
+
+from tests.adapters.fake_chatvisor import API_TOKEN, WEBHOOK_TOKEN, FakeChatvisor
+from tests.conftest import Database, RunningBridge, make_settings, start_bridge, stop_bridge
+from tests.fakes import FakeBot, handoff_body
+
+CUSTOMER = "cv-cust-1"  # the fake's customerId for our customer "cust-1"
+HOOK = f"/webhooks/chatvisor/{WEBHOOK_TOKEN}"
+HISTORY = ["Where is my order?", "Let me get a person."]
+# What the agent side does; the bot may also hear of other things (queue updates, say).
+FROM_AGENTS = {"agent.joined", "agent.message", "conversation.closed", "conversation.released"}
+
+
+def agent_events(bot: FakeBot) -> list[str]:
+    """The types of the events the bot received about what agents did, in order."""
+    return [e.type for e in bot.events if e.type in FROM_AGENTS]
+
+
+@pytest.fixture
+async def chatvisor() -> AsyncIterator[FakeChatvisor]:
+    fake = FakeChatvisor()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+@pytest.fixture(autouse=True)
+def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATVISOR_API_TOKEN", API_TOKEN)
+    monkeypatch.setenv("CHATVISOR_WEBHOOK_TOKEN", WEBHOOK_TOKEN)
+
+
+@asynccontextmanager
+async def running(
+    database: Database, fake: FakeChatvisor, **options: Any
+) -> AsyncIterator[RunningBridge]:
+    """The real bridge with a `chatvisor` channel on the fake, next to the console ones."""
+    channel = {
+        "platform": "chatvisor",
+        "options": {
+            "api_token": "CHATVISOR_API_TOKEN",
+            "webhook_token": "CHATVISOR_WEBHOOK_TOKEN",
+            "base_url": fake.url,
+            **options,
+        },
+    }
+    settings = make_settings(database, unused_port(), channels={"chatvisor": channel})
+    bridge = await start_bridge(settings)
+    try:
+        yield bridge
+    finally:
+        await stop_bridge(bridge)
+
+
+async def until(check: Callable[[], Any], within: float = 15.0) -> Any:
+    """Poll an async check until it returns something truthy (bounded, no fixed sleeps)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        result = await check()
+        if result or loop.time() > deadline:
+            assert result, "condition not met in time"
+            return result
+        await asyncio.sleep(0.02)
+
+
+async def _handed_off(bridge: RunningBridge, bot: FakeBot, fake: FakeChatvisor) -> str:
+    """Transfer to Chatvisor, and wait until the history is there and the join link is its."""
+    body = handoff_body(bot.url, channel="chatvisor", region=None)
+    status, conversation = await bridge.post("/v1/handoffs", body)
+    assert status == 201, conversation
+    assert conversation["channel"] == "chatvisor"
+    cid = str(conversation["id"])
+    await fake.wait_for(lambda f: f.texts(CUSTOMER) == HISTORY)
+    expected_link = f"{fake.url}/agent/chat/{CUSTOMER}?login=otp-42"
+
+    async def linked() -> bool:
+        _, state = await bridge.get(f"/v1/conversations/{cid}")
+        return bool(state["join_url"] == expected_link)
+
+    await until(linked)
+    tags = [body for _, path, body in fake.requests if path == "/rest/v1/customer/tag"]
+    assert tags == [
+        {
+            "email": "john@example.com",
+            "firstname": "John",
+            "id": "cust-1",
+            "labels": ["foo", "bar"],
+            "lastname": "Doe",
+        }
+    ]
+    return cid
+
+
+async def _agent_texts(bridge: RunningBridge, cid: str) -> list[str]:
+    status, transcript = await bridge.get(f"/v1/conversations/{cid}/messages")
+    assert status == 200
+    return [m["text"] for m in transcript["messages"] if m["role"] == "agent"]
+
+
+async def test_a_handoff_through_webhooks(
+    database: Database, bot: FakeBot, chatvisor: FakeChatvisor
+) -> None:
+    async with running(database, chatvisor) as bridge:
+        cid = await _handed_off(bridge, bot, chatvisor)
+
+        # The customer writes; it reaches the agent in Chatvisor.
+        status, _ = await bridge.post(
+            f"/v1/conversations/{cid}/messages", {"text": "Any news?", "id": "m-1"}
+        )
+        assert status == 201
+        await chatvisor.wait_for(lambda f: f.texts(CUSTOMER) == [*HISTORY, "Any news?"])
+
+        # Chatvisor's new-conversation hook and the echo of our post change nothing.
+        status, _ = await bridge.post(HOOK, chatvisor.conversation(CUSTOMER))
+        assert status == 200
+        echo = {**chatvisor.messages[-1], "direction": "OUT"}
+        assert (await bridge.post(HOOK, echo))[0] == 200
+
+        # The agent answers in Chatvisor: the first reply is also the join.
+        reply = chatvisor.agent_writes(CUSTOMER, "Hi John, Ana here.")
+        assert (await bridge.post(HOOK, reply))[0] == 200
+        await bot.wait_for(lambda b: len(b.of_type("agent.message")) == 1)
+        # Redelivered: applied once.
+        assert (await bridge.post(HOOK, reply))[0] == 200
+        assert await _agent_texts(bridge, cid) == ["Hi John, Ana here."]
+
+        # A webhook with a wrong secret, or none, is refused and stores nothing.
+        forged = chatvisor.agent_writes(CUSTOMER, "Please pay to this account.")
+        for path in ("/webhooks/chatvisor/not-the-token", "/webhooks/chatvisor"):
+            status, error = await bridge.post(path, forged)
+            assert status == 401, error
+        assert await _agent_texts(bridge, cid) == ["Hi John, Ana here."]
+
+        # The agent marks the chat DONE.
+        status, _ = await bridge.post(HOOK, chatvisor.set_status(CUSTOMER, "DONE"))
+        assert status == 200
+        await bot.wait_for(lambda b: len(b.of_type("conversation.closed")) == 1)
+
+        assert agent_events(bot) == ["agent.joined", "agent.message", "conversation.closed"]
+        message = bot.of_type("agent.message")[0].data["message"]
+        assert (message["text"], message["author"]) == ("Hi John, Ana here.", "Ana Silva")
+        assert bot.bad_signatures == 0 and bot.duplicates == 0
+        _, state = await bridge.get(f"/v1/conversations/{cid}")
+        assert (state["status"], state["join_url"]) == ("closed", None)
+        # The bridge never asked Chatvisor to close what Chatvisor closed itself.
+        assert chatvisor.statuses == []
+
+
+async def test_the_bot_closing_marks_the_chatvisor_customer_done(
+    database: Database, bot: FakeBot, chatvisor: FakeChatvisor
+) -> None:
+    async with running(database, chatvisor) as bridge:
+        cid = await _handed_off(bridge, bot, chatvisor)
+        status, closed = await bridge.post(f"/v1/conversations/{cid}/close", {})
+        assert (status, closed["status"]) == (200, "closed")
+        await chatvisor.wait_for(lambda f: f.statuses == [(CUSTOMER, "DONE")])
+        # Chatvisor's status-change hook for our own close changes nothing.
+        assert (await bridge.post(HOOK, chatvisor.conversation(CUSTOMER)))[0] == 200
+        _, state = await bridge.get(f"/v1/conversations/{cid}")
+        assert state["status"] == "closed"
+        # Nothing from the agent side was queued for the bot: it closed the chat itself.
+        _, outbox = await bridge.get(f"/v1/outbox?conversation_id={cid}")
+        assert [i["event_type"] for i in outbox["items"] if i["event_type"] in FROM_AGENTS] == []
+        assert sorted(i["kind"] for i in outbox["items"] if i["kind"] != "bot.event") == [
+            "agent.close",
+            "agent.message",
+            "agent.message",
+            "agent.open",
+        ]
+
+
+async def test_without_webhooks_polling_picks_up_replies_and_the_close(
+    database: Database, bot: FakeBot, chatvisor: FakeChatvisor
+) -> None:
+    async with running(database, chatvisor, poll_interval_seconds=0.05) as bridge:
+        cid = await _handed_off(bridge, bot, chatvisor)
+
+        chatvisor.agent_writes(CUSTOMER, "Hi John, polling Ana here.")
+        await bot.wait_for(lambda b: len(b.of_type("agent.message")) == 1)
+        chatvisor.agent_writes(CUSTOMER, "Solved, closing.")
+        await bot.wait_for(lambda b: len(b.of_type("agent.message")) == 2)
+        chatvisor.set_status(CUSTOMER, "DONE")
+        await bot.wait_for(lambda b: len(b.of_type("conversation.closed")) == 1)
+
+        assert agent_events(bot) == [
+            "agent.joined",
+            "agent.message",
+            "agent.message",
+            "conversation.closed",
+        ]
+        assert [e.data["message"]["text"] for e in bot.of_type("agent.message")] == [
+            "Hi John, polling Ana here.",
+            "Solved, closing.",
+        ]
+        assert bot.bad_signatures == 0 and bot.duplicates == 0
+        assert await _agent_texts(bridge, cid) == [
+            "Hi John, polling Ana here.",
+            "Solved, closing.",
+        ]
+        assert chatvisor.paths("GET").count("/rest/v1/customer") >= 3
