@@ -85,6 +85,9 @@ def _config_check(args: argparse.Namespace) -> int:
             build_agent_adapters(settings, AdapterContext(http, {"console_hub": ConsoleHub()}))
 
     asyncio.run(check())
+    from bridge.routing_state import compile_table
+
+    compile_table(settings)  # rules, settings and hours
     for name in settings.main_channels():
         channel = settings.channels[name]
         regions = ", ".join(f"{code}→{target}" for code, target in channel.regions.items())
@@ -119,6 +122,50 @@ def _secrets_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _route_explain(args: argparse.Namespace) -> int:
+    """Print where a handoff (JSON file, or - for stdin) would go and why."""
+    import json
+
+    from pydantic import ValidationError
+
+    from bridge.api.routing import decision_view
+    from bridge.db.engine import create_engine, create_sessionmaker
+    from bridge.db.migrate import upgrade
+    from bridge.db.repo import Store
+    from bridge.models import HandoffRequest
+    from bridge.routing.engine import HandoffFacts, decide
+    from bridge.routing_state import RoutingState
+
+    settings = _settings(args)
+    raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    try:
+        request = HandoffRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        print(f"invalid handoff: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> dict[str, object]:
+        engine = create_engine(settings.database)
+        try:
+            await upgrade(engine, settings.database)
+            routing = RoutingState(settings, Store(create_sessionmaker(engine)))
+            await routing.reload()  # routers and channel links stored through the API
+        finally:
+            await engine.dispose()
+        main = request.channel or settings.default_channel or ""
+        facts = HandoffFacts(
+            main,
+            request.region,
+            request.customer.model_dump(mode="json"),
+            request.metadata,
+            request.settings,
+        )
+        return decision_view(decide(routing.table, facts, datetime.now(UTC)))
+
+    print(json.dumps(asyncio.run(run()), indent=2, ensure_ascii=False))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     root = argparse.ArgumentParser(prog="python -m bridge", description=__doc__)
@@ -149,6 +196,14 @@ def parser() -> argparse.ArgumentParser:
     with_config(config_commands.add_parser("check", help="validate settings")).set_defaults(
         run=_config_check
     )
+
+    route = commands.add_parser("route", help="routing tasks")
+    route_commands = route.add_subparsers(dest="route_command", required=True)
+    explain = with_config(
+        route_commands.add_parser("explain", help="dry-run the routing of a handoff JSON file")
+    )
+    explain.add_argument("file", help="a POST /v1/handoffs body, or - for standard input")
+    explain.set_defaults(run=_route_explain)
 
     secrets_cmd = commands.add_parser("secrets", help="secrets")
     secrets_commands = secrets_cmd.add_subparsers(dest="secrets_command", required=True)

@@ -15,7 +15,17 @@ from adapters.console.hub import ConsoleHub
 from adapters.console.links import JoinLinks
 from adapters.http import HttpClient
 from adapters.registry import build_agent_adapters, build_bot_adapters
-from bridge.api import handoffs, health, integrations, outbox, subscriptions, webhooks
+from bridge.api import (
+    agents,
+    handoffs,
+    health,
+    integrations,
+    outbox,
+    routers,
+    routing,
+    subscriptions,
+    webhooks,
+)
 from bridge.api.auth import auth_middleware
 from bridge.api.errors import error_middleware
 from bridge.assignment import ROUTING_EVALUATE, Assignment
@@ -183,5 +193,8 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(webhooks.routes)
     app.add_routes(subscriptions.routes)
     app.add_routes(integrations.routes)
+    app.add_routes(routers.routes)
+    app.add_routes(agents.routes)
+    app.add_routes(routing.routes)
     console_web.setup(app)
     return app

@@ -143,3 +143,9 @@ class SubscriptionRequest(_Strict):
     url: HttpUrl
     events: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     description: str | None = Field(default=None, max_length=256)
+
+
+class AssignRequest(_Strict):
+    """Which agent takes a pending chat."""
+
+    agent_id: str = Field(min_length=1, max_length=128)

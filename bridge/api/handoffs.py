@@ -6,8 +6,14 @@ from aiohttp import web
 
 from bridge.api.errors import parse_body
 from bridge.errors import FieldProblem, InvalidInput
-from bridge.models import CustomerMessageRequest, HandoffRequest, MetadataUpdate, ReasonRequest
-from bridge.typedefs import PROFILES, SERVICE
+from bridge.models import (
+    AssignRequest,
+    CustomerMessageRequest,
+    HandoffRequest,
+    MetadataUpdate,
+    ReasonRequest,
+)
+from bridge.typedefs import ASSIGNMENT, PROFILES, SERVICE
 from bridge.views import conversation_view, message_view
 
 routes = web.RouteTableDef()
@@ -101,4 +107,12 @@ async def update_metadata(request: web.Request) -> web.Response:
     row = await request.app[PROFILES].update_metadata(
         request.match_info["conversation_id"], body.metadata, replace=body.replace
     )
+    return _conversation_response(request, row)
+
+
+@routes.post("/v1/conversations/{conversation_id}/assign")
+async def assign(request: web.Request) -> web.Response:
+    """Give a pending chat to an agent: the first to take it wins, within capacity (409)."""
+    body = await parse_body(request, AssignRequest)
+    row = await request.app[ASSIGNMENT].take(request.match_info["conversation_id"], body.agent_id)
     return _conversation_response(request, row)

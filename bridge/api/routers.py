@@ -27,7 +27,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bridge.api.errors import invalid_input
 from bridge.db.tables import RouterRow
-from bridge.errors import FieldProblem, Forbidden, MalformedJSON, NotFound, Unauthorized
+from bridge.errors import (
+    FieldProblem,
+    Forbidden,
+    MalformedJSON,
+    NotFound,
+    Unauthorized,
+)
 from bridge.routing.steps import RouterStep, validate_steps
 from bridge.settings import OrgToken
 from bridge.typedefs import ROUTING, SETTINGS, STORE
@@ -45,13 +51,26 @@ class BadRequest(MalformedJSON):
     code = "invalid_router"
 
 
+# Read-only attributes a client may send back unchanged (a GET body PUT back).
+_READ_ONLY = {
+    "id",
+    "organization_id",
+    "created_at",
+    "created_by_user_id",
+    "created_by_user",
+    "updated_at",
+    "updated_by_user_id",
+    "updated_by_user",
+}
+
+
 class RouterBody(BaseModel):
-    """A router as a client sends it."""
+    """A router as a client sends it (steps are parsed separately, in the seed's shape)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=256)
-    steps: list[RouterStep] = Field(min_length=1)
+    steps: list[Any] = Field(min_length=1)
 
 
 class RouterPatch(BaseModel):
@@ -60,7 +79,7 @@ class RouterPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=256)
-    steps: list[RouterStep] | None = Field(default=None, min_length=1)
+    steps: list[Any] | None = Field(default=None, min_length=1)
 
 
 class RoomPatch(BaseModel):
