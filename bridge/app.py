@@ -12,7 +12,7 @@ from aiohttp import web
 from adapters.base import AdapterContext, AgentSideAdapter
 from adapters.console import web as console_web
 from adapters.console.hub import ConsoleHub
-from adapters.console.links import JoinLinks
+from adapters.console.links import DeskLinks, JoinLinks
 from adapters.http import HttpClient
 from adapters.registry import build_agent_adapters, build_bot_adapters
 from bridge.api import (
@@ -45,6 +45,7 @@ from bridge.typedefs import (
     ASSIGNMENT,
     BOTS,
     CONSOLE_HUB,
+    DESK_LINKS,
     INBOUND,
     JOIN_LINKS,
     PROFILES,
@@ -123,6 +124,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             console_secret, settings.server.base_url(), settings.console.link_ttl_seconds
         )
         app[JOIN_LINKS] = links
+        app[DESK_LINKS] = DeskLinks(console_secret, settings.server.base_url())
         assignment = Assignment(store, routing, on_commit=lambda: app[WORKER].wake())
         app[ASSIGNMENT] = assignment
         service = HandoffService(

@@ -9,7 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from adapters.base import BotSideAdapter
     from adapters.console.hub import ConsoleHub
-    from adapters.console.links import JoinLinks
+    from adapters.console.links import DeskLinks, JoinLinks
     from bridge.assignment import Assignment
     from bridge.db.repo import Store
     from bridge.handoff import HandoffService
@@ -30,3 +30,4 @@ BOTS: web.AppKey[dict[str, BotSideAdapter]] = web.AppKey("bots")
 WORKER: web.AppKey[RelayWorker] = web.AppKey("worker")
 CONSOLE_HUB: web.AppKey[ConsoleHub] = web.AppKey("console_hub")
 JOIN_LINKS: web.AppKey[JoinLinks] = web.AppKey("join_links")
+DESK_LINKS: web.AppKey[DeskLinks] = web.AppKey("desk_links")

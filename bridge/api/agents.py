@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bridge.api.errors import parse_body
 from bridge.db.tables import AgentRow, TeamRow
 from bridge.errors import FieldProblem, NotFound
-from bridge.typedefs import ASSIGNMENT, SETTINGS, STORE
+from bridge.typedefs import ASSIGNMENT, DESK_LINKS, SETTINGS, STORE
 
 routes = web.RouteTableDef()
 
@@ -111,6 +111,19 @@ async def put_presence(request: web.Request) -> web.Response:
             raise NotFound(f"no agent {agent_id!r}", [FieldProblem("agent_id", "unknown agent")])
     await request.app[ASSIGNMENT].set_presence(agent_id, body.presence)
     return web.json_response({"id": agent_id, "presence": body.presence})
+
+
+@routes.get("/v1/agents/{agent_id}/desk_link")
+async def get_desk_link(request: web.Request) -> web.Response:
+    """A fresh personal desk link for the agent (whoever holds it signs in as the agent)."""
+    agent_id = request.match_info["agent_id"]
+    async with request.app[STORE].transaction() as tx:
+        if await tx.get_agent(agent_id) is None:
+            raise NotFound(f"no agent {agent_id!r}", [FieldProblem("agent_id", "unknown agent")])
+    return web.json_response(
+        {"agent_id": agent_id, "url": request.app[DESK_LINKS].url(agent_id)},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @routes.get("/v1/teams")

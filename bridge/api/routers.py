@@ -30,11 +30,12 @@ from bridge.db.tables import RouterRow
 from bridge.errors import (
     FieldProblem,
     Forbidden,
+    InvalidInput,
     MalformedJSON,
     NotFound,
     Unauthorized,
 )
-from bridge.routing.steps import RouterStep, validate_steps
+from bridge.routing.steps import RouterStep, parse_steps
 from bridge.settings import OrgToken
 from bridge.typedefs import ROUTING, SETTINGS, STORE
 
@@ -129,16 +130,21 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
         raise BadRequest(
             "the body must be a JSON object", [FieldProblem("(body)", "must be a JSON object")]
         )
+    if model is not RoomPatch:
+        data = {k: v for k, v in data.items() if k not in _READ_ONLY}
     try:
-        parsed = model.model_validate(data)
+        parsed: Any = model.model_validate(data)
     except ValidationError as exc:
         error = invalid_input(exc)
         raise BadRequest(error.message, error.fields) from exc
-    steps = getattr(parsed, "steps", None)
-    if steps is not None:
-        problems = validate_steps(steps)
-        if problems:
-            raise BadRequest("the router's steps are not valid", problems)
+    raw_steps = getattr(parsed, "steps", None)
+    if raw_steps is not None:
+        try:
+            # The seed's shape: no index (steps are numbered by position), and read-only
+            # fields a client may send back are ignored.
+            parsed.steps = parse_steps(raw_steps)
+        except InvalidInput as exc:
+            raise BadRequest(exc.message, exc.fields) from exc
     return parsed
 
 

@@ -288,6 +288,18 @@ class Tx:
         )
         return list((await self.session.execute(query)).scalars())
 
+    async def assigned_to(self, agent_id: str) -> list[ConversationRow]:
+        """The agent's conversations that are still active, oldest first."""
+        query = (
+            select(ConversationRow)
+            .where(
+                ConversationRow.assignee_id == agent_id,
+                ConversationRow.status.in_(ACTIVE_STATUSES),
+            )
+            .order_by(ConversationRow.assigned_at, ConversationRow.id)
+        )
+        return list((await self.session.execute(query)).scalars())
+
     async def recent_waits(self, channel: str, limit: int) -> list[float]:
         """Seconds the last `limit` assigned conversations of a channel waited."""
         query = (

@@ -3,8 +3,9 @@
 Rules are data, never code: a condition names a fact (the region code, a customer field
 or label, a metadata key) and one operator (equals, one_of, exists, prefix, or a number
 range). A rule set is validated once at load, so a bad rule stops the service with a
-message that names it; its conditions are compiled into closures and its equals/one_of
-values into an index, so a decision only reads facts, looks up and compares.
+message that names it. Its conditions are compiled into closures, and each rule's most
+selective condition (equals, one_of, or a number range) into an index per fact, so a
+decision looks a few values up and checks only the rules that could match.
 
 Values compare the way someone writing YAML means them: text matches text exactly,
 true/false match only booleans, and numbers match numbers *or numeric text*, because
@@ -297,8 +298,8 @@ class RuleMatch:
 
 # -- compiled form -------------------------------------------------------------------------
 
-Getter = Callable[[Facts], Any]
-Predicate = Callable[[Facts], bool]
+_Getter = Callable[[Facts], Any]
+_Predicate = Callable[[Facts], bool]
 
 
 def _number(value: Any) -> Number | None:
@@ -333,7 +334,7 @@ def _labels(facts: Facts) -> Sequence[Any]:
     return labels if isinstance(labels, list | tuple) else ()
 
 
-def _getter(name: str) -> Getter:
+def _getter(name: str) -> _Getter:
     if name == "region":
         return lambda facts: facts.region
     if name == LABELS:
@@ -371,7 +372,7 @@ class _Values:
         return bool(self.numbers) and _number(value) in self.numbers
 
 
-def _each_or_one(name: str, test: Callable[[Any], bool]) -> Predicate:
+def _each_or_one(name: str, test: Callable[[Any], bool]) -> _Predicate:
     """Apply `test` to the fact, or for labels to each label until one passes."""
     if name == LABELS:
         return lambda facts: any(test(label) for label in _labels(facts))
@@ -386,14 +387,19 @@ def _bounds(condition: Condition) -> tuple[Number | None, bool, Number | None, b
     return low, condition.gte is not None, high, condition.lte is not None
 
 
-def _within(number: Number, condition: Condition) -> bool:
+def _range_test(condition: Condition) -> Callable[[Number], bool]:
+    """Whether a number lies in the condition's range, with the bounds unpacked once."""
     low, low_in, high, high_in = _bounds(condition)
-    if low is not None and (number < low if low_in else number <= low):
-        return False
-    return high is None or (number <= high if high_in else number < high)
+
+    def within(number: Number) -> bool:
+        if low is not None and (number < low if low_in else number <= low):
+            return False
+        return high is None or (number <= high if high_in else number < high)
+
+    return within
 
 
-def _compile(condition: Condition) -> Predicate:
+def _compile(condition: Condition) -> _Predicate:
     """A predicate for one condition: reads one fact and compares, nothing else."""
     name = condition.field
     if condition.equals is not None or condition.one_of is not None:
@@ -404,12 +410,8 @@ def _compile(condition: Condition) -> Predicate:
     if condition.prefix is not None:
         prefix = condition.prefix
         return _each_or_one(name, lambda v: isinstance(v, str) and v.startswith(prefix))
-
-    def in_range(value: Any) -> bool:
-        number = _number(value)
-        return number is not None and _within(number, condition)
-
-    return _each_or_one(name, in_range)
+    within = _range_test(condition)
+    return _each_or_one(name, lambda v: (number := _number(v)) is not None and within(number))
 
 
 def _operands(condition: Condition) -> list[Scalar]:
@@ -463,14 +465,16 @@ class _Index:
         slots: list[list[int]] = [[] for _ in range(2 * len(self.points) + 1)]
         for rule, condition in self.ranges:
             low, _, high, _ = _bounds(condition)
+            within = _range_test(condition)
             for i, point in enumerate(self.points):
-                # Bounds are points, so an open stretch lies wholly inside a range or outside.
-                after = self.points[i - 1] if i else None
-                if (low is None or (after is not None and low <= after)) and (
+                # Bounds are points, so the open stretch before `point` lies wholly inside
+                # the range or wholly outside it.
+                previous = self.points[i - 1] if i else None
+                if (low is None or (previous is not None and low <= previous)) and (
                     high is None or point <= high
                 ):
                     slots[2 * i].append(rule)
-                if _within(point, condition):
+                if within(point):
                     slots[2 * i + 1].append(rule)
             if high is None:
                 slots[-1].append(rule)
@@ -560,7 +564,7 @@ class RuleSet:
     def _compile(self) -> None:
         indexes: dict[str, _Index] = {}
         unindexed: list[int] = []
-        checks: list[tuple[Predicate, ...]] = []
+        checks: list[tuple[_Predicate, ...]] = []
         for position, rule in enumerate(self._rules):
             # Index the most selective condition; only the others are checked per call.
             ranked = [
