@@ -185,12 +185,28 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class StateStore(Protocol):
+    """Small durable values an adapter keeps, by adapter (channel or bot name) and key."""
+
+    async def put_state(self, adapter: str, key: str, value: str) -> None: ...
+
+    async def get_state(self, adapter: str, key: str) -> str | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AdapterContext:
     """Shared resources an adapter may use: the app's one HTTP client, and extras by name."""
 
     http: HttpClient
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state(self) -> StateStore:
+        """The store for small values (set once the database is up; not during validation)."""
+        store = self.extras.get("state")
+        if store is None:
+            raise RuntimeError("adapter state is not available before the service starts")
+        return store  # type: ignore[no-any-return]
 
 
 class AgentSideAdapter(ABC):

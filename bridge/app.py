@@ -137,6 +137,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             on_commit=lambda: app[WORKER].wake(),
         )
         app[SERVICE] = service
+        context.extras["state"] = service
 
         def changed(conversation_id: str | None) -> None:
             app[WORKER].wake()
