@@ -179,6 +179,19 @@ def secret_matches(given: str | None, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def validate_options(
+    model: type[BaseModel], raw: dict[str, Any], path: str, owner: str
+) -> BaseModel:
+    """Options validated by their model, or a ConfigError naming each bad field by `path`."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{path}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{owner}: {problems}") from exc
+
+
 class NoOptions(BaseModel):
     """For platforms that take no options."""
 
@@ -226,15 +239,8 @@ class AgentSideAdapter(ABC):
         cls, channel: str, raw_options: dict[str, Any], context: AdapterContext
     ) -> Self:
         """Validate this channel's options; a bad one is a startup error naming the field."""
-        try:
-            options = cls.options_model.model_validate(raw_options)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"channels.{channel}.options.{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                for e in exc.errors()
-            )
-            raise ConfigError(f"channel {channel!r} ({cls.platform}): {problems}") from exc
-        return cls(channel, options, context)
+        where = (f"channels.{channel}.options", f"channel {channel!r} ({cls.platform})")
+        return cls(channel, validate_options(cls.options_model, raw_options, *where), context)
 
     @abstractmethod
     async def open_conversation(self, conversation: ConversationSnapshot) -> OpenResult:
@@ -326,15 +332,8 @@ class BotSideAdapter(ABC):
     @classmethod
     def from_settings(cls, name: str, raw_options: dict[str, Any], context: AdapterContext) -> Self:
         """Validate this bot's options; a bad one is a startup error naming the field."""
-        try:
-            options = cls.options_model.model_validate(raw_options)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"bots.{name}.options.{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                for e in exc.errors()
-            )
-            raise ConfigError(f"bot {name!r} ({cls.platform}): {problems}") from exc
-        return cls(name, options, context)
+        where = (f"bots.{name}.options", f"bot {name!r} ({cls.platform})")
+        return cls(name, validate_options(cls.options_model, raw_options, *where), context)
 
     @abstractmethod
     async def deliver_event(self, target: str, event_id: str, body: str) -> None:

@@ -131,6 +131,7 @@ def decide(table: RoutingTable, facts: HandoffFacts, now: datetime) -> Decision:
             team_id = table.channel_team[channel]
             trace.append(f"channel {channel!r} → team {team_id!r}")
 
+    closed, opening = False, None
     hours = table.channel_hours.get(channel) or (table.team_hours.get(team_id) if team_id else None)
     if hours is not None and not hours.is_open(now):
         fallback = table.outside_hours.get(channel)
@@ -141,37 +142,23 @@ def decide(table: RoutingTable, facts: HandoffFacts, now: datetime) -> Decision:
             trace.append(f"outside hours of {channel!r} → team {fallback.team_id!r}")
             team_id, router_id, agent_ids, assignee = fallback.team_id, None, (), None
         else:
+            closed = True
             opening = hours.next_opening(now)
             when = opening.isoformat() if opening else "never"
             trace.append(f"outside hours of {channel!r}; next opening {when}")
-            return Decision(
-                facts.main_channel,
-                channel,
-                region.rule,
-                settings,
-                team_id,
-                router_id,
-                agent_ids,
-                assignee,
-                priority,
-                rule_name,
-                True,
-                opening,
-                tuple(trace),
-            )
 
     return Decision(
         facts.main_channel,
         channel,
         region.rule,
         settings,
-        team_id,
-        router_id,
-        agent_ids,
-        assignee,
-        priority,
-        rule_name,
-        False,
-        None,
-        tuple(trace),
+        team_id=team_id,
+        router_id=router_id,
+        agent_ids=agent_ids,
+        assignee=assignee,
+        priority=priority,
+        rule_name=rule_name,
+        closed=closed,
+        next_open=opening,
+        trace=tuple(trace),
     )

@@ -7,7 +7,6 @@ import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -34,6 +33,7 @@ from bridge.errors import (
 from bridge.settings import load_settings
 from tests.adapters.contract import HISTORY, SNAPSHOT, AgentSideContract, Harness
 from tests.adapters.fake_chatvisor import API_TOKEN, WEBHOOK_TOKEN, FakeChatvisor
+from tests.adapters.mocking import CompatAioresponses
 
 FIXTURES = Path(__file__).parent / "fixtures" / "chatvisor"
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "examples" / "chatvisor.yaml"
@@ -74,25 +74,9 @@ def adapter(http: HttpClient) -> ChatvisorAdapter:
     return make_adapter(http)
 
 
-class _Response(aiohttp.ClientResponse):
-    """aioresponses 0.7.9 predates aiohttp 3.14's required `stream_writer`: supply a stub."""
-
-    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
-
-
-class _Mocked(aioresponses):
-    """aioresponses whose every canned answer uses the compatible response class."""
-
-    def add(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("response_class", _Response)
-        super().add(*args, **kwargs)
-
-
 @pytest.fixture
 def mocked() -> Iterator[aioresponses]:
-    with _Mocked() as mock:
+    with CompatAioresponses() as mock:
         yield mock
 
 

@@ -56,6 +56,7 @@ from tests.adapters.fake_jivochat import (
     client_message,
     fixture,
 )
+from tests.adapters.mocking import CompatAioresponses
 from tests.fakes import WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,25 +83,9 @@ async def context() -> AsyncIterator[AdapterContext]:
         )
 
 
-class _Response(aiohttp.ClientResponse):
-    """aioresponses 0.7.9 predates aiohttp 3.14's required `stream_writer`: supply a stub."""
-
-    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
-
-
-class _Mocked(aioresponses):
-    """aioresponses whose canned answers use the compatible response class."""
-
-    def add(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("response_class", _Response)
-        super().add(*args, **kwargs)
-
-
 @pytest.fixture
 def mocked() -> Iterator[aioresponses]:
-    with _Mocked() as mock:
+    with CompatAioresponses() as mock:
         yield mock
 
 

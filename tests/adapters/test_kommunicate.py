@@ -9,11 +9,10 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse, ClientSession
+from aiohttp import ClientSession
 from aioresponses import aioresponses
 
 from adapters.base import (
@@ -37,6 +36,7 @@ from bridge.errors import (
 from bridge.settings import load_settings
 from tests.adapters.contract import SNAPSHOT, AgentSideContract, Harness
 from tests.adapters.fake_kommunicate import FakeKommunicate, basic
+from tests.adapters.mocking import CompatAioresponses
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures" / "kommunicate"
@@ -93,25 +93,9 @@ async def http() -> AsyncIterator[HttpClient]:
         yield HttpClient(session, timeout=5, quick_retries=2)
 
 
-class _Response(ClientResponse):
-    """aioresponses 0.7.9 predates aiohttp 3.14's required `stream_writer`: supply a stub."""
-
-    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
-
-
-class _Mocked(aioresponses):
-    """aioresponses whose canned answers use the compatible response class."""
-
-    def add(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("response_class", _Response)
-        super().add(*args, **kwargs)
-
-
 @pytest.fixture
 def km() -> Iterator[aioresponses]:
-    with _Mocked() as mocked:
+    with CompatAioresponses() as mocked:
         yield mocked
 
 

@@ -13,12 +13,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import ClientResponse, web
+from aiohttp import web
 from aioresponses import aioresponses
 
 from adapters.base import AdapterContext, InboundRequest
@@ -38,6 +37,7 @@ from bridge.errors import (
 from bridge.models import CustomerMessageRequest, HandoffRequest
 from bridge.relay import outbox
 from bridge.settings import load_settings
+from tests.adapters.mocking import CompatResponse
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures" / "tovie"
@@ -425,17 +425,9 @@ def agent_message(text: str, author: str | None = "Ana María López") -> str:
     return event("agent.message", message={**message, "sent_at": "2026-11-21T10:00:00+00:00"})
 
 
-class _Response(ClientResponse):
-    """aioresponses 0.7.9 predates aiohttp 3.14's required `stream_writer`: supply a stub."""
-
-    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
-
-
 def tovie_answers(mocked: aioresponses, status: int, **kwargs: Any) -> None:
     """Tovie's webhook answers the next POST with `status`."""
-    mocked.post(WEBHOOK, status=status, response_class=_Response, **kwargs)
+    mocked.post(WEBHOOK, status=status, response_class=CompatResponse, **kwargs)
 
 
 def posted(mocked: aioresponses) -> list[Any]:
