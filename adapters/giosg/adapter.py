@@ -7,12 +7,12 @@ What it does, with giosg's HTTP API (base `https://service.giosg.com`; org calls
   visitor (id, secret, 30-minute access token); `POST …/rooms/{room}/visitors {id}` puts
   it in the room; `POST /api/v5/orgs/{org}/rooms/{room}/visitors/{vid}/variables
   {key, value}` sets the customer (`username`, `email`, `customer_id`, `labels`,
-  `region`), each metadata key, `bridge_conversation_id` and the sealed visitor secret;
-  `POST …/visitors/{vid}/chats` opens the chat. With a `team_id`, the team is looked up
-  in `GET /api/v5/orgs/{org}/teams` (paginated `{results, next}`) and, when `is_online`,
-  invited: `POST /api/v5/users/{user_id}/chats/{chat}/outgoing_chat_invitations
-  {"invited_team_id": …}`. Without one (or with the team offline) the room's router
-  assigns the chat; `link_router` sets which router that is.
+  `region`), each metadata key and `bridge_conversation_id`; `POST …/visitors/{vid}/chats`
+  opens the chat, and the visitor is kept in the bridge's adapter state (see below). With
+  a `team_id`, the team is looked up in `GET /api/v5/orgs/{org}/teams` (paginated
+  `{results, next}`) and, when `is_online`, invited: `POST /api/v5/users/{user_id}/chats/
+  {chat}/outgoing_chat_invitations {"invited_team_id": …}`. Without one (or with the team
+  offline) the room's router assigns the chat; `link_router` sets which router that is.
 - history and customer messages: replayed one by one (`Capabilities(history=False)`) as
   the visitor: `POST /api/v5/public/visitors/{vid}/chats/{chat}/messages {type: "msg",
   message}`. `post_rich_message` adds `attachments[{text, actions[{text, type, value}]}]`
@@ -24,16 +24,19 @@ What it does, with giosg's HTTP API (base `https://service.giosg.com`; org calls
   `/webhooks/{channel}/{token}` (giosg signs nothing). See adapters/giosg/wire.py.
 
 external_ref is the bare giosg chat id, because giosg's webhooks name only the chat and
-the bridge matches them on `external_ref` exactly. What a later post needs is found from
-it: the visitor id from `GET /api/v5/orgs/{org}/owned_chats/{chat}/memberships`, and a
-fresh visitor token from `POST …/auth {visitor_secret_id}`, with the secret read back
-from the sealed visitor variable (adapters/giosg/sealing.py says why it lives there).
-So a post costs four calls; nothing is kept in memory, and no token or secret is logged.
+the bridge matches them on `external_ref` exactly. A post needs a fresh visitor token
+(they last 30 minutes), which only the visitor's `visitor_secret_id` can get; so at open
+the visitor id and secret are kept with the bridge's `StateStore` (the adapter_state
+table) under this channel and `chat:{chat id}`, and a post reads them back and calls
+`POST …/auth {visitor_secret_id}` before sending: two calls a post. The secret lets its
+holder write as that visitor into that chat, so the database guards it like the bridge's
+other secrets. A chat with nothing kept (one opened before visitors were kept there) is
+refused with PlatformRejected. Closing uses the org token and needs no visitor. Nothing
+is kept in memory, and no token or secret is logged.
 
 Assumptions, where the public docs are thin:
-- Visitor variables can be listed with `GET` on the path they are created with, in the
-  paginated `{results: [{key, value}], next}` shape; `next` is a URL or a path on the
-  same host (a `next` on another host is refused, so the API token never leaves it).
+- Listings (`{results, next}`) give `next` as a URL or a path on the same host; a `next`
+  on another host is refused, so the API token never leaves it.
 - The API token's user may invite a team to a chat it is not a member of; the demo-bot
   invites from a chat its bot user had joined.
 - Room settings are PATCHed at `/api/v5/orgs/{org}/rooms/{room}/settings`: the routers
@@ -44,7 +47,7 @@ Assumptions, where the public docs are thin:
 
 Not done, and why:
 - An open retried after a failure part-way makes a new visitor and chat: giosg has no
-  idempotency key, and the adapter keeps no state to resume with.
+  idempotency key, and the visitor is kept only once its chat exists.
 - The bot's history lines are posted as the visitor, unmarked: the public API sets no
   other sender, and a marker in the text would change what the agent reads.
 - No join link: giosg has none to hand out (agents work in the giosg console).
@@ -52,6 +55,7 @@ Not done, and why:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
@@ -71,7 +75,6 @@ from adapters.base import (
     secret_matches,
 )
 from adapters.giosg.options import GiosgOptions
-from adapters.giosg.sealing import SealError, seal, unseal
 from adapters.giosg.wire import GiosgAttachment, parse_webhook, plain_text, rich_body
 from adapters.http import HttpResponse
 from bridge.errors import InvalidSignature, PlatformAuthError, PlatformRejected
@@ -104,6 +107,20 @@ def _field(body: Mapping[str, Any], key: str, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise PlatformRejected(f"giosg's answer to {what} has no {key}")
     return value
+
+
+def _kept_visitor(raw: str, chat_id: str) -> tuple[str, str]:
+    """The visitor id and secret kept for a chat, from the JSON `_keep` stored."""
+    try:
+        kept = json.loads(raw)
+    except ValueError:
+        # Not chained: the decoder's error carries the text, and the text holds the secret.
+        kept = None
+    values = kept if isinstance(kept, dict) else {}
+    visitor_id, secret = values.get("visitor_id"), values.get("visitor_secret_id")
+    if not (isinstance(visitor_id, str) and visitor_id and isinstance(secret, str) and secret):
+        raise PlatformRejected(f"giosg chat {chat_id}: the visitor kept for it is damaged")
+    return visitor_id, secret
 
 
 def _variables(conversation: ConversationSnapshot) -> dict[str, str]:
@@ -158,13 +175,10 @@ class GiosgAdapter(AgentSideAdapter):
             json_body={"id": visitor.visitor_id},
             headers=self._visitor_headers(visitor),
         )
-        variables = _variables(conversation)
-        key = opts.seal_key().get_secret_value()
-        variables[opts.sealed_variable] = seal(key, visitor.visitor_id, visitor.secret)
         variables_url = opts.url(
             opts.visitor_variables_path, room_id=opts.room_id, visitor_id=visitor.visitor_id
         )
-        for name, value in variables.items():
+        for name, value in _variables(conversation).items():
             await self.context.http.request(
                 "POST",
                 variables_url,
@@ -178,6 +192,7 @@ class GiosgAdapter(AgentSideAdapter):
             headers=self._visitor_headers(visitor),
         )
         chat_id = _field(_object(response, "the new chat"), "id", "the new chat")
+        await self._keep(chat_id, visitor)
         await self._invite_team(conversation.id, chat_id)
         log.info("giosg.opened", extra={"conversation": conversation.id, "chat": chat_id})
         return OpenResult(external_ref=chat_id)
@@ -271,27 +286,25 @@ class GiosgAdapter(AgentSideAdapter):
             token=_field(body, "access_token", what),
         )
 
+    @staticmethod
+    def _state_key(chat_id: str) -> str:
+        return f"chat:{chat_id}"
+
+    async def _keep(self, chat_id: str, visitor: _Visitor) -> None:
+        """Keep what later posts need to act as the chat's visitor (never logged)."""
+        kept = {"visitor_id": visitor.visitor_id, "visitor_secret_id": visitor.secret}
+        await self.context.state.put_state(self.channel, self._state_key(chat_id), json.dumps(kept))
+
     async def _resume(self, chat_id: str) -> _Visitor:
-        """The chat's visitor with a fresh token, from what giosg keeps for it."""
-        opts = self._opts
-        member = await self._first(
-            opts.url(opts.chat_memberships_path, chat_id=chat_id),
-            lambda m: m.get("member_type") == "visitor" and isinstance(m.get("member_id"), str),
-        )
-        if member is None:
-            raise PlatformRejected(f"giosg chat {chat_id} has no visitor member")
-        visitor_id: str = member["member_id"]
-        variable = await self._first(
-            opts.url(opts.visitor_variables_path, room_id=opts.room_id, visitor_id=visitor_id),
-            lambda v: v.get("key") == opts.sealed_variable and isinstance(v.get("value"), str),
-        )
-        if variable is None:
-            raise PlatformRejected(f"giosg chat {chat_id}: the visitor has no bridge key variable")
-        sealed: str = variable["value"]
-        try:
-            secret = unseal(opts.seal_key().get_secret_value(), visitor_id, sealed)
-        except SealError as exc:
-            raise PlatformRejected(f"giosg chat {chat_id}: the visitor key: {exc}") from exc
+        """The chat's visitor, as kept at open, with a fresh token."""
+        raw = await self.context.state.get_state(self.channel, self._state_key(chat_id))
+        if raw is None:
+            raise PlatformRejected(
+                f"giosg chat {chat_id}: the bridge keeps no visitor for it, so nothing can be"
+                " posted to it (a chat opened before visitors were kept in the bridge's"
+                " database has none)"
+            )
+        visitor_id, secret = _kept_visitor(raw, chat_id)
         visitor = await self._authenticate(secret)
         if visitor.visitor_id != visitor_id:
             raise PlatformRejected(f"giosg chat {chat_id}: the visitor secret names another one")

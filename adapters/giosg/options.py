@@ -11,7 +11,7 @@ from __future__ import annotations
 import string
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from adapters.base import EnvSecret
 
@@ -22,7 +22,6 @@ _PLACEHOLDERS: dict[str, frozenset[str]] = {
     "visitor_chats_path": frozenset({"organization_id", "room_id", "visitor_id"}),
     "visitor_messages_path": frozenset({"visitor_id", "chat_id"}),
     "visitor_variables_path": frozenset({"organization_id", "room_id", "visitor_id"}),
-    "chat_memberships_path": frozenset({"organization_id", "chat_id"}),
     "chat_path": frozenset({"organization_id", "chat_id"}),
     "teams_path": frozenset({"organization_id"}),
     "invitations_path": frozenset({"user_id", "chat_id"}),
@@ -42,10 +41,6 @@ class GiosgOptions(BaseModel):
     # The environment variable holding the secret path segment of our webhook URL: giosg
     # signs no webhook, so the URL the giosg app posts to is what authenticates it.
     webhook_secret: EnvSecret
-    # The environment variable holding the key that seals each visitor's secret before
-    # it is kept on giosg (see adapters/giosg/sealing.py); the API token when unset.
-    # Changing it strands the open chats: their customer messages can no longer be sent.
-    sealing_key: EnvSecret | None = None
     organization_id: str = Field(min_length=1)
     # The room the bridge's visitors and chats are created in; its router (or the team
     # invitation below) brings the chats to agents.
@@ -65,15 +60,12 @@ class GiosgOptions(BaseModel):
     visitor_variables_path: str = (
         "/api/v5/orgs/{organization_id}/rooms/{room_id}/visitors/{visitor_id}/variables"
     )
-    chat_memberships_path: str = "/api/v5/orgs/{organization_id}/owned_chats/{chat_id}/memberships"
     # PATCHed with `{"is_ended": true}` to close: that locks the chat for good.
     chat_path: str = "/api/v5/orgs/{organization_id}/owned_chats/{chat_id}"
     teams_path: str = "/api/v5/orgs/{organization_id}/teams"
     invitations_path: str = "/api/v5/users/{user_id}/chats/{chat_id}/outgoing_chat_invitations"
     # PATCHed with `{"router_id": ...}` by link_router.
     room_settings_path: str = "/api/v5/orgs/{organization_id}/rooms/{room_id}/settings"
-    # The visitor variable that holds the sealed visitor secret.
-    sealed_variable: str = Field(default="handoff_bridge_key", min_length=1, max_length=64)
     # A listing follows at most this many `next` pages.
     max_pages: int = Field(default=20, ge=1, le=1000)
 
@@ -107,10 +99,6 @@ class GiosgOptions(BaseModel):
         if value is None and info.data.get("team_id") is not None:
             raise ValueError("required when team_id is set: invitations are sent as this user")
         return value
-
-    def seal_key(self) -> SecretStr:
-        """The key that seals visitor secrets: `sealing_key`, else the API token."""
-        return self.sealing_key or self.api_token
 
     def url(self, template: str, **values: str) -> str:
         """The full URL of a path template, each value URL-quoted."""

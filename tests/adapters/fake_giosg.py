@@ -147,8 +147,6 @@ class FakeGiosg:
         )
         app.router.add_post(public + "/visitors/{vid}/chats/{chat}/messages", self._message)
         app.router.add_post(org + "/rooms/{room}/visitors/{vid}/variables", self._set_variable)
-        app.router.add_get(org + "/rooms/{room}/visitors/{vid}/variables", self._variables)
-        app.router.add_get(org + "/owned_chats/{chat}/memberships", self._memberships)
         app.router.add_patch(org + "/owned_chats/{chat}", self._update_chat)
         app.router.add_get(org + "/teams", self._teams)
         app.router.add_patch(org + "/rooms/{room}/settings", self._room_settings)
@@ -329,28 +327,6 @@ class FakeGiosg:
             raise web.HTTPBadRequest(text='{"key": ["This field is required."]}')
         visitor.variables[body["key"]] = body["value"]
         return web.json_response(body, status=201)
-
-    async def _variables(self, request: web.Request) -> web.Response:
-        self._org_auth(request)
-        visitor = self.visitors.get(request.match_info["vid"])
-        if visitor is None:
-            raise web.HTTPNotFound(text='{"detail": "Not found."}')
-        items = [{"key": k, "value": v} for k, v in visitor.variables.items()]
-        return self._page(request, items)
-
-    async def _memberships(self, request: web.Request) -> web.Response:
-        self._org_auth(request)
-        chat = self.chats.get(request.match_info["chat"])
-        if chat is None:
-            raise web.HTTPNotFound(text='{"detail": "Not found."}')
-        template = fixture("memberships_page")["results"][0]
-        users = [
-            {**template, "chat_id": chat.id, "member_type": "user", "member_id": agent}
-            for agent in chat.agents
-        ]
-        visitor = {**template, "chat_id": chat.id, "member_id": chat.visitor_id}
-        # Agents first (as they join), so finding the visitor may take more than one page.
-        return self._page(request, [*users, visitor])
 
     async def _update_chat(self, request: web.Request) -> web.Response:
         self._org_auth(request)

@@ -1,14 +1,14 @@
-"""The giosg adapter: options, outbound calls, webhook parsing, sealing, and the contract."""
+"""The giosg adapter: options, outbound calls, the kept visitor, webhooks, and the contract."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -23,7 +23,6 @@ from adapters.base import (
     OutboundMessage,
 )
 from adapters.giosg import GiosgAction, GiosgAdapter, GiosgAttachment
-from adapters.giosg.sealing import SealError, seal, unseal
 from adapters.http import HttpClient
 from adapters.registry import AGENT_SIDE, build_agent_adapters, build_bot_adapters
 from bridge.errors import (
@@ -46,6 +45,7 @@ from tests.adapters.fake_giosg import (
     fixture,
     message_webhook,
 )
+from tests.adapters.mocking import CompatAioresponses
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "examples" / "giosg.yaml"
@@ -57,7 +57,8 @@ BASE = "https://service.giosg.com"
 CHAT = "9d25ef9d-26ed-40e8-8d74-a6a17039195d"
 VISITOR = "8a60b202474547dbb8ce19737e4c166f"
 VISITOR_SECRET = "2bc12b9cb90d4faf92141c45d560164584ad030d78cb06f91e"
-REF = ConversationRef(SNAPSHOT.id, "giosg-fi", CHAT)
+CHANNEL = "giosg-fi"
+REF = ConversationRef(SNAPSHOT.id, CHANNEL, CHAT)
 MESSAGE = OutboundMessage(
     3, "customer", "Any news?", "John Doe", datetime(2026, 11, 21, tzinfo=UTC)
 )
@@ -75,7 +76,27 @@ async def http() -> AsyncIterator[HttpClient]:
         yield HttpClient(session, timeout=5, quick_retries=2)
 
 
-def make_adapter(http: HttpClient, **options: Any) -> GiosgAdapter:
+class MemoryState:
+    """An in-memory StateStore, as the bridge's adapter_state table behaves."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], str] = {}
+
+    async def put_state(self, adapter: str, key: str, value: str) -> None:
+        self.values[adapter, key] = value
+
+    async def get_state(self, adapter: str, key: str) -> str | None:
+        return self.values.get((adapter, key))
+
+    def kept_visitor(self, chat_id: str = CHAT) -> Any:
+        """What the adapter kept for a chat, parsed (None when nothing was)."""
+        raw = self.values.get((CHANNEL, f"chat:{chat_id}"))
+        return None if raw is None else json.loads(raw)
+
+
+def make_adapter(
+    http: HttpClient, state: MemoryState | None = None, **options: Any
+) -> GiosgAdapter:
     raw = {
         "api_token": TOKEN_ENV,
         "webhook_secret": SECRET_ENV,
@@ -83,28 +104,21 @@ def make_adapter(http: HttpClient, **options: Any) -> GiosgAdapter:
         "room_id": ROOM,
         **options,
     }
-    return GiosgAdapter.from_settings("giosg-fi", raw, AdapterContext(http))
+    context = AdapterContext(http, {"state": state if state is not None else MemoryState()})
+    return GiosgAdapter.from_settings(CHANNEL, raw, context)
+
+
+def resumable_adapter(http: HttpClient, **options: Any) -> GiosgAdapter:
+    """An adapter whose state holds CHAT's visitor, as an open through it would have left."""
+    state = MemoryState()
+    kept = {"visitor_id": VISITOR, "visitor_secret_id": VISITOR_SECRET}
+    state.values[CHANNEL, f"chat:{CHAT}"] = json.dumps(kept)
+    return make_adapter(http, state, **options)
 
 
 def webhook(body: Any, token: str | None = HOOK_SECRET) -> InboundRequest:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return InboundRequest("POST", {"Content-Type": "application/json"}, {}, raw, token)
-
-
-class _Response(aiohttp.ClientResponse):
-    """aioresponses 0.7.9 predates aiohttp 3.14's required `stream_writer`: supply a stub."""
-
-    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
-
-
-class _Mocked(aioresponses):
-    """aioresponses whose canned answers use the compatible response class."""
-
-    def add(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("response_class", _Response)
-        super().add(*args, **kwargs)
 
 
 def calls(mocked: aioresponses, method: str, url: str) -> list[Any]:
@@ -134,6 +148,9 @@ async def test_options_have_giosg_defaults(http: HttpClient) -> None:
         ({"team_id": TEAM_ONLINE}, "user_id", "team_id"),
         ({"colour": "blue"}, "colour", "xtra"),
         ({"room_id": ""}, "room_id", "at least 1"),
+        # Gone with sealing: the visitor secret is kept in the bridge's database instead.
+        ({"sealing_key": TOKEN_ENV}, "sealing_key", "xtra"),
+        ({"sealed_variable": "handoff_bridge_key"}, "sealed_variable", "xtra"),
     ],
 )
 async def test_bad_options_name_the_field(
@@ -168,9 +185,10 @@ def _mock_open(mocked: aioresponses, teams: dict[str, Any] | None = None) -> Non
 async def test_open_makes_a_visitor_with_variables_and_invites_the_online_team(
     http: HttpClient,
 ) -> None:
-    adapter = make_adapter(http, team_id=TEAM_ONLINE, user_id=API_USER)
+    state = MemoryState()
+    adapter = make_adapter(http, state, team_id=TEAM_ONLINE, user_id=API_USER)
     invite = f"{BASE}/api/v5/users/{API_USER}/chats/{CHAT}/outgoing_chat_invitations"
-    with _Mocked() as mocked:
+    with CompatAioresponses() as mocked:
         _mock_open(mocked)
         mocked.post(invite, status=201)
         result = await adapter.open_conversation(SNAPSHOT)
@@ -195,9 +213,13 @@ async def test_open_makes_a_visitor_with_variables_and_invites_the_online_team(
         assert values["region"] == "en"
         assert (values["plan"], values["order"]) == ("vip", "42")
         assert values["bridge_conversation_id"] == SNAPSHOT.id
-        # The visitor secret is kept sealed: opaque to agents, opened with the key.
-        assert VISITOR_SECRET not in values["handoff_bridge_key"]
-        assert unseal(API_TOKEN, VISITOR, values["handoff_bridge_key"]) == VISITOR_SECRET
+        # The visitor secret stays with the bridge: agents see no trace of it on giosg.
+        assert "handoff_bridge_key" not in values
+        assert VISITOR_SECRET not in json.dumps(values)
+        assert state.kept_visitor(CHAT) == {
+            "visitor_id": VISITOR,
+            "visitor_secret_id": VISITOR_SECRET,
+        }
         (invitation,) = calls(mocked, "POST", invite)
         assert invitation.kwargs["json"] == {"invited_team_id": TEAM_ONLINE}
         assert invitation.kwargs["headers"]["Authorization"] == f"Token {API_TOKEN}"
@@ -205,7 +227,7 @@ async def test_open_makes_a_visitor_with_variables_and_invites_the_online_team(
 
 async def test_open_does_not_invite_an_offline_team(http: HttpClient) -> None:
     adapter = make_adapter(http, team_id=TEAM_OFFLINE, user_id=API_USER)
-    with _Mocked() as mocked:
+    with CompatAioresponses() as mocked:
         _mock_open(mocked)
         result = await adapter.open_conversation(SNAPSHOT)
         assert result.external_ref == CHAT
@@ -214,32 +236,23 @@ async def test_open_does_not_invite_an_offline_team(http: HttpClient) -> None:
 
 async def test_open_with_an_unknown_team_is_rejected(http: HttpClient) -> None:
     adapter = make_adapter(http, team_id="no-such-team", user_id=API_USER)
-    with _Mocked() as mocked:
+    with CompatAioresponses() as mocked:
         _mock_open(mocked)
         with pytest.raises(PlatformRejected, match="no-such-team"):
             await adapter.open_conversation(SNAPSHOT)
 
 
 def _mock_resume(mocked: aioresponses) -> str:
-    """The calls that find the chat's visitor and a fresh token; returns the message URL."""
-    mocked.get(
-        f"{BASE}/api/v5/orgs/{ORG}/owned_chats/{CHAT}/memberships",
-        payload=fixture("memberships_page"),
-    )
-    sealed = seal(API_TOKEN, VISITOR, VISITOR_SECRET)
-    mocked.get(
-        f"{BASE}/api/v5/orgs/{ORG}/rooms/{ROOM}/visitors/{VISITOR}/variables",
-        payload={"next": None, "results": [{"key": "handoff_bridge_key", "value": sealed}]},
-    )
+    """The call that gets the kept visitor a fresh token; returns the message URL."""
     mocked.post(f"{BASE}/api/v5/public/orgs/{ORG}/auth", payload=fixture("auth_new_visitor"))
     return f"{BASE}/api/v5/public/visitors/{VISITOR}/chats/{CHAT}/messages"
 
 
-async def test_post_message_reauthenticates_the_visitor_and_posts_as_it(
+async def test_post_message_reauthenticates_the_kept_visitor_and_posts_as_it(
     http: HttpClient,
 ) -> None:
-    adapter = make_adapter(http)
-    with _Mocked() as mocked:
+    adapter = resumable_adapter(http)
+    with CompatAioresponses() as mocked:
         url = _mock_resume(mocked)
         mocked.post(url, status=201, payload={"id": "m-1"})
         await adapter.post_message(REF, MESSAGE)
@@ -249,11 +262,13 @@ async def test_post_message_reauthenticates_the_visitor_and_posts_as_it(
         assert post.kwargs["json"] == {"type": "msg", "message": "Any news?"}
         token = fixture("auth_new_visitor")["access_token"]
         assert post.kwargs["headers"]["Authorization"] == f"Bearer {token}"
+        # The visitor comes from the bridge's state: no lookups on giosg before posting.
+        assert len(mocked.requests) == 2
 
 
 async def test_client_error_is_rejected_and_not_retried(http: HttpClient) -> None:
-    adapter = make_adapter(http)
-    with _Mocked() as mocked:
+    adapter = resumable_adapter(http)
+    with CompatAioresponses() as mocked:
         url = _mock_resume(mocked)
         mocked.post(url, status=400, body='{"message": ["This field may not be blank."]}')
         with pytest.raises(PlatformRejected) as caught:
@@ -263,8 +278,8 @@ async def test_client_error_is_rejected_and_not_retried(http: HttpClient) -> Non
 
 
 async def test_server_error_is_retried_then_succeeds(http: HttpClient) -> None:
-    adapter = make_adapter(http)
-    with _Mocked() as mocked:
+    adapter = resumable_adapter(http)
+    with CompatAioresponses() as mocked:
         url = _mock_resume(mocked)
         mocked.post(url, status=503)
         mocked.post(url, status=201, payload={"id": "m-1"})
@@ -274,7 +289,7 @@ async def test_server_error_is_retried_then_succeeds(http: HttpClient) -> None:
 
 async def test_server_errors_that_persist_are_unavailable(http: HttpClient) -> None:
     adapter = make_adapter(http)
-    with _Mocked() as mocked:
+    with CompatAioresponses() as mocked:
         mocked.patch(f"{BASE}/api/v5/orgs/{ORG}/owned_chats/{CHAT}", status=502, repeat=True)
         with pytest.raises(PlatformUnavailable):
             await adapter.close_conversation(REF, "closed by the bot")
@@ -284,32 +299,73 @@ async def test_server_errors_that_persist_are_unavailable(http: HttpClient) -> N
 
 async def test_a_wrong_api_token_is_an_auth_error(http: HttpClient) -> None:
     adapter = make_adapter(http)
-    with _Mocked() as mocked:
-        mocked.get(
-            f"{BASE}/api/v5/orgs/{ORG}/owned_chats/{CHAT}/memberships",
+    with CompatAioresponses() as mocked:
+        mocked.patch(
+            f"{BASE}/api/v5/orgs/{ORG}/owned_chats/{CHAT}",
             status=401,
             body='{"detail": "Invalid token."}',
         )
         with pytest.raises(PlatformAuthError):
-            await adapter.post_message(REF, MESSAGE)
+            await adapter.close_conversation(REF, "closed by the bot")
 
 
-async def test_a_sealed_key_made_with_another_key_is_rejected(http: HttpClient) -> None:
-    adapter = make_adapter(http)
-    with _Mocked() as mocked:
-        mocked.get(
-            f"{BASE}/api/v5/orgs/{ORG}/owned_chats/{CHAT}/memberships",
-            payload=fixture("memberships_page"),
+async def test_an_unknown_visitor_secret_is_rejected(http: HttpClient) -> None:
+    adapter = resumable_adapter(http)
+    with CompatAioresponses() as mocked:
+        mocked.post(
+            f"{BASE}/api/v5/public/orgs/{ORG}/auth",
+            status=400,
+            body='{"visitor_secret_id": ["Unknown visitor."]}',
         )
-        mocked.get(
-            f"{BASE}/api/v5/orgs/{ORG}/rooms/{ROOM}/visitors/{VISITOR}/variables",
-            payload={
-                "next": None,
-                "results": [{"key": "handoff_bridge_key", "value": seal("other", VISITOR, "s")}],
-            },
-        )
-        with pytest.raises(PlatformRejected, match="visitor key"):
+        with pytest.raises(PlatformRejected) as caught:
             await adapter.post_message(REF, MESSAGE)
+        assert caught.value.status == 400
+
+
+async def test_a_chat_with_no_kept_visitor_is_rejected_without_calls(http: HttpClient) -> None:
+    # E.g. a chat opened before the visitor was kept in the bridge's state.
+    adapter = make_adapter(http, MemoryState())
+    with CompatAioresponses() as mocked:
+        with pytest.raises(PlatformRejected, match=f"giosg chat {CHAT}: .*keeps no visitor"):
+            await adapter.post_message(REF, MESSAGE)
+        with pytest.raises(PlatformRejected, match="keeps no visitor"):
+            await adapter.post_rich_message(REF, "One more thing", RICH)
+        assert not mocked.requests
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        "not json {hunter2",
+        '["hunter2"]',
+        '{"visitor_secret_id": "hunter2"}',
+        '{"visitor_id": "v-1", "visitor_secret_id": ""}',
+        '{"visitor_id": 7, "visitor_secret_id": "hunter2"}',
+    ],
+)
+async def test_a_damaged_kept_visitor_is_rejected_without_showing_it(
+    http: HttpClient, kept: str
+) -> None:
+    state = MemoryState()
+    state.values[CHANNEL, f"chat:{CHAT}"] = kept
+    adapter = make_adapter(http, state)
+    with CompatAioresponses() as mocked:
+        with pytest.raises(PlatformRejected, match="damaged") as caught:
+            await adapter.post_message(REF, MESSAGE)
+        assert not mocked.requests
+    assert "hunter2" not in str(caught.value)
+
+
+async def test_a_kept_secret_that_names_another_visitor_is_rejected(http: HttpClient) -> None:
+    state = MemoryState()
+    kept = {"visitor_id": "someone-else", "visitor_secret_id": VISITOR_SECRET}
+    state.values[CHANNEL, f"chat:{CHAT}"] = json.dumps(kept)
+    adapter = make_adapter(http, state)
+    with CompatAioresponses() as mocked:
+        url = _mock_resume(mocked)
+        with pytest.raises(PlatformRejected, match="names another"):
+            await adapter.post_message(REF, MESSAGE)
+        assert not calls(mocked, "POST", url)
 
 
 RICH = (
@@ -321,8 +377,8 @@ RICH = (
 
 
 async def test_rich_message_is_sent_with_attachments(http: HttpClient) -> None:
-    adapter = make_adapter(http)
-    with _Mocked() as mocked:
+    adapter = resumable_adapter(http)
+    with CompatAioresponses() as mocked:
         url = _mock_resume(mocked)
         mocked.post(url, status=201, payload={"id": "m-1"})
         await adapter.post_rich_message(REF, "One more thing", RICH)
@@ -343,8 +399,8 @@ async def test_rich_message_is_sent_with_attachments(http: HttpClient) -> None:
 
 
 async def test_refused_rich_message_degrades_to_plain_text(http: HttpClient) -> None:
-    adapter = make_adapter(http)
-    with _Mocked() as mocked:
+    adapter = resumable_adapter(http)
+    with CompatAioresponses() as mocked:
         url = _mock_resume(mocked)
         mocked.post(url, status=400, body='{"attachments": ["Not allowed."]}')
         mocked.post(url, status=201, payload={"id": "m-2"})
@@ -358,8 +414,8 @@ async def test_refused_rich_message_degrades_to_plain_text(http: HttpClient) -> 
 
 
 async def test_rich_message_without_rich_content_is_plain(http: HttpClient) -> None:
-    adapter = make_adapter(http)
-    with _Mocked() as mocked:
+    adapter = resumable_adapter(http)
+    with CompatAioresponses() as mocked:
         url = _mock_resume(mocked)
         mocked.post(url, status=201, payload={"id": "m-3"})
         await adapter.post_rich_message(REF, "Just text", (GiosgAttachment(),))
@@ -368,8 +424,8 @@ async def test_rich_message_without_rich_content_is_plain(http: HttpClient) -> N
 
 
 async def test_rich_message_auth_errors_are_not_swallowed(http: HttpClient) -> None:
-    adapter = make_adapter(http)
-    with _Mocked() as mocked:
+    adapter = resumable_adapter(http)
+    with CompatAioresponses() as mocked:
         url = _mock_resume(mocked)
         mocked.post(url, status=403, body='{"detail": "Not this visitor."}')
         with pytest.raises(PlatformAuthError):
@@ -380,7 +436,7 @@ async def test_rich_message_auth_errors_are_not_swallowed(http: HttpClient) -> N
 async def test_close_ends_the_chat(http: HttpClient) -> None:
     adapter = make_adapter(http)
     url = f"{BASE}/api/v5/orgs/{ORG}/owned_chats/{CHAT}"
-    with _Mocked() as mocked:
+    with CompatAioresponses() as mocked:
         mocked.patch(url, payload={"id": CHAT, "is_ended": True})
         await adapter.close_conversation(REF, "closed by the bot")
         (call,) = calls(mocked, "PATCH", url)
@@ -397,7 +453,7 @@ async def test_a_conversation_without_a_chat_is_rejected(http: HttpClient) -> No
 async def test_link_router_updates_the_room_settings(http: HttpClient) -> None:
     adapter = make_adapter(http)
     url = f"{BASE}/api/v5/orgs/{ORG}/rooms/room-2/settings"
-    with _Mocked() as mocked:
+    with CompatAioresponses() as mocked:
         mocked.patch(url, payload={"router_id": "router-1"})
         mocked.patch(url, payload={"router_id": None})
         await adapter.link_router("room-2", "router-1")
@@ -413,14 +469,14 @@ async def test_availability_is_the_team_is_online(
     http: HttpClient, team: str, expected: bool
 ) -> None:
     adapter = make_adapter(http, team_id=team, user_id=API_USER)
-    with _Mocked() as mocked:
+    with CompatAioresponses() as mocked:
         mocked.get(f"{BASE}/api/v5/orgs/{ORG}/teams", payload=fixture("teams_page"))
         assert await adapter.check_availability() is expected
 
 
 async def test_availability_without_a_team_is_unknown(http: HttpClient) -> None:
     adapter = make_adapter(http)
-    with _Mocked() as mocked:
+    with CompatAioresponses() as mocked:
         assert await adapter.check_availability() is None
         assert not mocked.requests
 
@@ -428,7 +484,7 @@ async def test_availability_without_a_team_is_unknown(http: HttpClient) -> None:
 async def test_listing_follows_next_pages_on_the_same_host(http: HttpClient) -> None:
     adapter = make_adapter(http, team_id=TEAM_OFFLINE, user_id=API_USER)
     online, offline = fixture("teams_page")["results"]
-    with _Mocked() as mocked:
+    with CompatAioresponses() as mocked:
         mocked.get(
             f"{BASE}/api/v5/orgs/{ORG}/teams",
             payload={"next": f"/api/v5/orgs/{ORG}/teams?page=2", "results": [online]},
@@ -441,7 +497,7 @@ async def test_listing_follows_next_pages_on_the_same_host(http: HttpClient) -> 
 
 async def test_listing_never_follows_next_to_another_host(http: HttpClient) -> None:
     adapter = make_adapter(http, team_id=TEAM_OFFLINE, user_id=API_USER)
-    with _Mocked() as mocked:
+    with CompatAioresponses() as mocked:
         mocked.get(
             f"{BASE}/api/v5/orgs/{ORG}/teams",
             payload={"next": "https://evil.example/steal?page=2", "results": []},
@@ -543,26 +599,6 @@ def test_a_wrong_url_secret_is_refused(http: HttpClient, token: str | None) -> N
     adapter.verify_inbound(webhook(fixture("webhook_user_message")))
 
 
-# -- sealing -----------------------------------------------------------------------------
-
-
-def test_sealing_round_trips_and_is_bound_to_key_and_visitor() -> None:
-    sealed = seal("key", VISITOR, VISITOR_SECRET)
-    assert VISITOR_SECRET not in sealed and sealed.startswith("v1.")
-    assert seal("key", VISITOR, VISITOR_SECRET) != sealed, "a fresh nonce every time"
-    assert unseal("key", VISITOR, sealed) == VISITOR_SECRET
-    for key, visitor, value in (
-        ("other-key", VISITOR, sealed),
-        ("key", "another-visitor", sealed),
-        ("key", VISITOR, sealed[:-2] + ("AA" if not sealed.endswith("AA") else "BB")),
-        ("key", VISITOR, "v2." + sealed[3:]),
-        ("key", VISITOR, "v1.!!!"),
-        ("key", VISITOR, "v1.AAAA"),
-    ):
-        with pytest.raises(SealError):
-            unseal(key, visitor, value)
-
-
 # -- the shared contract, against the fake giosg -----------------------------------------
 
 
@@ -614,19 +650,38 @@ class TestGiosgContract(AgentSideContract):
         return GiosgHarness(adapter, fake)
 
 
-async def test_posting_survives_expired_visitor_tokens(http: HttpClient, fake: FakeGiosg) -> None:
-    adapter = make_adapter(http, base_url=fake.url, team_id=TEAM_ONLINE, user_id=API_USER)
+async def test_posting_survives_expired_visitor_tokens(
+    http: HttpClient, fake: FakeGiosg, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    state = MemoryState()
+    adapter = make_adapter(http, state, base_url=fake.url, team_id=TEAM_ONLINE, user_id=API_USER)
     opened = await adapter.open_conversation(SNAPSHOT)
     ref = dataclasses.replace(REF, external_ref=opened.external_ref)
-    fake.join_agent(opened.external_ref)
-    fake.expire_tokens()
-    await adapter.post_message(ref, MESSAGE)
-    assert fake.sent_texts() == ["Any news?"]
     chat = fake.only_chat()
-    assert chat.invited_teams == [TEAM_ONLINE]
+    secret = fake.visitors[chat.visitor_id].secret
+    # The visitor is kept with the bridge under the bare chat id, and nowhere on giosg.
+    assert state.kept_visitor(opened.external_ref) == {
+        "visitor_id": chat.visitor_id,
+        "visitor_secret_id": secret,
+    }
     variables = fake.visitors[chat.visitor_id].variables
     assert variables["username"] == "John Doe"
-    assert fake.visitors[chat.visitor_id].secret not in json.dumps(variables)
+    assert "handoff_bridge_key" not in variables
+    assert secret not in json.dumps(variables)
+    fake.join_agent(opened.external_ref)
+    fake.expire_tokens()
+    fake.requests.clear()
+    await adapter.post_message(ref, MESSAGE)
+    assert fake.sent_texts() == ["Any news?"]
+    # A post is a fresh token for the kept visitor, then the message: nothing else.
+    assert fake.requests == [
+        ("POST", f"/api/v5/public/orgs/{ORG}/auth"),
+        ("POST", f"/api/v5/public/visitors/{chat.visitor_id}/chats/{chat.id}/messages"),
+    ]
+    assert chat.invited_teams == [TEAM_ONLINE]
+    assert caplog.records, "the adapter logs its open"
+    assert not [r for r in caplog.records if secret in repr(vars(r)) or secret in r.getMessage()]
 
 
 async def test_refused_attachments_reach_the_fake_as_text(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import unused_port
 
+from bridge.typedefs import SERVICE
 from tests.adapters.fake_giosg import (
     API_USER,
     ORG,
@@ -107,16 +109,31 @@ async def test_a_handoff_to_giosg_from_transfer_to_close(
     cid, chat_id = await _handed_off(bridge, bot, giosg)
     chat = giosg.chats[chat_id]
     assert chat.invited_teams == [TEAM_ONLINE]
-    variables = giosg.visitors[chat.visitor_id].variables
-    assert (variables["username"], variables["bridge_conversation_id"]) == ("John Doe", cid)
+    visitor = giosg.visitors[chat.visitor_id]
+    assert (visitor.variables["username"], visitor.variables["bridge_conversation_id"]) == (
+        "John Doe",
+        cid,
+    )
+    # The visitor's secret is kept in the bridge's database, under the bare chat id, and
+    # nowhere on giosg where agents could read it.
+    kept = await bridge.server.app[SERVICE].get_state(CHANNEL, f"chat:{chat_id}")
+    assert kept is not None
+    assert json.loads(kept) == {"visitor_id": visitor.id, "visitor_secret_id": visitor.secret}
+    assert visitor.secret not in json.dumps(visitor.variables)
 
-    # The customer writes after the visitor's token ran out: the adapter gets a fresh one.
+    # The customer writes after the visitor's token ran out: the adapter gets a fresh one
+    # with the kept secret, and asks giosg nothing else first.
     giosg.expire_tokens()
+    giosg.requests.clear()
     status, _ = await bridge.post(
         f"/v1/conversations/{cid}/messages", {"text": "Any news?", "id": "m-1"}
     )
     assert status == 201
     await giosg.wait_until(lambda g: g.sent_texts()[-1:] == ["Any news?"])
+    assert giosg.requests == [
+        ("POST", f"/api/v5/public/orgs/{ORG}/auth"),
+        ("POST", f"/api/v5/public/visitors/{chat.visitor_id}/chats/{chat_id}/messages"),
+    ]
 
     # An agent takes the chat in the giosg console.
     giosg.join_agent(chat_id)
