@@ -2,6 +2,6 @@
 
 from adapters.console.adapter import ConsoleAdapter
 from adapters.console.hub import ConsoleHub
-from adapters.console.links import JoinLinks
+from adapters.console.links import DeskLinks, JoinLinks
 
-__all__ = ["ConsoleAdapter", "ConsoleHub", "JoinLinks"]
+__all__ = ["ConsoleAdapter", "ConsoleHub", "DeskLinks", "JoinLinks"]

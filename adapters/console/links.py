@@ -1,38 +1,78 @@
-"""Signed, expiring join links, each bound to one conversation."""
+"""Signed, expiring console links: join links (one conversation) and desk links (one agent).
+
+Both are HMAC-signed with the console secret plus a timestamp; each kind has its own
+salt, so a token of one kind is never accepted as the other.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from bridge.errors import Forbidden
 
 
-class JoinLinks:
-    """Makes and checks console join tokens (HMAC-signed conversation id plus a timestamp)."""
+class _SignedLinks:
+    """A signed value in a URL path: made with `_sign`, checked with `_verify`."""
 
-    _SALT = "handoff-bridge.console.join"
+    _SALT: ClassVar[str]
+    # The URL path before the token, and what an agent is told the link is.
+    _PATH: ClassVar[str]
+    _NOUN: ClassVar[str]
 
     def __init__(self, secret: str, base_url: str, ttl_seconds: int) -> None:
         self._serializer = URLSafeTimedSerializer(secret, salt=self._SALT)
         self._base_url = base_url.rstrip("/")
         self.ttl_seconds = ttl_seconds
 
-    def token(self, conversation_id: str) -> str:
-        """A fresh token for this conversation."""
-        return self._serializer.dumps(conversation_id)
+    def token(self, value: str) -> str:
+        """A fresh token for this value."""
+        return self._serializer.dumps(value)
 
-    def url(self, conversation_id: str) -> str:
-        """The public URL an agent opens to join."""
-        return f"{self._base_url}/console/c/{self.token(conversation_id)}"
+    def url(self, value: str) -> str:
+        """The public URL with a fresh token for this value."""
+        return f"{self._base_url}{self._PATH}/{self.token(value)}"
 
-    def conversation_id(self, token: str) -> str:
-        """The conversation a token grants, or Forbidden when tampered with or expired."""
+    def _verify(self, token: str) -> str:
         try:
             value = self._serializer.loads(token, max_age=self.ttl_seconds)
         except SignatureExpired as exc:
-            raise Forbidden("this join link has expired; ask for a new one") from exc
+            raise Forbidden(f"this {self._NOUN} has expired; ask for a new one") from exc
         except BadSignature as exc:
-            raise Forbidden("this join link is not valid") from exc
+            raise Forbidden(f"this {self._NOUN} is not valid") from exc
         if not isinstance(value, str):
-            raise Forbidden("this join link is not valid")
+            raise Forbidden(f"this {self._NOUN} is not valid")
         return value
+
+
+class JoinLinks(_SignedLinks):
+    """Makes and checks console join tokens (HMAC-signed conversation id plus a timestamp)."""
+
+    _SALT = "handoff-bridge.console.join"
+    _PATH = "/console/c"
+    _NOUN = "join link"
+
+    def conversation_id(self, token: str) -> str:
+        """The conversation a token grants, or Forbidden when tampered with or expired."""
+        return self._verify(token)
+
+
+class DeskLinks(_SignedLinks):
+    """Makes and checks an agent's personal desk tokens (HMAC-signed agent id plus a timestamp).
+
+    A desk link is an agent's sign-in, kept as a bookmark, so it lives much longer than
+    a join link; a new link can be fetched from the admin API at any time.
+    """
+
+    _SALT = "handoff-bridge.console.desk"
+    _PATH = "/console/desk"
+    _NOUN = "desk link"
+    DEFAULT_TTL_SECONDS: ClassVar[int] = 30 * 86_400
+
+    def __init__(self, secret: str, base_url: str, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
+        super().__init__(secret, base_url, ttl_seconds)
+
+    def agent_id(self, token: str) -> str:
+        """The agent a token signs in, or Forbidden when tampered with or expired."""
+        return self._verify(token)

@@ -174,6 +174,10 @@ async def release(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Mount the console's routes and static files."""
+    """Mount the console's routes (conversation pages and agent desks) and static files."""
+    # Imported here: the desk module uses this module's STATIC.
+    from adapters.console import desk
+
     app.add_routes(routes)
+    app.add_routes(desk.routes)
     app.router.add_static("/console/static", STATIC, append_version=False)

@@ -60,6 +60,7 @@ class _Empty:
 
 
 _EMPTY = _Empty()
+_NO_SETTINGS = ConversationSettings()
 
 
 def _id(value: Any) -> str | _Empty:
@@ -170,6 +171,8 @@ def parse_settings(raw: Mapping[str, Any], *, where: str = "settings") -> dict[s
     """Validate settings in either spelling; return the given, non-empty ones in snake_case."""
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"{where} must be an object", [FieldProblem(where, "must be an object")])
+    if not raw:
+        return {}  # the usual case: nothing given, nothing to check
     parsed: dict[str, Any] = {}
     given_as: dict[str, str] = {}
     problems: list[FieldProblem] = []
@@ -206,4 +209,6 @@ def merge_settings(
     """Settings for a new conversation: each key it gives overrides the channel's default."""
     # Both are parse_settings outputs: empty values are already gone, so an empty
     # conversation object inherits every channel default.
+    if not channel_defaults and not conversation:
+        return _NO_SETTINGS  # the usual case; the model is frozen, so it can be shared
     return ConversationSettings.model_validate({**channel_defaults, **conversation})

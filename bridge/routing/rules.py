@@ -4,8 +4,9 @@ Rules are data, never code: a condition names a fact (the region code, a custome
 or label, a metadata key) and one operator (equals, one_of, exists, prefix, or a number
 range). A rule set is validated once at load, so a bad rule stops the service with a
 message that names it. Its conditions are compiled into closures, and each rule's most
-selective condition (equals, one_of, or a number range) into an index per fact, so a
-decision looks a few values up and checks only the rules that could match.
+selective condition (equals, one_of, prefix, a number range, or a metadata key that must
+exist) into an index, so a decision looks a few values up and checks only the rules that
+could match.
 
 Values compare the way someone writing YAML means them: text matches text exactly,
 true/false match only booleans, and numbers match numbers *or numeric text*, because
@@ -422,17 +423,20 @@ def _selectivity(condition: Condition) -> tuple[int, int] | None:
     """How well a condition narrows the rules when indexed (lower is better); None: it can't."""
     if condition.equals is not None or condition.one_of is not None:
         return 0, len(_operands(condition))
-    if any(getattr(condition, op) is not None for op in _RANGE):
+    if condition.prefix is not None or any(getattr(condition, op) is not None for op in _RANGE):
         return 1, 0
+    if condition.exists and condition.field.startswith("metadata."):
+        return 2, 0  # one index for every key, see _Present
     return None
 
 
 class _Index:
     """For one fact: the rules whose indexed condition could hold, found by lookup.
 
-    Values go into dicts by kind. Ranges are cut at their bounds into slots, alternately
-    an open stretch between two bounds and a bound itself; each slot lists the ranges
-    that contain it, so a number finds its rules with one bisection.
+    Values go into dicts by kind, prefixes into one dict per prefix length (a text finds
+    them with one slice and lookup per length). Ranges are cut at their bounds into slots,
+    alternately an open stretch between two bounds and a bound itself; each slot lists the
+    ranges that contain it, so a number finds its rules with one bisection.
     """
 
     def __init__(self, name: str) -> None:
@@ -441,11 +445,16 @@ class _Index:
         self.texts: dict[str, list[int]] = {}
         self.numbers: dict[Number, list[int]] = {}
         self.flags: dict[bool, list[int]] = {}
+        self.prefixes: dict[int, dict[str, list[int]]] = {}
         self.ranges: list[tuple[int, Condition]] = []
         self.points: list[Number] = []
         self.slots: list[tuple[int, ...]] = []
 
     def add(self, condition: Condition, rule: int) -> None:
+        if condition.prefix is not None:
+            by_text = self.prefixes.setdefault(len(condition.prefix), {})
+            by_text.setdefault(condition.prefix, []).append(rule)
+            return
         if condition.equals is None and condition.one_of is None:
             self.ranges.append((rule, condition))
             return
@@ -489,6 +498,9 @@ class _Index:
                 continue
             if isinstance(item, str):
                 into.update(self.texts.get(item, ()))
+                # A text shorter than `length` cannot equal a key of that length.
+                for length, by_text in self.prefixes.items():
+                    into.update(by_text.get(item[:length], ()))
             number = _number(item) if self.numbers or self.slots else None
             if number is None:
                 continue
@@ -497,6 +509,33 @@ class _Index:
                 i = bisect_left(self.points, number)
                 exact = i < len(self.points) and self.points[i] == number
                 into.update(self.slots[2 * i + 1 if exact else 2 * i])
+
+
+class _Present:
+    """The rules whose indexed condition is `metadata.<key> exists: true`, by key.
+
+    One index for all keys, so a decision costs a lookup per key the chat sends (or per
+    indexed key, whichever are fewer) instead of a check per rule.
+    """
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, list[int]] = {}
+
+    def add(self, condition: Condition, rule: int) -> None:
+        self.by_key.setdefault(condition.field.removeprefix("metadata."), []).append(rule)
+
+    def collect(self, facts: Facts, into: set[int]) -> None:
+        # Mirrors the predicate: the key's value is present (not None, "" or []).
+        metadata, by_key = facts.metadata, self.by_key
+        if len(metadata) < len(by_key):
+            for key, value in metadata.items():
+                rules = by_key.get(key)
+                if rules is not None and _present(value):
+                    into.update(rules)
+            return
+        for key, rules in by_key.items():
+            if _present(metadata.get(key)):
+                into.update(rules)
 
 
 def _where(location: tuple[int | str, ...]) -> str:
@@ -563,6 +602,7 @@ class RuleSet:
 
     def _compile(self) -> None:
         indexes: dict[str, _Index] = {}
+        present = _Present()
         unindexed: list[int] = []
         checks: list[tuple[_Predicate, ...]] = []
         for position, rule in enumerate(self._rules):
@@ -575,15 +615,18 @@ class RuleSet:
             chosen = min(ranked)[1] if ranked else None
             if chosen is None:
                 unindexed.append(position)
+            elif rule.when[chosen].exists:
+                present.add(rule.when[chosen], position)
             else:
                 field = rule.when[chosen].field
                 indexes.setdefault(field, _Index(field)).add(rule.when[chosen], position)
             checks.append(tuple(_compile(c) for i, c in enumerate(rule.when) if i != chosen))
         for index in indexes.values():
             index.build_slots()
-        self._indexes = tuple(indexes.values())
+        self._indexes: tuple[_Index | _Present, ...] = (
+            (*indexes.values(), present) if present.by_key else tuple(indexes.values())
+        )
         self._unindexed = tuple(unindexed)
-        self._unindexed_set = frozenset(unindexed)
         self._checks = tuple(checks)
         # Matches are built once: a decision returns a shared, immutable object.
         self._matches = tuple(
@@ -609,12 +652,23 @@ class RuleSet:
         found: set[int] = set()
         for index in self._indexes:
             index.collect(facts, found)
-        order: Iterable[int] = sorted(found | self._unindexed_set) if found else self._unindexed
         checks = self._checks
-        for position in order:
+        first = len(checks)  # the first indexed candidate that holds; past the end: none
+        for position in sorted(found):
+            for check in checks[position]:
+                if not check(facts):
+                    break
+            else:
+                first = position
+                break
+        # Indexed and unindexed rules are disjoint, so rather than merge and sort the two,
+        # an unindexed rule is tried only when it comes before that candidate.
+        for position in self._unindexed:
+            if position > first:
+                break
             for check in checks[position]:
                 if not check(facts):
                     break
             else:
                 return self._matches[position]
-        return None
+        return self._matches[first] if first < len(checks) else None

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bench import routing as bench
+from bench import routing_inputs as bench
 from bridge.routing.engine import Decision, HandoffFacts, RoutingTable, decide
 from bridge.routing.steps import advance, validate_steps
 

@@ -1,0 +1,155 @@
+"""The agent desk: an agent's personal page to go online and take the chats offered to them.
+
+Every route takes the signed desk token from the URL and acts only as the one agent it
+names; a tampered or expired token gets a 403 (an HTML page for the page, JSON for the
+API). Presence: `absent` (not signed in) becomes `offline` (signed in) when the page
+posts `sign-in` on load, and Start / Stop set `online` / `offline`. Signing in is a POST
+the page's script makes, not a side effect of a GET, so a link preview or a prefetch of
+the URL signs no one in. The page polls `state`; taking a chat answers with the join link
+of the conversation page, where the agent is already joined.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+
+from adapters.console.web import STATIC
+from bridge.api.errors import parse_body
+from bridge.db.repo import Tx
+from bridge.db.tables import AgentRow, ConversationRow
+from bridge.errors import FieldProblem, Forbidden, NotFound
+from bridge.typedefs import ASSIGNMENT, CONSOLE_HUB, DESK_LINKS, SERVICE, STORE
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+# The token is in the URL: keep it out of caches and of the Referer of any link followed.
+_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+class DeskPresence(BaseModel):
+    """Start (online) or Stop (offline); `absent` is only for signing out elsewhere."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    presence: Literal["online", "offline"]
+
+
+def _agent_id(request: web.Request) -> str:
+    return request.app[DESK_LINKS].agent_id(request.match_info["token"])
+
+
+async def _require_agent(tx: Tx, agent_id: str) -> AgentRow:
+    # A valid link of an agent since removed from the directory signs in no one.
+    agent = await tx.get_agent(agent_id)
+    if agent is None:
+        raise NotFound(f"no agent {agent_id!r}", [FieldProblem("agent_id", "unknown agent")])
+    return agent
+
+
+async def _load_agent(request: web.Request, agent_id: str) -> AgentRow:
+    async with request.app[STORE].transaction() as tx:
+        return await _require_agent(tx, agent_id)
+
+
+def agent_view(row: AgentRow) -> dict[str, Any]:
+    """The agent as their desk shows them: presence and load."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "presence": row.presence,
+        "capacity": row.capacity,
+        "active_chats": row.active_count,
+    }
+
+
+def offer_view(row: ConversationRow, now: datetime) -> dict[str, Any]:
+    """A pending chat offered to the agent, with what they need to choose it."""
+    return {
+        "id": row.id,
+        "channel": row.channel,
+        "customer": row.customer,
+        "metadata": row.conversation_metadata,
+        "created_at": row.created_at.isoformat(),
+        # From the server's clock, so a browser with a wrong clock still shows the truth.
+        "waiting_seconds": max(0, int((now - row.created_at).total_seconds())),
+        "queue_position": row.queue_position,
+        "estimated_wait_seconds": row.queue_eta_seconds,
+        "route": {"rule": row.route_rule, "trace": list(row.route_trace)},
+    }
+
+
+@routes.get("/console/desk/{token}")
+async def page(request: web.Request) -> web.StreamResponse:
+    """The agent's desk page (the script fetches the data with the same token)."""
+    try:
+        _agent_id(request)
+    except Forbidden:
+        return web.FileResponse(
+            STATIC / "forbidden.html", status=403, headers={"Cache-Control": "no-store"}
+        )
+    return web.FileResponse(STATIC / "desk.html", headers=_PAGE_HEADERS)
+
+
+@routes.post("/console/desk-api/{token}/sign-in")
+async def sign_in(request: web.Request) -> web.Response:
+    """The desk was opened: an absent agent becomes offline (signed in, not started)."""
+    agent_id = _agent_id(request)
+    agent = await _load_agent(request, agent_id)
+    if agent.presence == "absent":
+        await request.app[ASSIGNMENT].set_presence(agent_id, "offline", source="console")
+        log.info("desk.signed_in", extra={"agent": agent_id})
+        agent = await _load_agent(request, agent_id)
+    return web.json_response({"agent": agent_view(agent)})
+
+
+@routes.get("/console/desk-api/{token}/state")
+async def state(request: web.Request) -> web.Response:
+    """The agent, the chats offered to them (queue order) and their active chats."""
+    agent_id = _agent_id(request)
+    async with request.app[STORE].transaction() as tx:
+        agent = await _require_agent(tx, agent_id)
+        active = await tx.assigned_to(agent_id)
+    offers = await request.app[ASSIGNMENT].offers(agent_id)
+    service = request.app[SERVICE]
+    now = datetime.now(UTC)
+    return web.json_response(
+        {
+            "agent": agent_view(agent),
+            "offers": [offer_view(row, now) for row in offers],
+            "active": [
+                {"id": row.id, "join_url": service.join_url(row), "customer": row.customer}
+                for row in active
+            ],
+        }
+    )
+
+
+@routes.post("/console/desk-api/{token}/presence")
+async def presence(request: web.Request) -> web.Response:
+    """Start (online) or Stop (offline); pending chats with routers are re-evaluated."""
+    agent_id = _agent_id(request)
+    body = await parse_body(request, DeskPresence)
+    await _load_agent(request, agent_id)
+    await request.app[ASSIGNMENT].set_presence(agent_id, body.presence, source="console")
+    log.info("desk.presence", extra={"agent": agent_id, "presence": body.presence})
+    return web.json_response({"agent": agent_view(await _load_agent(request, agent_id))})
+
+
+@routes.post("/console/desk-api/{token}/take/{conversation_id}")
+async def take(request: web.Request) -> web.Response:
+    """Take an offered chat: the first to take it wins; others get a 409 saying why."""
+    agent_id = _agent_id(request)
+    row = await request.app[ASSIGNMENT].take(request.match_info["conversation_id"], agent_id)
+    # A conversation page already open on this chat shows the agent at once.
+    request.app[CONSOLE_HUB].wake(row.id)
+    log.info("desk.taken", extra={"conversation": row.id, "agent": agent_id})
+    return web.json_response(
+        {"conversation_id": row.id, "join_url": request.app[SERVICE].join_url(row)}
+    )
