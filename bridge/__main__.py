@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bridge import logs
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, FieldProblem, InvalidInput, RequestError
 from bridge.settings import DEFAULT_CONFIG, ServerSettings, Settings, load_settings
 
 
@@ -153,6 +153,10 @@ def _route_explain(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
         main = request.channel or settings.default_channel or ""
+        if main not in routing.table.regions.main_channels:
+            raise InvalidInput(
+                f"unknown main channel {main!r}", [FieldProblem("channel", "unknown main channel")]
+            )
         facts = HandoffFacts(
             main,
             request.region,
@@ -162,7 +166,13 @@ def _route_explain(args: argparse.Namespace) -> int:
         )
         return decision_view(decide(routing.table, facts, datetime.now(UTC)))
 
-    print(json.dumps(asyncio.run(run()), indent=2, ensure_ascii=False))
+    try:
+        decision = asyncio.run(run())
+    except RequestError as exc:
+        problems = "; ".join(f"{f.field}: {f.problem}" for f in exc.fields) or exc.message
+        print(f"cannot route this handoff: {problems}", file=sys.stderr)
+        return 2
+    print(json.dumps(decision, indent=2, ensure_ascii=False))
     return 0
 
 

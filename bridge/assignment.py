@@ -19,7 +19,12 @@ from typing import Any
 
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ConversationRow, OutboxRow
-from bridge.errors import Conflict, ConversationNotFound, FieldProblem, NotFound
+from bridge.errors import (
+    Conflict,
+    ConversationNotFound,
+    FieldProblem,
+    NotFound,
+)
 from bridge.events import announce
 from bridge.routing.engine import Decision
 from bridge.routing.steps import Directory, Progress, advance
@@ -151,7 +156,9 @@ class Assignment:
         """Record presence; when it changed, pending chats with routers are re-evaluated."""
         now = self._clock()
         async with self._store.transaction() as tx:
-            changed = await tx.set_presence(source, agent_id, name, presence, now)
+            changed = await tx.set_presence(
+                source, agent_id, name, presence, now, self._routing.organization_id
+            )
             if changed:
                 await self.schedule_reevaluation(tx, now)
         self._on_commit()

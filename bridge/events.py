@@ -14,6 +14,8 @@ EVENT_TYPES = (
     "handoff.requested",
     "handoff.routed",
     "handoff.failed",
+    "handoff.waiting",
+    "queue.updated",
     "agent.joined",
     "agent.message",
     "customer.message",

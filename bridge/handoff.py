@@ -315,7 +315,12 @@ class HandoffService:
                 return row
             agent = {"name": name, "joined_at": now.isoformat()}
             moved = await tx.transition(
-                conversation_id, ("pending",), "active", agent=agent, updated_at=now
+                conversation_id,
+                ("pending",),
+                "active",
+                agent=agent,
+                assigned_at=now,
+                updated_at=now,
             )
             if not moved:
                 current = await self._require(tx, conversation_id, refresh=True)
@@ -323,6 +328,8 @@ class HandoffService:
                     return current
                 raise InvalidTransition(conversation_id, current.status, "join")
             await announce(tx, row, "agent.joined", {"agent": agent}, now, to_bot=True)
+            # The chat left the queue: the others move up, and its wait feeds the estimate.
+            await self._assignment.update_queue(tx, row.channel, now)
             row = await self._require(tx, conversation_id, refresh=True)
         self._on_commit()
         log.info("handoff.agent_joined", extra={"conversation": conversation_id})

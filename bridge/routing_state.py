@@ -161,6 +161,11 @@ class RoutingState:
             outside_hours=self._static.outside_hours,
         )
 
+    @property
+    def organization_id(self) -> str:
+        """The organization config-defined agents and teams belong to."""
+        return self._settings.organization_id
+
     def channels_using(self, router_id: str) -> list[str]:
         """Channels linked to a router."""
         return self.table.channels_using(router_id)

@@ -91,6 +91,16 @@ class RelaySettings(BaseModel):
     max_in_flight: int = Field(default=32, ge=1)
 
 
+class OrgToken(BaseModel):
+    """An API token for the routers API, scoped to one organization."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organization_id: str
+    user_id: str | None = None
+    permissions: list[str] = Field(default_factory=lambda: ["settings"])
+
+
 class SecuritySettings(BaseModel):
     """Secrets. Only the environment may set these (BRIDGE_SECURITY__*)."""
 
@@ -187,16 +197,6 @@ class TeamSettings(BaseModel):
     id: str = Field(min_length=1, max_length=128)
     name: str | None = None
     hours: str | None = None
-
-
-class OrgToken(BaseModel):
-    """An API token for the routers API, scoped to one organization."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    organization_id: str
-    user_id: str | None = None
-    permissions: list[str] = Field(default_factory=lambda: ["settings"])
 
 
 class BotSettings(BaseModel):

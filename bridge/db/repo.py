@@ -130,7 +130,13 @@ class Tx:
     # -- agents, teams, routers ---------------------------------------------------------
 
     async def set_presence(
-        self, channel: str, agent_id: str, name: str | None, presence: str, now: datetime
+        self,
+        channel: str,
+        agent_id: str,
+        name: str | None,
+        presence: str,
+        now: datetime,
+        organization_id: str = "default",
     ) -> bool:
         """Record an agent's presence; an agent first reported by a platform is created.
 
@@ -143,7 +149,7 @@ class Tx:
                     id=agent_id,
                     name=name or agent_id,
                     email=None,
-                    organization_id="default",
+                    organization_id=organization_id,
                     presence=presence,
                     capacity=3,
                     active_count=0,

@@ -112,9 +112,13 @@ def decide(table: RoutingTable, facts: HandoffFacts, now: datetime) -> Decision:
     settings = merge_settings(defaults, given)
     if defaults and not given:
         trace.append(f"settings: channel {channel!r} defaults")
-    if settings.team_id and settings.team_id != team_id:
+    # The handoff's own team beats a rule's; the channel's default only fills a gap.
+    if given.get("team_id") and given["team_id"] != team_id:
         team_id = settings.team_id
         trace.append(f"settings: team {team_id!r}")
+    elif team_id is None and settings.team_id:
+        team_id = settings.team_id
+        trace.append(f"settings: channel {channel!r} default team {team_id!r}")
     effective = settings.effective_assignee()
     if effective:
         assignee = effective

@@ -100,3 +100,15 @@ def test_command_line_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch
     )
     settings = settings_from_args(args)
     assert (settings.server.host, settings.server.port) == ("127.0.0.2", 7000)
+
+
+def test_org_tokens_come_from_the_environment_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "BRIDGE_SECURITY__ORG_TOKENS", '{"Tok-A1": {"organization_id": "acme", "user_id": "u"}}'
+    )
+    tokens = load_settings(ROOT / "config" / "bridge.yaml").security.org_tokens
+    assert list(tokens) == ["Tok-A1"]
+    assert (tokens["Tok-A1"].organization_id, tokens["Tok-A1"].permissions) == (
+        "acme",
+        ["settings"],
+    )
