@@ -37,6 +37,7 @@ from bridge.inbound import InboundService
 from bridge.profiles import ProfileService
 from bridge.relay import signing
 from bridge.relay.dispatch import Dispatcher
+from bridge.relay.housekeeping import Housekeeper
 from bridge.relay.poller import Poller
 from bridge.relay.worker import RelayWorker
 from bridge.routing_state import RoutingState
@@ -164,9 +165,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         poller = Poller(store, inbound, adapters)
         poller.start()
         routing.start()
+        housekeeper = Housekeeper(store, settings.relay)
+        housekeeper.start()
         try:
             yield
         finally:
+            await housekeeper.stop()
             await routing.stop()
             await poller.stop()
             await worker.stop(SHUTDOWN_GRACE_SECONDS)

@@ -89,6 +89,11 @@ class RelaySettings(BaseModel):
     quick_retries: int = Field(default=2, ge=0, le=5)
     poll_interval_seconds: float = Field(default=1.0, gt=0)
     max_in_flight: int = Field(default=32, ge=1)
+    # Delivered and cancelled deliveries are kept this long for inspection, then pruned.
+    keep_delivered_days: float = Field(default=7, gt=0)
+    # Inbound webhook ids are remembered this long, longer than any sender retries
+    # (Stripe-style replays go up to 30 days).
+    keep_inbound_ids_days: float = Field(default=30, gt=0)
 
 
 class OrgToken(BaseModel):

@@ -496,6 +496,15 @@ class Tx:
             .values(status="cancelled", lease_until=None, last_error=reason)
         )
 
+    async def prune_outbox(self, before: datetime) -> int:
+        """Forget delivered and cancelled deliveries older than `before` (dead ones stay)."""
+        result = await self.session.execute(
+            delete(OutboxRow).where(
+                OutboxRow.status.in_(("delivered", "cancelled")), OutboxRow.created_at < before
+            )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def list_outbox(
         self, *, status: str | None, conversation_id: str | None, after_id: int, limit: int
     ) -> list[OutboxRow]:
