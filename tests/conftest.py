@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,18 @@ class RunningBridge:
     async def get(self, path: str, **kwargs: Any) -> tuple[int, Any]:
         async with self.http.get(self.url(path), **kwargs) as response:
             return response.status, await _json_or_text(response)
+
+    async def get_until(self, path: str, holds: Callable[[Any], Any], within: float = 15.0) -> Any:
+        """GET `path` until it answers 200 and `holds(body)`; fail with the last answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            status, body = await self.get(path)
+            if status == 200 and holds(body):
+                return body
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out waiting on {path}: {status} {body}")
+            await asyncio.sleep(0.05)
 
 
 async def _json_or_text(response: Any) -> Any:

@@ -25,7 +25,6 @@ from tests.integration.test_platform_kommunicate import (
     API_KEY,
     HISTORY,
     TOKEN,
-    _eventually,
     _group,
     _transcript,
 )
@@ -133,7 +132,7 @@ async def _run(
         "bot",
         "customer-cust-en",
     ]
-    state = await _eventually(bridge, f"/v1/conversations/{en['id']}", lambda b: b["external_ref"])
+    state = await bridge.get_until(f"/v1/conversations/{en['id']}", lambda b: b["external_ref"])
     assert state["external_ref"] == f"{group.id}:customer-cust-en"
 
     await giosg.wait_until(lambda g: len(g.sent_texts()) >= 3 and len(g.echo_statuses) >= 3)
@@ -141,7 +140,7 @@ async def _run(
     assert giosg.sent_texts() == [*HISTORY, "Any news? (de)"]
     assert {r.chat_id for r in giosg.received} == {chat.id}
     assert giosg.visitors[chat.visitor_id].variables["bridge_conversation_id"] == de["id"]
-    state = await _eventually(bridge, f"/v1/conversations/{de['id']}", lambda b: b["external_ref"])
+    state = await bridge.get_until(f"/v1/conversations/{de['id']}", lambda b: b["external_ref"])
     assert state["external_ref"] == chat.id
 
     # The echoes were taken and dropped: nothing new in the transcripts.

@@ -7,10 +7,9 @@ Kommunicate does, so every step also proves that echoes are dropped.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -62,21 +61,6 @@ async def km_bridge(
         yield bridge
     finally:
         await stop_bridge(bridge)
-
-
-async def _eventually(
-    bridge: RunningBridge, path: str, holds: Callable[[Any], bool], within: float = 15.0
-) -> Any:
-    """GET `path` until `holds(body)`; fail with the last body if it never does."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        status, body = await bridge.get(path)
-        if status == 200 and holds(body):
-            return body
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting on {path}: {status} {body}")
-        await asyncio.sleep(0.05)
 
 
 async def _handoff(bridge: RunningBridge, bot: FakeBot, **extra: Any) -> str:
@@ -134,7 +118,7 @@ async def test_a_whole_handoff_through_kommunicate(
     ]
     assert kommunicate.texts(group.id) == HISTORY
     assert [m["fromUserName"] for m in kommunicate.messages] == ["customer-cust-1", "bot"]
-    state = await _eventually(km_bridge, f"/v1/conversations/{cid}", lambda b: b["external_ref"])
+    state = await km_bridge.get_until(f"/v1/conversations/{cid}", lambda b: b["external_ref"])
     assert state["external_ref"] == f"{group.id}:customer-cust-1"
     assert state["join_url"] == f"https://dashboard.kommunicate.io/conversations/{group.id}"
 
@@ -206,8 +190,7 @@ async def test_two_server_errors_then_success_deliver_once_and_in_order(
     # One copy of each message, in the order written, after two refusals of the first.
     assert kommunicate.texts() == [*HISTORY, "Any news?"]
     assert kommunicate.attempts["send"] == 5
-    items = await _eventually(
-        km_bridge,
+    items = await km_bridge.get_until(
         f"/v1/outbox?conversation_id={cid}",
         lambda b: all(i["status"] == "delivered" for i in b["items"] if i["kind"] != "bot.event"),
     )
@@ -221,7 +204,7 @@ async def test_a_refused_send_is_dead_visible_and_not_retried(
     kommunicate.scripts["send"] = deque([400])
     cid = await _handoff(km_bridge, bot)
 
-    listing = await _eventually(km_bridge, "/v1/outbox?status=dead", lambda b: b["items"])
+    listing = await km_bridge.get_until("/v1/outbox?status=dead", lambda b: b["items"])
     [item] = listing["items"]
     assert (item["kind"], item["attempts"], item["conversation_id"]) == ("agent.message", 1, cid)
     assert "400" in item["last_error"]

@@ -7,8 +7,7 @@ an operator accepts, and the chat_accepted reply hands the operator the history.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -57,21 +56,6 @@ async def vivo_bridge(
         await stop_bridge(bridge)
 
 
-async def _eventually(
-    bridge: RunningBridge, path: str, holds: Callable[[Any], bool], within: float = 15.0
-) -> Any:
-    """GET `path` until `holds(body)`; fail with the last body if it never does."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        status, body = await bridge.get(path)
-        if status == 200 and holds(body):
-            return body
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting on {path}: {status} {body}")
-        await asyncio.sleep(0.05)
-
-
 async def _outbox(bridge: RunningBridge, cid: str) -> list[dict[str, Any]]:
     status, listing = await bridge.get(f"/v1/outbox?conversation_id={cid}")
     assert status == 200, listing
@@ -99,7 +83,7 @@ async def test_vivochat_handoff_from_region_to_accept_and_close(
     assert (conversation["channel"], conversation["platform"]) == ("mysite-es", "vivochat")
     assert conversation["route"]["rule"] == "region"
     # The open is delivered without a call to VivoChat: the ref is the widget's userToken.
-    await _eventually(bridge, f"/v1/conversations/{cid}", lambda c: c["external_ref"] == CUSTOMER)
+    await bridge.get_until(f"/v1/conversations/{cid}", lambda c: c["external_ref"] == CUSTOMER)
 
     # A customer message is stored for the transcript, not relayed: the customer will
     # write to the operator in the widget itself.
@@ -167,8 +151,7 @@ async def test_vivochat_handoff_from_region_to_accept_and_close(
     # The bot closes: the bridge's side ends; VivoChat, with no close API, is not called.
     status, closed = await bridge.post(f"/v1/conversations/{cid}/close", {})
     assert (status, closed["status"]) == (200, "closed")
-    await _eventually(
-        bridge,
+    await bridge.get_until(
         f"/v1/outbox?conversation_id={cid}",
         lambda listing: any(
             i["kind"] == "agent.close" and i["status"] == "delivered" for i in listing["items"]
