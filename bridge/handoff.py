@@ -32,6 +32,7 @@ from bridge.models import AgentMessageRequest, CustomerMessageRequest, HandoffRe
 from bridge.relay import outbox
 from bridge.relay.worker import DeliveryResult
 from bridge.routing.engine import Decision, HandoffFacts, decide
+from bridge.routing.steps import Directory
 from bridge.routing_state import RoutingState
 from bridge.views import message_view
 
@@ -155,7 +156,9 @@ class HandoffService:
         """
         decision = self.explain(request)
         main = decision.main_channel
-        directory = await self._routing.directory()
+        # Read before the transaction (SQLite has one connection), and only when the
+        # decision names agents: a chat answered through a join link needs no directory.
+        directory = await self._routing.directory() if decision.names_agents else Directory()
         try:
             async with self._store.transaction() as tx:
                 existing = await tx.find_active(
@@ -383,6 +386,8 @@ class HandoffService:
             await announce(tx, row, event, {"by": by, "reason": reason}, now, to_bot=by == "agent")
             if row.assignee_id:
                 await tx.release_capacity(row.assignee_id)
+            # `row` was loaded before the conditional update, so it holds the status the
+            # chat had: a chat that left the queue moves the others up.
             if row.status == "pending":
                 await self._assignment.update_queue(tx, row.channel, now)
             if by == "bot":

@@ -78,6 +78,17 @@ class Decision:
     next_open: datetime | None = None
     trace: tuple[str, ...] = ()
 
+    @property
+    def names_agents(self) -> bool:
+        """Whether the chat goes to known agents (so offers need the agent directory)."""
+        return bool(
+            self.team_id
+            or self.router_id
+            or self.agent_ids
+            or self.assignee
+            or self.settings.default_agent_ids
+        )
+
 
 def decide(table: RoutingTable, facts: HandoffFacts, now: datetime) -> Decision:
     """Route one handoff. Raises InvalidInput for a settings object that does not parse."""
