@@ -109,8 +109,15 @@ class OrgToken(BaseModel):
 class SecuritySettings(BaseModel):
     """Secrets. Only the environment may set these (BRIDGE_SECURITY__*)."""
 
-    # When set, the bot-side API and the admin API require `Authorization: Bearer <token>`.
+    # The bot-side API (/v1/handoffs, /v1/conversations/...) requires
+    # `Authorization: Bearer <api_token>` when it is set.
     api_token: SecretStr | None = None
+    # The admin API (agents, teams, subscriptions, outbox, routing) requires
+    # `Authorization: Bearer <admin_token>` when it is set; a bot's token never opens it.
+    admin_token: SecretStr | None = None
+    # Without both tokens the service refuses to listen on anything but loopback, unless
+    # this says the open API is intended (a warning is logged at every start).
+    allow_open_api: bool = False
     # Standard Webhooks secret (`whsec_<base64>`) for events to bots. Generated and kept
     # in the database when unset, so every replica signs with the same key.
     webhook_secret: SecretStr | None = None
