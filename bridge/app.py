@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from bridge.api import (
     subscriptions,
     webhooks,
 )
-from bridge.api.auth import auth_middleware
+from bridge.api.auth import auth_middleware, check_exposure
 from bridge.api.errors import error_middleware
 from bridge.assignment import ROUTING_EVALUATE, Assignment
 from bridge.db.engine import create_engine, create_sessionmaker
@@ -56,6 +57,8 @@ from bridge.typedefs import (
     STORE,
     WORKER,
 )
+
+log = logging.getLogger(__name__)
 
 # How long in-flight deliveries may finish when the service stops.
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -186,13 +189,21 @@ async def _stop_streams(app: web.Application) -> None:
 
 
 def create_app(settings: Settings) -> web.Application:
-    """The bridge as an aiohttp application."""
+    """The bridge as an aiohttp application; ConfigError when its API would be exposed open."""
+    exposure_warnings = check_exposure(settings)
+
+    async def warn_open_api(app: web.Application) -> None:
+        # Logged at every start, so an API left open on purpose is never forgotten.
+        for warning in exposure_warnings:
+            log.warning("security.open_api", extra={"why": warning})
+
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[error_middleware, auth_middleware],
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
+    app.on_startup.append(warn_open_api)
     app.on_shutdown.append(_stop_streams)
     app.add_routes(health.routes)
     app.add_routes(handoffs.routes)

@@ -113,7 +113,7 @@ async def test_api_token_is_required_when_configured(database: Any, bot: FakeBot
     try:
         status, answer = await bridge.post("/v1/handoffs", handoff_body(bot.url))
         assert status == 401
-        assert _fields(answer) == {"Authorization": "missing or wrong bearer token"}
+        assert list(_fields(answer)) == ["Authorization"]
         status, _ = await bridge.post(
             "/v1/handoffs", handoff_body(bot.url), headers={"Authorization": "Bearer wrong"}
         )
