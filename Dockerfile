@@ -21,6 +21,8 @@ RUN mkdir -p /app/data && chown bridge:bridge /app/data
 
 USER bridge
 
+# Reachable from outside the container, so the service refuses to start until
+# BRIDGE_SECURITY__API_TOKEN and BRIDGE_SECURITY__ADMIN_TOKEN are set (see the README).
 ENV BRIDGE_SERVER__HOST=0.0.0.0
 EXPOSE 8080
 
