@@ -212,7 +212,8 @@ class TovieBot(BotSideAdapter):
             await self._keep(call.user_id, [], gateway)
         log.info(
             "tovie.destination_selected",
-            extra={"bot": self.name, "conversation": row.id, "created": created},
+            # Not `created`: LogRecord has that attribute, and logging refuses the clash.
+            extra={"bot": self.name, "conversation": row.id, "new_conversation": created},
         )
         return InboundReply(body={"result": "ok", "conversationId": row.id})
 
