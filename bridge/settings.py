@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bridge.errors import ConfigError
+from bridge.outbound import parse_allow_entry
 
 DEFAULT_CONFIG = Path("config/bridge.yaml")
 
@@ -94,6 +95,29 @@ class RelaySettings(BaseModel):
     # Inbound webhook ids are remembered this long, longer than any sender retries
     # (Stripe-style replays go up to 30 days).
     keep_inbound_ids_days: float = Field(default=30, gt=0)
+
+
+class OutboundSettings(BaseModel):
+    """Where the bridge may send callers' URLs (bot callbacks, subscriptions): see README."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Networks (`10.0.0.0/8`, an address) and host names (`bot.internal`, `*.corp.example`)
+    # that may be called although they are not public: on-premises bots and CRMs.
+    allow: list[str] = Field(default_factory=list)
+    # Loopback destinations: `auto` allows them while the service listens on loopback
+    # only (the quickstart's bot on the same machine), and refuses them otherwise.
+    allow_loopback: bool | Literal["auto"] = "auto"
+    # How long the API waits for DNS when it checks a URL a caller gives.
+    resolve_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+
+    @field_validator("allow")
+    @classmethod
+    def _entries(cls, values: list[str]) -> list[str]:
+        # Checked here so a typo stops the start, not every later delivery.
+        for value in values:
+            parse_allow_entry(value)
+        return values
 
 
 class OrgToken(BaseModel):
@@ -180,6 +204,9 @@ class ChannelSettings(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict)
     # Main channels only: ordered metadata rules; the first match wins.
     rules: list[dict[str, Any]] = Field(default_factory=list)
+    # The organization that owns this channel (giosg's room owner): only its routers may be
+    # linked to it. None: a region channel's main channel's, else the top-level one.
+    organization_id: str | None = Field(default=None, min_length=1, max_length=128)
     # The router this channel uses (giosg's room router_id); the API can change it.
     router_id: str | None = None
     # The team that gets this channel's chats when no rule or setting names one.
@@ -229,6 +256,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     relay: RelaySettings = Field(default_factory=RelaySettings)
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     # The main channel a handoff lands on when it names none.
     default_channel: str | None = None
@@ -238,6 +266,9 @@ class Settings(BaseSettings):
     bots: dict[str, BotSettings] = Field(default_factory=dict)
     # The organization that owns config-defined agents, teams and channels.
     organization_id: str = "default"
+    # Organization -> organizations whose users, teams and whole staff its router steps may
+    # name (giosg's partner organizations); an organization may always name its own.
+    partner_organizations: dict[str, list[str]] = Field(default_factory=dict)
     agents: list[AgentSettings] = Field(default_factory=list)
     teams: list[TeamSettings] = Field(default_factory=list)
     # Named business hours: {timezone, weekly: {mon: ["09:00-17:00"], ...}, holidays: [...]}.
@@ -274,6 +305,7 @@ class Settings(BaseSettings):
                         " a region channel cannot be a main channel"
                     )
                 targets.add(target)
+        self._region_owners_agree()
         mains = [name for name in self.channels if name not in targets]
         if self.default_channel is None:
             if len(mains) != 1:
@@ -289,10 +321,40 @@ class Settings(BaseSettings):
             )
         return self
 
+    def _region_owners_agree(self) -> None:
+        # A region channel inherits its main channel's organization; shared by mains of two
+        # organizations it would belong to whichever is listed first, so it must say.
+        owners: dict[str, tuple[str, str]] = {}
+        for name, channel in self.channels.items():
+            for target in channel.regions.values():
+                if self.channels[target].organization_id is not None:
+                    continue
+                owner = channel.organization_id or self.organization_id
+                seen = owners.setdefault(target, (name, owner))
+                if seen[1] != owner:
+                    raise ValueError(
+                        f"channels.{target}.organization_id: required, because it is a region"
+                        f" of {seen[0]!r} ({seen[1]}) and of {name!r} ({owner})"
+                    )
+
     def main_channels(self) -> list[str]:
         """Channels that no region points to: the ones a handoff may name."""
         targets = {t for c in self.channels.values() for t in c.regions.values()}
         return [name for name in self.channels if name not in targets]
+
+    def channel_organization(self, channel: str) -> str:
+        """The organization owning a channel: its own, else its main channel's, else the top's."""
+        own = self.channels[channel].organization_id
+        if own is not None:
+            return own
+        for main in self.channels.values():
+            if channel in main.regions.values():
+                return main.organization_id or self.organization_id
+        return self.organization_id
+
+    def reachable_organizations(self, organization_id: str) -> frozenset[str]:
+        """The organizations whose people `organization_id`'s router steps may name."""
+        return frozenset({organization_id, *self.partner_organizations.get(organization_id, ())})
 
 
 def _format_validation_error(error: ValidationError) -> str:

@@ -90,6 +90,9 @@ class ConversationRow(Base):
     # The platform's own join link, when it made one while opening the conversation.
     platform_join_url: Mapped[str | None] = mapped_column(Text)
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # The organization owning the channel it was routed to: its subscribers get its events.
+    # None for conversations stored before organizations owned channels.
+    organization_id: Mapped[str | None] = mapped_column(String(128))
     # Routing: what the decision chose, and the router's progress for this chat.
     team_id: Mapped[str | None] = mapped_column(String(128))
     router_id: Mapped[str | None] = mapped_column(String(36))
@@ -273,6 +276,8 @@ class SubscriptionRow(Base):
     secret: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The organization whose conversations it receives; None (the admin's) receives all.
+    organization_id: Mapped[str | None] = mapped_column(String(128))
 
 
 class InboundDeliveryRow(Base):
