@@ -16,6 +16,7 @@ from adapters.console.hub import ConsoleHub
 from adapters.console.links import DeskLinks, JoinLinks
 from adapters.http import HttpClient
 from adapters.registry import build_agent_adapters, build_bot_adapters
+from bridge import logs
 from bridge.api import (
     agents,
     handoffs,
@@ -100,6 +101,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         adapters: dict[str, AgentSideAdapter] = build_agent_adapters(settings, context)
         bots = build_bot_adapters(settings, context)
         app[BOTS] = bots
+        # Kept out of every log line: the configured secrets and the adapters' own.
+        logs.add_secrets(
+            settings.security,
+            list(settings.security.org_tokens),
+            [adapter.options for adapter in [*adapters.values(), *bots.values()]],
+        )
         engine = create_engine(settings.database)
         store = Store(create_sessionmaker(engine))
         app[STORE] = store
@@ -124,6 +131,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             security.console_secret.get_secret_value() if security.console_secret else None,
             lambda: secrets.token_urlsafe(32),
         )
+        logs.add_secrets(webhook_secret, console_secret)  # generated ones too
         links = JoinLinks(
             console_secret, settings.server.base_url(), settings.console.link_ttl_seconds
         )

@@ -1,28 +1,183 @@
-"""Logging: stable event names with their context as key=value pairs."""
+"""Logging: stable event names with their context as key=value pairs, and no secrets.
+
+Every line passes through `redact` twice: a filter on the handler rewrites the record
+(its message, its `extra=` values, its traceback) so that any other formatter sees the
+redacted record, and the formatter redacts its finished line, so whatever it adds (an
+aiohttp access line, an exception's repr) is covered too. Redacted are the token in the
+URLs that carry one, query strings, `Authorization` values and bearer tokens,
+Standard Webhooks secrets (`whsec_...`), passwords in URLs, and every secret value the
+service was configured with (see `add_secrets`).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, TextIO
+from urllib.parse import quote
+
+from pydantic import BaseModel, SecretStr
+
+REDACTED = "[redacted]"
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+# The path segment that is a credential, in the routes that take one in the URL:
+# platform webhooks, bot APIs (Tovie, Jivo), console join links and desk links.
+_PATH_TOKEN = re.compile(
+    r"(/webhooks/[^/\s?#\"'<>]+/|/bots/[^/\s?#\"'<>]+/|/console/(?:c|api|desk-api|desk)/)"
+    r"[^/\s?#\"'<>]+"
+)
+# A query string after a path or URL: tokens ride in them (`?token=`, signed links).
+_QUERY = re.compile(r"((?:[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#\"'<>]+)?/[^\s?#\"'<>]*)\?[^\s#\"'<>]+")
+# `Authorization: ...`, `'authorization': '...'`, `api_key=...` and their kin, quoted or not.
+_HEADER = re.compile(
+    r"(?i)((?:proxy-)?authorization|x-api-key|api[-_]?key|x-auth-token|set-cookie|cookie)"
+    r"([\"']?\s*[:=]\s*[\"']?)[^\"'\n,}]+"
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=:-]+")
+_WHSEC = re.compile(r"whsec_[A-Za-z0-9+/=_-]+")
+_URL_PASSWORD = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@\"'<>]+:)[^\s/@\"'<>]+@")
+
+# Shorter configured values are not matched everywhere: they would redact ordinary words,
+# and a secret that short gives no protection anyway.
+MIN_SECRET_LENGTH = 6
+
+
+class Redactor:
+    """Rewrites text so that no credential the patterns or the configuration know survives."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._known: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def add(self, values: Iterable[str]) -> None:
+        """Redact these values (and their URL- and JSON-escaped forms) wherever they appear."""
+        forms = set()
+        for value in values:
+            if len(value) < MIN_SECRET_LENGTH:
+                continue
+            forms |= {value, quote(value, safe=""), quote(value), json.dumps(value)[1:-1]}
+        with self._lock:
+            if forms <= self._values:
+                return
+            self._values |= forms
+            # Longest first, so a value that contains another is replaced whole.
+            ordered = sorted(self._values, key=len, reverse=True)
+            self._known = re.compile("|".join(re.escape(value) for value in ordered))
+
+    def __call__(self, text: str) -> str:
+        """The text with every credential replaced by [redacted]."""
+        known = self._known
+        if known is not None:
+            text = known.sub(REDACTED, text)
+        text = _WHSEC.sub(REDACTED, text)
+        text = _BEARER.sub(rf"\1 {REDACTED}", text)
+        text = _HEADER.sub(rf"\1\2{REDACTED}", text)
+        text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+        text = _PATH_TOKEN.sub(rf"\1{REDACTED}", text)
+        return _QUERY.sub(rf"\1?{REDACTED}", text)
+
+    def value(self, value: Any) -> Any:
+        """An `extra=` value with its text redacted (containers item by item)."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, Mapping):
+            return {key: self.value(item) for key, item in value.items()}
+        if isinstance(value, list | tuple | set):
+            return [self.value(item) for item in value]
+        if isinstance(value, int | float | bool) or value is None:
+            return value
+        text = str(value)
+        cleaned = self(text)
+        return value if cleaned == text else cleaned
+
+
+redact = Redactor()
+
+
+def add_secrets(*sources: Any) -> None:
+    """Redact from every log line the secrets in these settings, options, or plain strings."""
+    redact.add(secret_values(sources))
+
+
+def secret_values(source: Any, *, plain: bool = True) -> list[str]:
+    """Every SecretStr's value in a model (nested), mapping or list; `plain` strings too.
+
+    Inside a model only SecretStr counts: its plain strings are names, URLs and ids.
+    """
+    if isinstance(source, SecretStr):
+        return [source.get_secret_value()]
+    if isinstance(source, str):
+        return [source] if plain else []
+    if isinstance(source, BaseModel):
+        fields = [getattr(source, name) for name in type(source).model_fields]
+        return [value for field in fields for value in secret_values(field, plain=False)]
+    if isinstance(source, Mapping):
+        source = list(source.values())
+    if isinstance(source, list | tuple | set | frozenset):
+        return [value for item in source for value in secret_values(item, plain=plain)]
+    return []
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites each record's message, `extra=` values and traceback without secrets."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Always keeps the record, redacted."""
+        try:
+            record.msg = redact(record.getMessage())
+        except Exception:
+            # A call with bad %-arguments: the handler reports it as logging does; the
+            # formatter still redacts whatever it manages to write.
+            return True
+        record.args = None
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD:
+                record.__dict__[key] = redact.value(value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
 
 
 class KeyValueFormatter(logging.Formatter):
     """`time level logger event key=value ...`, so `extra=` context is never lost."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The line, redacted once more as a whole."""
         base = super().format(record)
+        # aiohttp's access line already holds what it passes as extras.
+        if record.name == "aiohttp.access":
+            return redact(base)
         extras = " ".join(
             f"{key}={value}" for key, value in record.__dict__.items() if key not in _STANDARD
         )
-        return f"{base} {extras}" if extras else base
+        return redact(f"{base} {extras}" if extras else base)
+
+
+def make_handler(stream: TextIO | None = None) -> logging.Handler:
+    """A handler writing redacted key=value lines to `stream` (stderr by default)."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    # On the handler, not a logger: aiohttp's loggers propagate to it, and a logger's
+    # filter would not see its children's records.
+    handler.addFilter(RedactSecrets())
+    return handler
 
 
 def configure(level: str) -> None:
-    """Send logs to stderr in the key=value format."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    """Send logs to stderr in the key=value format, redacted; access lines only at DEBUG."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [make_handler()]
     root.setLevel(level)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(
+        logging.DEBUG if level == "DEBUG" else logging.WARNING
+    )
