@@ -2,6 +2,7 @@
 
 BridgeError
 ├── ConfigError (also ValueError)     bad settings; the service refuses to start
+├── DestinationRefused (also OSError) the outbound policy refuses every address of a host
 ├── RequestError                      the client sent something wrong (4xx)
 │   ├── MalformedJSON          400
 │   ├── UnsupportedMediaType   415
@@ -37,6 +38,17 @@ class BridgeError(Exception):
 
 class ConfigError(BridgeError, ValueError):
     """The configuration is invalid; the message names the setting."""
+
+
+class DestinationRefused(BridgeError, OSError):
+    """Every address a host resolves to is refused by the outbound URL policy.
+
+    An OSError, so aiohttp's connector reports it as the connection error it is.
+    """
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"{host}: every address is refused by the outbound policy")
+        self.host = host
 
 
 class RequestError(BridgeError):
