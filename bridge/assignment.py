@@ -151,11 +151,25 @@ class Assignment:
         self._on_commit()
 
     async def set_presence(
-        self, agent_id: str, presence: str, *, name: str | None = None, source: str = "api"
+        self,
+        agent_id: str,
+        presence: str,
+        *,
+        name: str | None = None,
+        source: str = "api",
+        delivery_id: str | None = None,
     ) -> None:
-        """Record presence; when it changed, pending chats with routers are re-evaluated."""
+        """Record presence; when it changed, pending chats with routers are re-evaluated.
+
+        The one path for every source (the desk, the agents API, signed integrations and
+        platforms), so each one re-evaluates routing and creates an unknown agent in the
+        configured organization. A signed call's webhook-id is recorded in the same
+        transaction, so a redelivery changes nothing.
+        """
         now = self._clock()
         async with self._store.transaction() as tx:
+            if delivery_id is not None and not await tx.record_delivery(delivery_id, now):
+                return
             changed = await tx.set_presence(
                 source, agent_id, name, presence, now, self._routing.organization_id
             )

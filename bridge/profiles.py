@@ -1,8 +1,9 @@
-"""Changes to customers, conversation metadata and agent presence from outside the chat.
+"""Changes to customers and conversation metadata from outside the chat.
 
 These arrive from the bot (PATCH /v1/conversations/{id}/metadata) and from signed CRM or
 helpdesk calls (/integrations/*). A signed call's webhook-id is recorded in the same
 transaction as its effect, so a redelivery changes nothing and still gets a 2xx.
+Presence has one path for every source: `Assignment.set_presence`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from bridge.db.repo import Store, Tx
 from bridge.db.tables import ACTIVE_STATUSES, ConversationRow
 from bridge.errors import ConversationNotFound, InvalidTransition
 from bridge.events import announce
-from bridge.models import CustomerUpdate, MetadataValue, PresenceUpdate
+from bridge.models import CustomerUpdate, MetadataValue
 
 
 class ProfileService:
-    """Applies profile, metadata and presence updates."""
+    """Applies profile and metadata updates."""
 
     def __init__(
         self,
@@ -80,17 +81,6 @@ class ProfileService:
         for row in changed:
             self._on_commit(row.id)
         return changed
-
-    async def set_presence(self, update: PresenceUpdate, *, delivery_id: str | None = None) -> None:
-        """Record an agent's presence, as pushed by a CRM, helpdesk or platform."""
-        now = self._clock()
-        async with self._store.transaction() as tx:
-            if not await self._first_delivery(tx, delivery_id, now):
-                return
-            await tx.set_presence(
-                update.channel, update.agent_id, update.name, update.presence, now
-            )
-        self._on_commit(None)
 
     @staticmethod
     async def _first_delivery(tx: Tx, delivery_id: str | None, now: datetime) -> bool:

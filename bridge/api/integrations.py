@@ -15,7 +15,7 @@ from bridge.api.errors import parse_body
 from bridge.errors import FieldProblem, Forbidden, InvalidSignature
 from bridge.models import CustomerUpdate, MetadataUpdate, PresenceUpdate
 from bridge.relay import signing
-from bridge.typedefs import PROFILES, SETTINGS
+from bridge.typedefs import ASSIGNMENT, PROFILES, SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -61,8 +61,10 @@ async def update_metadata(request: web.Request) -> web.Response:
 
 @routes.post("/integrations/presence")
 async def push_presence(request: web.Request) -> web.Response:
-    """Set an agent's presence."""
+    """Set an agent's presence; pending chats with routers are re-evaluated."""
     delivery_id = await _verified(request)
     body = await parse_body(request, PresenceUpdate)
-    await request.app[PROFILES].set_presence(body, delivery_id=delivery_id)
+    await request.app[ASSIGNMENT].set_presence(
+        body.agent_id, body.presence, name=body.name, source=body.channel, delivery_id=delivery_id
+    )
     return web.json_response({"result": "ok"})

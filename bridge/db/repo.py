@@ -136,9 +136,9 @@ class Tx:
         name: str | None,
         presence: str,
         now: datetime,
-        organization_id: str = "default",
+        organization_id: str,
     ) -> bool:
-        """Record an agent's presence; an agent first reported by a platform is created.
+        """Record an agent's presence; an unknown agent is created in `organization_id`.
 
         Returns whether the presence changed (routing re-evaluates only then).
         """
