@@ -91,6 +91,16 @@ class ConversationRef:
     external_ref: str | None
 
 
+def message_key(conversation: ConversationRef, message: OutboundMessage) -> str:
+    """The bridge's id for one message posted to one conversation: the same on every attempt.
+
+    `seq` is the message's row id in the store, so a post repeated after a lost answer, by
+    another replica or after a restart names the same message; adapters send it wherever
+    the platform's API takes a client message id.
+    """
+    return f"{conversation.id}:{message.seq}"
+
+
 @dataclass(frozen=True, slots=True)
 class OpenResult:
     """The platform's id for the new conversation, and its own join link if it has one."""

@@ -11,7 +11,9 @@ What it does, and what it assumes where Chatvisor's public docs are thin:
   `id`); when the answer has none, Chatvisor is assumed to key the customer by our id.
 - Messages and history: no send endpoint is documented. The bridge POSTs each message to
   `message_path` as `{text, sender{type, name}, externalId, source}`, so history is
-  replayed message by message (`Capabilities.history` is False).
+  replayed message by message (`Capabilities.history` is False). `externalId` is
+  `<echo_marker>:<conversation id>:<seq>`, the same on every attempt; no deduplication
+  on it is documented, so a post repeated after a lost answer may show twice.
 - Close: sets the customer's status to DONE (`PUT status_path {status}`; assumed).
 - Webhooks (Settings > API > WebHooks, all three may use one URL): Chatvisor signs
   nothing, so the URL carries a secret segment, `/webhooks/{channel}/{token}`. A status
@@ -40,6 +42,7 @@ from adapters.base import (
     OpenResult,
     OutboundMessage,
     Presence,
+    message_key,
     secret_matches,
 )
 from adapters.chatvisor.cursor import PollCursor
@@ -99,8 +102,9 @@ class ChatvisorAdapter(AgentSideAdapter):
         body = {
             "text": message.text,
             "sender": {"type": message.role.upper(), "name": message.author},
-            # Stable per message: lets the platform drop a retried post, and us its echo.
-            "externalId": f"{marker}:{conversation.id}:{message.seq}",
+            # The same on every attempt: a repeated post names the same message, and its
+            # echo is recognised.
+            "externalId": f"{marker}:{message_key(conversation, message)}",
             "source": marker,
         }
         url = self._opts.url(self._opts.message_path, self._customer_of(conversation))

@@ -48,6 +48,9 @@ Assumptions, where the public docs are thin:
 Not done, and why:
 - An open retried after a failure part-way makes a new visitor and chat: giosg has no
   idempotency key, and the visitor is kept only once its chat exists.
+- A message posted again after a lost answer or a crash shows twice: giosg's message
+  API takes no client message id (`{type, message}` and attachments only), so nothing
+  lets giosg, or an agent, tell the copies for one.
 - The bot's history lines are posted as the visitor, unmarked: the public API sets no
   other sender, and a marker in the text would change what the agent reads.
 - No join link: giosg has none to hand out (agents work in the giosg console).

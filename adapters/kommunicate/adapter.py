@@ -11,7 +11,8 @@
   empty value inherits, and a handoff can turn skip routing on but not off.
 - history and customer messages: `POST /rest/ws/message/v2/send`, one call per message,
   from the original author (the customer's user, or `bot_user_id` for everything else),
-  with a metadata marker naming the bridge as origin.
+  with a metadata marker naming the bridge as origin and the bridge's message id
+  (`handoff_bridge_message_id`: `<conversation id>:<seq>`, the same on every attempt).
 - close (and release): `PATCH /rest/ws/group/status/change?groupId&status=2` (resolved).
 - inbound (`inbound.py`): the message webhook, authenticated by
   `Authentication: Basic base64(token)` (sic, not Authorization). An agent's message
@@ -36,6 +37,9 @@ Assumptions, where the public docs are thin:
   customer's own message from an agent's.
 
 Not done, and why:
+- A message sent again after a lost answer or a crash may show twice: `v2/send`
+  documents no idempotency key, so the message id in the metadata only lets the copies
+  be told for one (the webhook brings it back with each).
 - A conversation resolved in the dashboard does not close the bridge's conversation: no
   status or resolved webhook is documented (the message webhook carries messages only).
 - History keeps its order but not its times: `v2/send` takes no timestamp.
@@ -61,10 +65,11 @@ from adapters.base import (
     InboundRequest,
     OpenResult,
     OutboundMessage,
+    message_key,
 )
 from adapters.http import HttpResponse
 from adapters.kommunicate import inbound
-from adapters.kommunicate.inbound import ORIGIN_KEY, ORIGIN_VALUE
+from adapters.kommunicate.inbound import MESSAGE_ID_KEY, ORIGIN_KEY, ORIGIN_VALUE
 from adapters.kommunicate.options import ConversationSettings, KommunicateOptions
 from bridge.errors import PlatformRejected
 
@@ -199,14 +204,18 @@ class KommunicateAdapter(AgentSideAdapter):
         log.log(level, "kommunicate.assigned", extra={"group": group_id, "result": str(result)})
 
     async def post_message(self, conversation: ConversationRef, message: OutboundMessage) -> None:
-        """Post one message as its original author, marked as coming from the bridge."""
+        """Post one message as its original author, marked as the bridge's, with its id."""
         group_id, customer_user = self._parse_ref(conversation)
         sender = customer_user if message.role == "customer" else self.opts.bot_user_id
         body = {
             "groupId": group_id,
             "message": message.text,
             "fromUserName": sender,
-            "metadata": {ORIGIN_KEY: ORIGIN_VALUE},
+            # Metadata is string to string; the id repeats on every attempt of this post.
+            "metadata": {
+                ORIGIN_KEY: ORIGIN_VALUE,
+                MESSAGE_ID_KEY: message_key(conversation, message),
+            },
         }
         response = await self.context.http.request(
             "POST", self._url(self.opts.send_message_path), json_body=body, headers=self._headers()

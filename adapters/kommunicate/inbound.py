@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 # Put in the metadata of every message the bridge posts; the webhook brings it back.
 ORIGIN_KEY = "handoff_bridge_origin"
 ORIGIN_VALUE = "handoff-bridge"
+# Also in that metadata: the bridge's id for the message, the same on every attempt, so a
+# copy posted again after a lost answer can be told for one (Kommunicate documents no
+# deduplication of sends).
+MESSAGE_ID_KEY = "handoff_bridge_message_id"
 # Applozic content types for group notices, hidden messages and call notices.
 SYSTEM_CONTENT_TYPES = frozenset({"10", "11", "102", "103"})
 

@@ -64,6 +64,11 @@ class Harness(ABC):
         """Whether the fake platform saw the conversation closed."""
 
     @abstractmethod
+    def message_keys(self) -> list[str | None] | None:
+        """The client message id the platform kept with each message, in order (as
+        `sent_texts`); None when the platform's message API takes no such id."""
+
+    @abstractmethod
     def agent_message_webhook(
         self, external_ref: str, text: str, message_id: str
     ) -> InboundRequest:
@@ -110,6 +115,27 @@ class AgentSideContract:
         message = OutboundMessage(3, "customer", "Any news?", "John Doe", datetime.now(UTC))
         await harness.adapter.post_message(ref, message)
         assert harness.sent_texts()[-1] == "Any news?"
+
+    async def test_a_repeated_post_names_the_same_message(self, harness: Harness) -> None:
+        # What the platform sees when the first answer was lost (a timeout after it stored
+        # the message, or the bridge killed before recording the send) and the relay
+        # sends again: the same post twice. Where the API takes a client message id, both
+        # attempts must carry the same one, and no other message may carry it.
+        if not harness.adapter.capabilities.messages:
+            pytest.skip(f"{harness.adapter.platform} takes no relayed messages (capabilities)")
+        ref = await self._open(harness)
+        earlier = harness.message_keys()
+        if earlier is None:
+            pytest.skip(f"{harness.adapter.platform}'s message API takes no client message id")
+        message = OutboundMessage(3, "customer", "Any news?", "John Doe", datetime.now(UTC))
+        await harness.adapter.post_message(ref, message)
+        await harness.adapter.post_message(ref, message)
+        keys = harness.message_keys()
+        assert keys is not None
+        attempts = keys[len(earlier) :]
+        assert harness.sent_texts()[-len(attempts) :] == ["Any news?"] * len(attempts)
+        assert attempts and attempts[0] and set(attempts) == {attempts[0]}
+        assert attempts[0] not in earlier
 
     async def test_close(self, harness: Harness) -> None:
         ref = await self._open(harness)

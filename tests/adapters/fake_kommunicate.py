@@ -2,10 +2,12 @@
 
 It answers like the platform (`{"status", "generatedAt", "response"}`), keeps group
 metadata as string to string, returns the existing group for a repeated `clientGroupId`,
-and records one copy of each accepted message. `scripts` holds statuses to answer an
-operation with before it succeeds (e.g. `scripts["send"] = deque([500, 500])`). With
-`webhook_url` set, every accepted message is posted back to it, as Kommunicate posts
-every message of a conversation to the configured webhook.
+and records every message it accepts with its metadata, a repeated one too: Kommunicate
+documents no deduplication of sends. `scripts` holds statuses to answer an operation
+with before it succeeds (e.g. `scripts["send"] = deque([500, 500])`); `lost.lose_next()`
+makes it store the next message and drop the answer. With `webhook_url` set, every
+accepted message is posted back to it, as Kommunicate posts every message of a
+conversation to the configured webhook.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+from adapters.kommunicate.inbound import MESSAGE_ID_KEY
+from tests.adapters.lost_answers import LostAnswers
 
 CREATE_PATH = "/rest/ws/group/conversation"
 SEND_PATH = "/rest/ws/message/v2/send"
@@ -80,6 +85,8 @@ class FakeKommunicate:
     scripts: dict[str, deque[int]] = field(default_factory=dict)
     unauthorized: int = 0
     echo_statuses: list[int] = field(default_factory=list)
+    # Sends whose answer is lost after the message was stored.
+    lost: LostAnswers = field(default_factory=lambda: LostAnswers(frozenset({SEND_PATH})))
     server: TestServer | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(81_000_001))
     _keys: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -91,7 +98,7 @@ class FakeKommunicate:
 
     async def start(self) -> str:
         """Listen on a free port; returns the base URL."""
-        app = web.Application()
+        app = web.Application(middlewares=[self.lost.middleware])
         app.router.add_post(CREATE_PATH, self._create)
         app.router.add_post(SEND_PATH, self._send)
         app.router.add_patch(ASSIGN_PATH, self._assign)
@@ -125,6 +132,14 @@ class FakeKommunicate:
     def texts(self, group_id: int | None = None) -> list[str]:
         """The accepted message texts, in order (of one group when given)."""
         return [m["message"] for m in self.messages if group_id is None or m["groupId"] == group_id]
+
+    def message_ids(self, group_id: int | None = None) -> list[str | None]:
+        """The bridge's message id in each accepted message's metadata, in order."""
+        return [
+            m["metadata"].get(MESSAGE_ID_KEY)
+            for m in self.messages
+            if group_id is None or m["groupId"] == group_id
+        ]
 
     async def wait_for(
         self, predicate: Callable[[FakeKommunicate], bool], within: float = 15.0

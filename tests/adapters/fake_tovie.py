@@ -4,7 +4,8 @@ Tovie calls the bridge's Operator API (`{apiUrl}/setWebhook`, `/selectDestinatio
 and receives agent events at the URL it registered, documented as
 `/chatadapter/chatapi/webhook/operatorapi/{apiKey}`. `FakeTovie` is that receiver: a
 real aiohttp app on port 0 that records each event, answers scripted failures first, and
-keeps one copy per event `id` as Tovie would.
+counts repeats of an event `id`. A repeat is kept too: the Operator API gives every event
+an `id` but documents no deduplication on it.
 """
 
 from __future__ import annotations
@@ -47,8 +48,7 @@ class FakeTovie:
             return web.Response(status=self.script.popleft())
         if any(seen["id"] == event["id"] for seen in self.events):
             self.duplicates += 1
-        else:
-            self.events.append(event)
+        self.events.append(event)
         self._changed.set()
         return web.json_response({"status": "ok"})
 

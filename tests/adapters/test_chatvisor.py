@@ -513,6 +513,10 @@ class ChatvisorHarness(Harness):
     def closed(self) -> bool:
         return any(status == "DONE" for _, status in self.fake.statuses)
 
+    def message_keys(self) -> list[str | None]:
+        # The bridge's posts, as `sent_texts` lists them.
+        return [m.get("externalId") for m in self.fake.messages if m.get("source")]
+
     def agent_message_webhook(
         self, external_ref: str, text: str, message_id: str
     ) -> InboundRequest:

@@ -615,6 +615,10 @@ class GiosgHarness(Harness):
     def closed(self) -> bool:
         return any(chat.is_ended for chat in self.fake.chats.values())
 
+    def message_keys(self) -> None:
+        """giosg's message API takes `{type, message}` (and attachments), no client id."""
+        return None
+
     def agent_message_webhook(
         self, external_ref: str, text: str, message_id: str
     ) -> InboundRequest:

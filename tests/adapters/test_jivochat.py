@@ -376,6 +376,9 @@ class ChatApiHarness(Harness):
         notice = options.root.close_notice.split("{reason}")[0]
         return any(text.startswith(notice) for text in self.fake.chat_texts())
 
+    def message_keys(self) -> list[str | None]:
+        return [event["message"].get("id") for event in self.fake.chat_api_events]
+
     def agent_message_webhook(
         self, external_ref: str, text: str, message_id: str
     ) -> InboundRequest:

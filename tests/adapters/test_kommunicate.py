@@ -23,7 +23,7 @@ from adapters.base import (
 )
 from adapters.http import HttpClient
 from adapters.kommunicate import KommunicateAdapter
-from adapters.kommunicate.inbound import ORIGIN_KEY, ORIGIN_VALUE
+from adapters.kommunicate.inbound import MESSAGE_ID_KEY, ORIGIN_KEY, ORIGIN_VALUE
 from adapters.registry import build_agent_adapters, build_bot_adapters
 from bridge.errors import (
     ConfigError,
@@ -354,10 +354,37 @@ async def test_messages_go_out_from_their_original_author_marked_as_ours(
         "groupId": GROUP,
         "message": "Where is my order?",
         "fromUserName": "customer-cust-1",
-        "metadata": {ORIGIN_KEY: ORIGIN_VALUE},
+        "metadata": {ORIGIN_KEY: ORIGIN_VALUE, MESSAGE_ID_KEY: f"{SNAPSHOT.id}:1"},
     }
     assert customer["headers"] == {"Api-Key": API_KEY}
     assert bot["json"]["fromUserName"] == "handoff-bot"
+    assert bot["json"]["metadata"][MESSAGE_ID_KEY] == f"{SNAPSHOT.id}:2"
+
+
+async def test_a_send_whose_answer_was_lost_is_repeated_under_the_same_message_id(
+    secrets: None,
+) -> None:
+    # Kommunicate stores the message, the answer never arrives, the send is repeated: by
+    # the quick retry, then by the relay after a restart. Kommunicate documents no
+    # deduplication, so it shows every copy; each names the same bridge message.
+    fake = FakeKommunicate(api_key=API_KEY, webhook_token=TOKEN)
+    await fake.start()
+    try:
+        async with ClientSession() as session:
+            context = AdapterContext(HttpClient(session, timeout=5, quick_retries=1))
+            channel = KommunicateAdapter.from_settings("ch", options(base_url=fake.url), context)
+            opened = await channel.open_conversation(SNAPSHOT)
+            ref = ConversationRef(SNAPSHOT.id, "ch", opened.external_ref)
+            fake.lost.lose_next()
+            await channel.post_message(ref, message("customer", "Any news?", 7))
+            restarted = KommunicateAdapter.from_settings("ch", options(base_url=fake.url), context)
+            await restarted.post_message(ref, message("customer", "Any news?", 7))
+            await channel.post_message(ref, message("customer", "Hello?", 8))
+    finally:
+        await fake.close()
+    assert fake.lost.lost == 1
+    assert fake.texts() == ["Any news?", "Any news?", "Any news?", "Hello?"]
+    assert fake.message_ids() == [f"{SNAPSHOT.id}:7"] * 3 + [f"{SNAPSHOT.id}:8"]
 
 
 async def test_a_client_error_is_rejected_and_not_retried(
@@ -562,6 +589,9 @@ class KommunicateHarness(Harness):
 
     def closed(self) -> bool:
         return any(change["status"] == "2" for change in self.fake.status_changes)
+
+    def message_keys(self) -> list[str | None]:
+        return self.fake.message_ids()
 
     def agent_message_webhook(
         self, external_ref: str, text: str, message_id: str

@@ -414,6 +414,10 @@ class VivoChatHarness(Harness):
         """VivoChat has no close API: the platform never sees a close from the bridge."""
         return False
 
+    def message_keys(self) -> None:
+        """The bridge posts no messages to VivoChat (the customer talks in its widget)."""
+        return None
+
     def agent_message_webhook(
         self, external_ref: str, text: str, message_id: str
     ) -> InboundRequest:
