@@ -213,3 +213,34 @@ async def test_a_refused_send_is_dead_visible_and_not_retried(
     assert kommunicate.attempts["send"] == 2
     status, state = await km_bridge.get(f"/v1/conversations/{cid}")
     assert (status, state["status"]) == (200, "pending")
+
+
+async def test_a_send_whose_answer_was_lost_is_sent_again_under_the_same_message_id(
+    km_bridge: RunningBridge, kommunicate: FakeKommunicate, bot: FakeBot
+) -> None:
+    # Kommunicate stores the customer's message but its answer never reaches the bridge
+    # (as when the bridge is killed between the send and recording it): the relay sends
+    # again. Kommunicate documents no deduplication, so it shows both copies; both name
+    # the same bridge message, and the next message has an id of its own.
+    cid = await _handoff(km_bridge, bot)
+    await kommunicate.wait_for(lambda k: len(k.messages) == 2)
+    kommunicate.lost.lose_next()
+    for text, message_id in (("Any news?", "m-1"), ("Hello?", "m-2")):
+        status, _ = await km_bridge.post(
+            f"/v1/conversations/{cid}/messages", {"text": text, "id": message_id}
+        )
+        assert status == 201
+
+    await kommunicate.wait_for(lambda k: len(k.messages) == 5)
+    assert kommunicate.lost.lost == 1
+    assert kommunicate.texts() == [*HISTORY, "Any news?", "Any news?", "Hello?"]
+    status, body = await km_bridge.get(f"/v1/conversations/{cid}/messages")
+    assert status == 200, body
+    ids = [f"{cid}:{m['seq']}" for m in body["messages"]]
+    assert kommunicate.message_ids() == [ids[0], ids[1], ids[2], ids[2], ids[3]]
+    items = await km_bridge.get_until(
+        f"/v1/outbox?conversation_id={cid}",
+        lambda b: all(i["status"] == "delivered" for i in b["items"] if i["kind"] != "bot.event"),
+    )
+    sends = [i for i in items["items"] if i["kind"] == "agent.message"]
+    assert [i["attempts"] for i in sends] == [1, 1, 2, 1]
