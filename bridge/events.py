@@ -1,4 +1,4 @@
-"""Lifecycle events: queued for the bot (when it concerns it) and for every subscriber."""
+"""Lifecycle events: queued for the bot (when it concerns it) and for its subscribers."""
 
 from __future__ import annotations
 
@@ -47,7 +47,11 @@ async def announce(
             outbox.bot_event(row.id, row.callback_url, event_type, body, now, row.bot_platform)
         )
     subscribers = [
-        sub for sub in await tx.subscriptions() if "*" in sub.events or event_type in sub.events
+        sub
+        for sub in await tx.subscriptions()
+        if ("*" in sub.events or event_type in sub.events)
+        # An organization's subscriber hears only of its own channels' conversations.
+        and sub.organization_id in (None, row.organization_id)
     ]
     if subscribers:
         text = outbox.event_body(event_type, {**body, "customer": row.customer}, now)

@@ -231,6 +231,7 @@ class HandoffService:
             external_ref=None,
             platform_join_url=None,
             status_reason=closed_reason,
+            organization_id=self._routing.channel_organization(channel),
             created_at=now,
             updated_at=now,
             closed_at=now if decision.closed else None,

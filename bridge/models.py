@@ -143,6 +143,9 @@ class SubscriptionRequest(_Strict):
     url: HttpUrl
     events: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     description: str | None = Field(default=None, max_length=256)
+    # Whose conversations it receives: an organization token's own (the default for one);
+    # an admin may name any, or none for every organization's.
+    organization_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class AssignRequest(_Strict):

@@ -24,7 +24,7 @@ from bridge.routing.hours import BusinessHours
 from bridge.routing.overrides import parse_settings
 from bridge.routing.regions import RegionRouter
 from bridge.routing.rules import RuleSet
-from bridge.routing.steps import Directory, Presence, RouterStep
+from bridge.routing.steps import Directory, Presence, RouterStep, stored_step
 from bridge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,8 @@ class RoutingState:
         self._static = compile_table(settings)
         self.table = self._static
         self._refresher: asyncio.Task[None] | None = None
+        # Channels whose link to another organization's router is ignored (logged once).
+        self._foreign_links: set[str] = set()
 
     async def seed_directory(self) -> None:
         """Write config-defined teams and agents to the store (presence and load kept)."""
@@ -140,7 +142,7 @@ class RoutingState:
         compiled: dict[str, tuple[RouterStep, ...]] = {}
         for router in routers:
             try:
-                compiled[router.id] = tuple(RouterStep.model_validate(s) for s in router.steps)
+                compiled[router.id] = tuple(stored_step(s) for s in router.steps)
             except ValidationError:
                 log.error("routing.bad_router", extra={"router": router.id})
         channel_router = dict(self._static.channel_router)
@@ -149,6 +151,7 @@ class RoutingState:
                 channel_router.pop(channel, None)
             else:
                 channel_router[channel] = router_id
+        self._drop_foreign_links(channel_router, {r.id: r.organization_id for r in routers})
         self.table = RoutingTable(
             regions=self._static.regions,
             rules=self._static.rules,
@@ -161,10 +164,33 @@ class RoutingState:
             outside_hours=self._static.outside_hours,
         )
 
+    def _drop_foreign_links(self, links: dict[str, str], owners: Mapping[str, str]) -> None:
+        # A channel never uses another organization's router, whatever linked it (a link
+        # stored before channels had owners, a config typo): its chats would be offered to
+        # people of that organization.
+        foreign = {
+            channel
+            for channel, router_id in links.items()
+            if channel in self._settings.channels
+            and router_id in owners
+            and owners[router_id] != self._settings.channel_organization(channel)
+        }
+        for channel in sorted(foreign - self._foreign_links):
+            log.warning(
+                "routing.foreign_router", extra={"channel": channel, "router": links[channel]}
+            )
+        self._foreign_links = foreign
+        for channel in foreign:
+            del links[channel]
+
     @property
     def organization_id(self) -> str:
         """The organization config-defined agents and teams belong to."""
         return self._settings.organization_id
+
+    def channel_organization(self, channel: str) -> str:
+        """The organization owning a channel (giosg's room)."""
+        return self._settings.channel_organization(channel)
 
     def channels_using(self, router_id: str) -> list[str]:
         """Channels linked to a router."""

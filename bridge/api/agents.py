@@ -1,4 +1,9 @@
-"""Agents, teams and presence: from config, this API, CRMs and platforms."""
+"""Agents, teams and presence: from config, this API, CRMs and platforms.
+
+Each agent and team belongs to one organization. An organization token's caller sees and
+changes only its own (another organization's agent or team is 404, like an unknown one);
+an agent's teams are always teams of the agent's organization.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,10 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from bridge.api.errors import parse_body
+from bridge.api.tenancy import listed_organization, owning_organization, visible
+from bridge.db.repo import Tx
 from bridge.db.tables import AgentRow, TeamRow
-from bridge.errors import FieldProblem, NotFound
+from bridge.errors import FieldProblem, InvalidInput, NotFound
 from bridge.typedefs import ASSIGNMENT, DESK_LINKS, SETTINGS, STORE
 
 routes = web.RouteTableDef()
@@ -43,6 +50,7 @@ class TeamBody(BaseModel):
 
     name: str = Field(min_length=1, max_length=256)
     hours: str | None = None
+    organization_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 def agent_view(row: AgentRow, teams: list[str]) -> dict[str, Any]:
@@ -70,13 +78,67 @@ async def _teams_by_agent(request: web.Request) -> dict[str, list[str]]:
     return {agent: sorted(ids) for agent, ids in teams.items()}
 
 
+def _no_agent(agent_id: str) -> NotFound:
+    return NotFound(f"no agent {agent_id!r}", [FieldProblem("agent_id", "unknown agent")])
+
+
+def _no_team(team_id: str) -> NotFound:
+    return NotFound(f"no team {team_id!r}", [FieldProblem("team_id", "unknown team")])
+
+
+async def _visible_agent(request: web.Request, tx: Tx, agent_id: str) -> AgentRow:
+    """The agent, or 404 when it is unknown or another organization's (nothing to probe)."""
+    row = await tx.get_agent(agent_id)
+    if row is None or not visible(request, row.organization_id):
+        raise _no_agent(agent_id)
+    return row
+
+
+async def _check_teams(
+    tx: Tx, existing: AgentRow | None, teams: list[str] | None, organization_id: str
+) -> None:
+    """An agent's teams must be teams of its organization (422 naming each other one)."""
+    if teams is not None:
+        owners = await tx.team_organizations(teams)
+        problems = [
+            FieldProblem(f"teams[{i}]", f"no team {team!r} in organization {organization_id!r}")
+            for i, team in enumerate(teams)
+            if owners.get(team) != organization_id
+        ]
+    elif existing is not None and existing.organization_id != organization_id:
+        # Moving an agent keeps its memberships: none may stay in the old organization.
+        current = [m.team_id for m in await tx.team_members() if m.agent_id == existing.id]
+        owners = await tx.team_organizations(current)
+        problems = [
+            FieldProblem("organization_id", f"the agent is in team {team!r}; send new teams")
+            for team in current
+            if owners.get(team) != organization_id
+        ]
+    else:
+        return
+    if problems:
+        raise InvalidInput("an agent's teams must be of its organization", problems)
+
+
 @routes.get("/v1/agents")
 async def list_agents(request: web.Request) -> web.Response:
-    """Every agent with presence and load."""
+    """Every agent the caller may see, with presence and load (`?organization_id=` narrows)."""
+    organization = listed_organization(request)
     async with request.app[STORE].transaction() as tx:
         rows = await tx.agents()
+    rows = [r for r in rows if organization in (None, r.organization_id)]
     teams = await _teams_by_agent(request)
     return web.json_response({"items": [agent_view(r, teams.get(r.id, [])) for r in rows]})
+
+
+@routes.get("/v1/agents/{agent_id}")
+async def get_agent(request: web.Request) -> web.Response:
+    """One agent with presence and load."""
+    agent_id = request.match_info["agent_id"]
+    async with request.app[STORE].transaction() as tx:
+        row = await _visible_agent(request, tx, agent_id)
+    teams = await _teams_by_agent(request)
+    return web.json_response(agent_view(row, teams.get(agent_id, [])))
 
 
 @routes.put("/v1/agents/{agent_id}")
@@ -84,11 +146,14 @@ async def put_agent(request: web.Request) -> web.Response:
     """Create or replace an agent (presence and load are kept)."""
     agent_id = request.match_info["agent_id"]
     body = await parse_body(request, AgentBody)
+    organization = (
+        owning_organization(request, body.organization_id) or request.app[SETTINGS].organization_id
+    )
     row = AgentRow(
         id=agent_id,
         name=body.name,
         email=body.email,
-        organization_id=body.organization_id or request.app[SETTINGS].organization_id,
+        organization_id=organization,
         presence="absent",
         capacity=body.capacity,
         active_count=0,
@@ -96,6 +161,10 @@ async def put_agent(request: web.Request) -> web.Response:
         updated_at=datetime.now(UTC),
     )
     async with request.app[STORE].transaction() as tx:
+        existing = await tx.get_agent(agent_id)
+        if existing is not None and not visible(request, existing.organization_id):
+            raise _no_agent(agent_id)
+        await _check_teams(tx, existing, body.teams, organization)
         stored = await tx.upsert_agent(row, body.teams)
     teams = await _teams_by_agent(request)
     return web.json_response(agent_view(stored, teams.get(agent_id, [])))
@@ -107,8 +176,7 @@ async def put_presence(request: web.Request) -> web.Response:
     agent_id = request.match_info["agent_id"]
     body = await parse_body(request, PresenceBody)
     async with request.app[STORE].transaction() as tx:
-        if await tx.get_agent(agent_id) is None:
-            raise NotFound(f"no agent {agent_id!r}", [FieldProblem("agent_id", "unknown agent")])
+        await _visible_agent(request, tx, agent_id)
     await request.app[ASSIGNMENT].set_presence(agent_id, body.presence)
     return web.json_response({"id": agent_id, "presence": body.presence})
 
@@ -118,8 +186,7 @@ async def get_desk_link(request: web.Request) -> web.Response:
     """A fresh personal desk link for the agent (whoever holds it signs in as the agent)."""
     agent_id = request.match_info["agent_id"]
     async with request.app[STORE].transaction() as tx:
-        if await tx.get_agent(agent_id) is None:
-            raise NotFound(f"no agent {agent_id!r}", [FieldProblem("agent_id", "unknown agent")])
+        await _visible_agent(request, tx, agent_id)
     return web.json_response(
         {"agent_id": agent_id, "url": request.app[DESK_LINKS].url(agent_id)},
         headers={"Cache-Control": "no-store"},
@@ -128,9 +195,10 @@ async def get_desk_link(request: web.Request) -> web.Response:
 
 @routes.get("/v1/teams")
 async def list_teams(request: web.Request) -> web.Response:
-    """Every team with its members."""
+    """Every team the caller may see, with its members (`?organization_id=` narrows)."""
+    organization = listed_organization(request)
     async with request.app[STORE].transaction() as tx:
-        rows = await tx.teams()
+        rows = [r for r in await tx.teams() if organization in (None, r.organization_id)]
         members = await tx.team_members()
     by_team: dict[str, list[str]] = {}
     for member in members:
@@ -156,14 +224,31 @@ async def put_team(request: web.Request) -> web.Response:
     """Create or replace a team (members are set on the agents)."""
     team_id = request.match_info["team_id"]
     body = await parse_body(request, TeamBody)
+    organization = (
+        owning_organization(request, body.organization_id) or request.app[SETTINGS].organization_id
+    )
     async with request.app[STORE].transaction() as tx:
+        existing = await tx.get_team(team_id)
+        if existing is not None and not visible(request, existing.organization_id):
+            raise _no_team(team_id)
+        # Members are set on agents, so a team's id may have members before the team
+        # exists: they must all be of the team's organization.
+        members = [m.agent_id for m in await tx.team_members() if m.team_id == team_id]
+        owners = await tx.agent_organizations(members)
+        if any(owners.get(agent) != organization for agent in members):
+            raise InvalidInput(
+                "a team's members must be of its organization",
+                [FieldProblem("organization_id", f"the team has members outside {organization!r}")],
+            )
         await tx.upsert_team(
             TeamRow(
                 id=team_id,
                 name=body.name,
                 hours=body.hours,
-                organization_id=request.app[SETTINGS].organization_id,
+                organization_id=organization,
                 source="api",
             )
         )
-    return web.json_response({"id": team_id, "name": body.name, "hours": body.hours})
+    return web.json_response(
+        {"id": team_id, "name": body.name, "hours": body.hours, "organization_id": organization}
+    )

@@ -12,6 +12,10 @@
 Every call needs `Authorization: Token <token>` (or Bearer) with a token from
 BRIDGE_SECURITY__ORG_TOKENS: 401 without a valid one, 403 when it belongs to another
 organization or lacks the `settings` permission.
+
+Tenants are kept apart: a room (channel) of another organization answers 404, like an
+unknown one, so rooms cannot be probed; steps may name only users and teams of the
+organization or its partner organizations (`partner_organizations`), else 400 naming them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bridge.api.errors import invalid_input
+from bridge.api.router_steps import out_of_scope, step_records, step_views, user_ref
+from bridge.db.repo import Tx
 from bridge.db.tables import RouterRow
 from bridge.errors import (
     FieldProblem,
@@ -137,19 +143,32 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
     except ValidationError as exc:
         error = invalid_input(exc)
         raise BadRequest(error.message, error.fields) from exc
-    raw_steps = getattr(parsed, "steps", None)
-    if raw_steps is not None:
-        try:
-            # The seed's shape: no index (steps are numbered by position), and read-only
-            # fields a client may send back are ignored.
-            parsed.steps = parse_steps(raw_steps)
-        except InvalidInput as exc:
-            raise BadRequest(exc.message, exc.fields) from exc
     return parsed
 
 
-def _user(user_id: str | None) -> dict[str, Any] | None:
-    return {"id": user_id} if user_id else None
+async def _steps(
+    request: web.Request,
+    tx: Tx,
+    sent: list[Any],
+    router: RouterRow | None,
+    changed_by: tuple[datetime, str | None],
+) -> list[dict[str, Any]]:
+    """Validate sent steps in the seed's shape and scope; the records to store."""
+    try:
+        # The seed's shape: no index (steps are numbered by position), and read-only
+        # fields a client may send back are ignored.
+        steps: list[RouterStep] = parse_steps(sent)
+    except InvalidInput as exc:
+        raise BadRequest(exc.message, exc.fields) from exc
+    organization_id = request.match_info["organization_id"]
+    reachable = request.app[SETTINGS].reachable_organizations(organization_id)
+    problems = await out_of_scope(tx, steps, reachable)
+    if problems:
+        raise BadRequest(
+            "steps may name only your organization's (or a partner's) users and teams",
+            problems,
+        )
+    return step_records(steps, sent, router, *changed_by)
 
 
 def router_view(row: RouterRow) -> dict[str, Any]:
@@ -157,19 +176,15 @@ def router_view(row: RouterRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,
-        "steps": row.steps,
+        "steps": step_views(row),
         "organization_id": row.organization_id,
         "created_at": row.created_at.isoformat(),
         "created_by_user_id": row.created_by_user_id,
-        "created_by_user": _user(row.created_by_user_id),
+        "created_by_user": user_ref(row.created_by_user_id),
         "updated_at": row.updated_at.isoformat(),
         "updated_by_user_id": row.updated_by_user_id,
-        "updated_by_user": _user(row.updated_by_user_id),
+        "updated_by_user": user_ref(row.updated_by_user_id),
     }
-
-
-def _steps_json(steps: list[RouterStep]) -> list[dict[str, Any]]:
-    return [step.model_dump(mode="json") for step in steps]
 
 
 def _page_number(request: web.Request, name: str, default: int, high: int) -> int:
@@ -223,17 +238,17 @@ async def create_router(request: web.Request) -> web.Response:
     token = _authorize(request)
     body: RouterBody = await _body(request, RouterBody)
     now = datetime.now(UTC)
-    row = RouterRow(
-        id=str(uuid.uuid4()),
-        organization_id=request.match_info["organization_id"],
-        name=body.name,
-        steps=_steps_json(body.steps),
-        created_at=now,
-        created_by_user_id=token.user_id,
-        updated_at=now,
-        updated_by_user_id=token.user_id,
-    )
     async with request.app[STORE].transaction() as tx:
+        row = RouterRow(
+            id=str(uuid.uuid4()),
+            organization_id=request.match_info["organization_id"],
+            name=body.name,
+            steps=await _steps(request, tx, body.steps, None, (now, token.user_id)),
+            created_at=now,
+            created_by_user_id=token.user_id,
+            updated_at=now,
+            updated_by_user_id=token.user_id,
+        )
         await tx.add_router(row)
     await request.app[ROUTING].reload()
     return web.json_response(router_view(row), status=201)
@@ -265,9 +280,10 @@ async def _update(request: web.Request, *, partial: bool) -> web.Response:
         row = await _require(request, tx)
         if body.name is not None:
             row.name = body.name
+        now = datetime.now(UTC)
         if body.steps is not None:
-            row.steps = _steps_json(body.steps)
-        row.updated_at = datetime.now(UTC)
+            row.steps = await _steps(request, tx, body.steps, row, (now, token.user_id))
+        row.updated_at = now
         row.updated_by_user_id = token.user_id
     await request.app[ROUTING].reload()
     return web.json_response(router_view(row))
@@ -302,15 +318,34 @@ async def router_rooms(request: web.Request) -> web.Response:
     _authorize(request)
     async with request.app[STORE].transaction() as tx:
         row = await _require(request, tx)
-    rooms = request.app[ROUTING].channels_using(row.id)
+    rooms = [
+        name for name in request.app[ROUTING].channels_using(row.id) if _owns_room(request, name)
+    ]
     return web.json_response(
         {
             "count": len(rooms),
             "next": None,
             "previous": None,
-            "results": [{"id": name, "name": name, "router_id": row.id} for name in rooms],
+            "results": [_room_view(request, name, row.id) for name in rooms],
         }
     )
+
+
+def _owns_room(request: web.Request, room_id: str) -> bool:
+    settings = request.app[SETTINGS]
+    return (
+        room_id in settings.channels
+        and settings.channel_organization(room_id) == request.match_info["organization_id"]
+    )
+
+
+def _room_view(request: web.Request, room_id: str, router_id: str | None) -> dict[str, Any]:
+    return {
+        "id": room_id,
+        "name": room_id,
+        "organization_id": request.match_info["organization_id"],
+        "router_id": router_id,
+    }
 
 
 @routes.patch(BASE + "/rooms/{room_id}")
@@ -319,7 +354,8 @@ async def patch_room(request: web.Request) -> web.Response:
     _authorize(request)
     room_id = request.match_info["room_id"]
     routing = request.app[ROUTING]
-    if room_id not in request.app[SETTINGS].channels:
+    # Another organization's room gets the unknown room's answer: nothing to probe.
+    if not _owns_room(request, room_id):
         raise NotFound(f"room {room_id!r} was not found", [FieldProblem("room_id", "unknown")])
     body: RoomPatch = await _body(request, RoomPatch)
     async with request.app[STORE].transaction() as tx:
@@ -332,4 +368,4 @@ async def patch_room(request: web.Request) -> web.Response:
                 )
         await tx.set_channel_route(room_id, body.router_id, datetime.now(UTC))
     await routing.reload()
-    return web.json_response({"id": room_id, "name": room_id, "router_id": body.router_id})
+    return web.json_response(_room_view(request, room_id, body.router_id))

@@ -1,4 +1,9 @@
-"""Subscriptions: CRMs and helpdesks that receive signed lifecycle events."""
+"""Subscriptions: CRMs and helpdesks that receive signed lifecycle events.
+
+An organization's subscription receives only the conversations on its organization's
+channels, and its caller sees and deletes only its organization's subscriptions. An admin's
+subscription without an organization receives every conversation.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api.errors import parse_body
+from bridge.api.tenancy import listed_organization, owning_organization, visible
 from bridge.db.tables import SubscriptionRow
 from bridge.errors import FieldProblem, InvalidInput, NotFound
 from bridge.events import EVENT_TYPES
@@ -25,6 +31,7 @@ def _view(row: SubscriptionRow, *, with_secret: bool = False) -> dict[str, Any]:
         "url": row.url,
         "events": row.events,
         "description": row.description,
+        "organization_id": row.organization_id,
         "created_at": row.created_at.isoformat(),
     }
     if with_secret:
@@ -36,6 +43,7 @@ def _view(row: SubscriptionRow, *, with_secret: bool = False) -> dict[str, Any]:
 async def create_subscription(request: web.Request) -> web.Response:
     """Subscribe; the answer holds the signing secret, shown this once."""
     body = await parse_body(request, SubscriptionRequest)
+    organization = owning_organization(request, body.organization_id)
     unknown = [
         FieldProblem(f"events[{i}]", f"unknown event type; known: *, {', '.join(EVENT_TYPES)}")
         for i, name in enumerate(body.events)
@@ -50,6 +58,7 @@ async def create_subscription(request: web.Request) -> web.Response:
         secret=new_secret(),
         description=body.description,
         created_at=datetime.now(UTC),
+        organization_id=organization,
     )
     async with request.app[STORE].transaction() as tx:
         await tx.add_subscription(row)
@@ -58,9 +67,12 @@ async def create_subscription(request: web.Request) -> web.Response:
 
 @routes.get("/v1/subscriptions")
 async def list_subscriptions(request: web.Request) -> web.Response:
-    """Every subscription (without secrets)."""
+    """Every subscription the caller may see, without secrets (`?organization_id=` narrows)."""
+    organization = listed_organization(request)
     async with request.app[STORE].transaction() as tx:
         rows = await tx.subscriptions()
+    if organization is not None:
+        rows = [row for row in rows if row.organization_id == organization]
     return web.json_response({"items": [_view(row) for row in rows]})
 
 
@@ -69,9 +81,12 @@ async def delete_subscription(request: web.Request) -> web.Response:
     """Unsubscribe; events still queued for it are cancelled."""
     subscription_id = request.match_info["subscription_id"]
     async with request.app[STORE].transaction() as tx:
-        if not await tx.delete_subscription(subscription_id):
+        row = await tx.get_subscription(subscription_id)
+        # Another organization's subscription is answered as an unknown one.
+        if row is None or not visible(request, row.organization_id):
             raise NotFound(
                 f"no subscription {subscription_id!r}",
                 [FieldProblem("subscription_id", "unknown subscription")],
             )
+        await tx.delete_subscription(subscription_id)
     return web.Response(status=204)

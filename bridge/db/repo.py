@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -209,6 +209,20 @@ class Tx:
     async def team_members(self) -> list[TeamMemberRow]:
         """Every membership."""
         return list((await self.session.execute(select(TeamMemberRow))).scalars())
+
+    async def get_team(self, team_id: str) -> TeamRow | None:
+        """One team."""
+        return await self.session.get(TeamRow, team_id)
+
+    async def agent_organizations(self, agent_ids: Collection[str]) -> dict[str, str]:
+        """The organization of each of these agents that exists."""
+        query = select(AgentRow.id, AgentRow.organization_id).where(AgentRow.id.in_(agent_ids))
+        return {id_: org for id_, org in (await self.session.execute(query)).all()}
+
+    async def team_organizations(self, team_ids: Collection[str]) -> dict[str, str]:
+        """The organization of each of these teams that exists."""
+        query = select(TeamRow.id, TeamRow.organization_id).where(TeamRow.id.in_(team_ids))
+        return {id_: org for id_, org in (await self.session.execute(query)).all()}
 
     async def try_take_capacity(self, agent_id: str) -> bool:
         """Count one more active chat for the agent, only if under capacity (atomic)."""

@@ -48,6 +48,8 @@ _READ_ONLY_STEP_FIELDS = frozenset(
         "updated_by_user",
     }
 )
+# The seed marks these required in every step it is sent (each may be an empty array).
+_REQUIRED_STEP_FIELDS = ("preconditions", "organization_ids", "team_ids", "user_ids")
 _TRACE_USERS = 10
 _NO_USERS: frozenset[str] = frozenset()
 
@@ -131,7 +133,8 @@ def parse_steps(raw: object) -> list[RouterStep]:
     """Validate a `steps` array in the seed's JSON shape; raise InvalidInput naming each field.
 
     giosg sets `index` (and ids and timestamps) itself, so they are ignored and each step is
-    numbered by its position, as the seed says: the first item gets index 0.
+    numbered by its position, as the seed says: the first item gets index 0. The seed's
+    required attributes must be present, and a precondition's `value` is an integer.
     """
     if not isinstance(raw, list):
         raise InvalidInput(
@@ -145,18 +148,88 @@ def parse_steps(raw: object) -> list[RouterStep]:
             problems.append(FieldProblem(where, "must be an object"))
             continue
         data = {key: value for key, value in item.items() if key not in _READ_ONLY_STEP_FIELDS}
+        shape = _seed_shape_problems(where, data)
         try:
-            steps.append(RouterStep.model_validate({**data, "index": position}))
+            step = RouterStep.model_validate({**data, "index": position})
         except ValidationError as error:
-            problems.extend(
+            found = [
                 FieldProblem(_field_path(where, detail["loc"]), detail["msg"])
                 for detail in error.errors()
-            )
+            ]
+        else:
+            found = []
+            steps.append(step)
+        named = {problem.field for problem in found}
+        problems.extend([*found, *(p for p in shape if p.field not in named)])
     if not problems:
         problems = validate_steps(steps)
     if problems:
         raise InvalidInput("the router's steps are invalid", problems)
     return steps
+
+
+def _seed_shape_problems(where: str, data: Mapping[str, Any]) -> list[FieldProblem]:
+    """What the model's lenient defaults would let through but the seed does not."""
+    problems = [
+        FieldProblem(f"{where}.{key}", "Field required (it may be an empty array)")
+        for key in _REQUIRED_STEP_FIELDS
+        if key not in data
+    ]
+    preconditions = data.get("preconditions")
+    for position, precondition in enumerate(
+        preconditions if isinstance(preconditions, list) else []
+    ):
+        value = precondition.get("value") if isinstance(precondition, Mapping) else None
+        # bool is an int subclass and 1.0 a float: the seed's type is integer, so neither.
+        if value is not None and type(value) is not int:
+            problems.append(
+                FieldProblem(f"{where}.preconditions[{position}].value", "must be an integer")
+            )
+    return problems
+
+
+def stored_step(data: Mapping[str, Any]) -> RouterStep:
+    """A step as the store keeps it (with the API's read-only attributes), for the engine."""
+    return RouterStep.model_validate(
+        {
+            key: value
+            for key, value in data.items()
+            if key == "index" or key not in _READ_ONLY_STEP_FIELDS
+        }
+    )
+
+
+def scope_problems(
+    steps: Sequence[RouterStep],
+    reachable: frozenset[str],
+    user_organizations: Mapping[str, str],
+    team_organizations: Mapping[str, str],
+) -> list[FieldProblem]:
+    """The names in steps outside the organizations a router's owner may reach.
+
+    `user_organizations` and `team_organizations` map the users and teams the steps name to
+    their organization; a name missing from them gets the same answer as another
+    organization's, so nobody can probe which ids other organizations use.
+    """
+    problems: list[FieldProblem] = []
+    for position, step in enumerate(steps):
+        where = f"steps[{position}]"
+        problems.extend(
+            FieldProblem(f"{where}.organization_ids[{k}]", "not your organization or a partner")
+            for k, organization in enumerate(step.organization_ids)
+            if organization not in reachable
+        )
+        problems.extend(
+            FieldProblem(f"{where}.team_ids[{k}]", "no team of your organization or a partner")
+            for k, team in enumerate(step.team_ids)
+            if team_organizations.get(team) not in reachable
+        )
+        problems.extend(
+            FieldProblem(f"{where}.user_ids[{k}]", "no user of your organization or a partner")
+            for k, user in enumerate(step.user_ids)
+            if user_organizations.get(user) not in reachable
+        )
+    return problems
 
 
 def _field_path(prefix: str, loc: tuple[int | str, ...]) -> str:

@@ -54,12 +54,22 @@ async def bridge(database: Database) -> AsyncIterator[RunningBridge]:
         await stop_bridge(running)
 
 
+def seed_step(*preconditions: dict[str, Any], **who: list[str]) -> dict[str, Any]:
+    """A step with every attribute the seed requires (empty arrays where none is given)."""
+    return {
+        "preconditions": list(preconditions),
+        "organization_ids": who.get("organization_ids", []),
+        "team_ids": who.get("team_ids", []),
+        "user_ids": who.get("user_ids", []),
+    }
+
+
 ESCALATING_ROUTER = {
     "name": "Support with overflow",
     "steps": [
-        {"team_ids": ["primary"]},
-        {"preconditions": [{"type": "users_offline", "value": 100}], "team_ids": ["secondary"]},
-        {"preconditions": [{"type": "task_waited", "value": 1}], "user_ids": ["c1"]},
+        seed_step(team_ids=["primary"]),
+        seed_step({"type": "users_offline", "value": 100}, team_ids=["secondary"]),
+        seed_step({"type": "task_waited", "value": 1}, user_ids=["c1"]),
     ],
 }
 
@@ -88,16 +98,13 @@ async def test_routers_api_codes_and_pagination(bridge: RunningBridge) -> None:
         0
     ] == 403
 
-    status, error = await _call(bridge, "POST", ROUTERS, {"steps": [{"team_ids": ["x"]}]})
+    status, error = await _call(bridge, "POST", ROUTERS, {"steps": [seed_step()]})
     assert status == 400 and error["error"]["fields"][0]["field"] == "name"
     status, error = await _call(
         bridge,
         "POST",
         ROUTERS,
-        {
-            "name": "bad",
-            "steps": [{"preconditions": [{"type": "task_waited", "value": 5}]}],
-        },
+        {"name": "bad", "steps": [seed_step({"type": "task_waited", "value": 5})]},
     )
     assert status == 400 and any(
         f["field"].startswith("steps[0]") for f in error["error"]["fields"]
@@ -106,10 +113,7 @@ async def test_routers_api_codes_and_pagination(bridge: RunningBridge) -> None:
         bridge,
         "POST",
         ROUTERS,
-        {
-            "name": "bad",
-            "steps": [{"team_ids": ["a"]}, {"team_ids": ["b"]}],
-        },
+        {"name": "bad", "steps": [seed_step(team_ids=["primary"]), seed_step()]},
     )
     assert status == 400 and any(
         f["field"] == "steps[1].preconditions" for f in error["error"]["fields"]
@@ -250,8 +254,8 @@ async def test_escalation_timer_survives_a_restart(database: Database, bot: Fake
             {
                 "name": "slow overflow",
                 "steps": [
-                    {"team_ids": ["primary"]},
-                    {"preconditions": [{"type": "task_waited", "value": 2}], "user_ids": ["c1"]},
+                    seed_step(team_ids=["primary"]),
+                    seed_step({"type": "task_waited", "value": 2}, user_ids=["c1"]),
                 ],
             },
         )

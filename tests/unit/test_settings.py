@@ -112,3 +112,43 @@ def test_org_tokens_come_from_the_environment_as_json(monkeypatch: pytest.Monkey
         "acme",
         ["settings"],
     )
+
+
+def test_each_channel_has_an_owning_organization(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "organization_id: acme\n"
+        "partner_organizations: {acme: [partner]}\n"
+        "default_channel: shop\n"
+        "channels:\n"
+        "  shop: {regions: {en: shop-en, fi: shop-fi}}\n"
+        "  shop-en: {}\n"
+        "  shop-fi: {organization_id: suomi}\n"
+        "  blog: {organization_id: globex, regions: {de: blog-de}}\n"
+        "  blog-de: {}\n",
+    )
+    settings = load_settings(path)
+    owners = {name: settings.channel_organization(name) for name in settings.channels}
+    # None means the top-level organization; a region inherits its main channel's.
+    assert owners == {
+        "shop": "acme",
+        "shop-en": "acme",
+        "shop-fi": "suomi",
+        "blog": "globex",
+        "blog-de": "globex",
+    }
+    assert settings.reachable_organizations("acme") == {"acme", "partner"}
+    assert settings.reachable_organizations("globex") == {"globex"}
+
+
+def test_a_region_shared_by_two_organizations_must_name_its_own(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "default_channel: a\n"
+        "channels:\n"
+        "  a: {regions: {x: shared}}\n"
+        "  b: {organization_id: globex, regions: {x: shared}}\n"
+        "  shared: {}\n",
+    )
+    with pytest.raises(ConfigError, match=r"channels\.shared\.organization_id: required"):
+        load_settings(path)

@@ -21,7 +21,9 @@ from bridge.routing.steps import (
     RouterStep,
     advance,
     parse_steps,
+    scope_problems,
     step_users,
+    stored_step,
     validate_steps,
 )
 
@@ -374,10 +376,22 @@ def test_parse_steps_accepts_the_seeds_shape_and_numbers_steps_by_position() -> 
     assert steps[1].preconditions == [Precondition(type="users_offline", value=100)]
 
 
+EMPTY_STEP: dict[str, Any] = {
+    "preconditions": [],
+    "organization_ids": [],
+    "team_ids": [],
+    "user_ids": [],
+}
+
+
 def test_parse_steps_names_every_bad_field() -> None:
     raw = [
-        {"preconditions": [], "team_ids": "primary"},
-        {"preconditions": [{"type": "users_offline", "value": 200}], "colour": "red"},
+        {**EMPTY_STEP, "team_ids": "primary"},
+        {
+            **EMPTY_STEP,
+            "preconditions": [{"type": "users_offline", "value": 200}],
+            "colour": "red",
+        },
         "not a step",
     ]
     with pytest.raises(InvalidInput) as caught:
@@ -393,10 +407,67 @@ def test_parse_steps_names_every_bad_field() -> None:
 
 def test_parse_steps_checks_the_router_as_a_whole() -> None:
     with pytest.raises(InvalidInput) as caught:
-        parse_steps([{"preconditions": []}, {"preconditions": []}])
+        parse_steps([EMPTY_STEP, EMPTY_STEP])
     assert [p.field for p in caught.value.fields] == ["steps[1].preconditions"]
     with pytest.raises(InvalidInput):
         parse_steps({"steps": []})
+
+
+def test_parse_steps_requires_every_array_the_seed_marks_required() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_steps([{"team_ids": ["primary"]}])
+    assert [p.field for p in caught.value.fields] == [
+        "steps[0].preconditions",
+        "steps[0].organization_ids",
+        "steps[0].user_ids",
+    ]
+
+
+@pytest.mark.parametrize("value", [1.5, 10.0, "10", True, None])
+def test_a_precondition_value_is_an_integer(value: object) -> None:
+    later = {**EMPTY_STEP, "preconditions": [{"type": "task_waited", "value": value}]}
+    with pytest.raises(InvalidInput) as caught:
+        parse_steps([EMPTY_STEP, later])
+    assert [p.field for p in caught.value.fields] == ["steps[1].preconditions[0].value"]
+
+
+def test_a_stored_step_drops_the_apis_read_only_attributes_but_keeps_its_index() -> None:
+    stored = {
+        "id": "3c9b6f0e-0000-4000-8000-000000000000",
+        "index": 1,
+        **EMPTY_STEP,
+        "preconditions": [{"type": "task_waited", "value": 5}],
+        "created_at": "2024-05-06T09:00:00+00:00",
+        "created_by_user_id": None,
+        "updated_at": "2024-05-06T09:00:00+00:00",
+        "updated_by_user_id": None,
+    }
+    assert stored_step(stored) == step(1, ("task_waited", 5))
+
+
+def test_scope_names_each_user_team_and_organization_outside_the_reachable_ones() -> None:
+    steps = [
+        step(0, user_ids=["ann", "zed", "ghost"], team_ids=["primary", "theirs"]),
+        RouterStep(
+            index=1,
+            preconditions=[Precondition(type="task_waited", value=5)],
+            organization_ids=["acme", "partner", "globex"],
+        ),
+    ]
+    problems = scope_problems(
+        steps,
+        frozenset({"acme", "partner"}),
+        {"ann": "acme", "zed": "globex"},
+        {"primary": "partner", "theirs": "globex"},
+    )
+    # An unknown user gets the same answer as another organization's: nothing to probe.
+    assert [p.field for p in problems] == [
+        "steps[0].team_ids[1]",
+        "steps[0].user_ids[1]",
+        "steps[0].user_ids[2]",
+        "steps[1].organization_ids[2]",
+    ]
+    assert problems[1].problem == problems[2].problem
 
 
 # -- properties ---------------------------------------------------------------------------------
