@@ -222,6 +222,15 @@ class AdapterContext:
 
     http: HttpClient
     extras: dict[str, Any] = field(default_factory=dict)
+    # The client for URLs that callers give the bridge (a handoff's callback_url, a bot
+    # platform's setWebhook): it calls only what the outbound URL policy allows. `http`
+    # stays for the platforms the operator configured.
+    callbacks: HttpClient | None = None
+
+    @property
+    def callback_http(self) -> HttpClient:
+        """The client for callers' URLs (the app's one when no policy was wired)."""
+        return self.callbacks or self.http
 
     @property
     def state(self) -> StateStore:

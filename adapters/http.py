@@ -2,7 +2,12 @@
 
 5xx, 429, timeouts and connection errors become `PlatformUnavailable` (retried here a few
 times, then durably by the relay); 401/403 become `PlatformAuthError`; any other 4xx or
-a redirect becomes `PlatformRejected`, which is never retried.
+a redirect becomes `PlatformRejected`, which is never retried. Redirects are not followed.
+
+An error says only what happened ("HTTP 500", "timed out", "connection failed"), never
+what the receiver answered nor how a connection failed: it is stored and shown by
+`GET /v1/outbox`, and callers choose some of the URLs, so it must not read internal
+services back to them or tell an open port from a closed one.
 """
 
 from __future__ import annotations
@@ -24,7 +29,13 @@ from tenacity import (
     wait_random,
 )
 
-from bridge.errors import PlatformAuthError, PlatformRejected, PlatformUnavailable
+from bridge.errors import (
+    DestinationRefused,
+    PlatformAuthError,
+    PlatformRejected,
+    PlatformUnavailable,
+)
+from bridge.outbound import REFUSED_AT_DELIVERY, OutboundPolicy
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +80,25 @@ def _should_retry_inline(exc: BaseException) -> bool:
 
 
 class HttpClient:
-    """Outbound HTTP over the app's one ClientSession, with typed errors and quick retries."""
+    """Outbound HTTP over one ClientSession, with typed errors and quick retries.
+
+    With a `policy` it calls only destinations the outbound URL policy allows: a URL
+    whose host is a refused address is not sent at all, and the session's connector is
+    expected to resolve names through a `GuardedResolver` of the same policy.
+    """
 
     def __init__(
-        self, session: aiohttp.ClientSession, *, timeout: float, quick_retries: int
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        timeout: float,
+        quick_retries: int,
+        policy: OutboundPolicy | None = None,
     ) -> None:
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._quick_retries = quick_retries
+        self._policy = policy
 
     async def request(
         self,
@@ -109,6 +131,12 @@ class HttpClient:
         headers: Mapping[str, str] | None,
         params: Mapping[str, str] | None,
     ) -> HttpResponse:
+        if self._policy is not None:
+            try:
+                # An address in the URL never reaches the resolver, so it is checked here.
+                self._policy.destination(url)
+            except ValueError:
+                raise PlatformRejected(REFUSED_AT_DELIVERY) from None
         try:
             async with self._session.request(
                 method,
@@ -124,13 +152,23 @@ class HttpClient:
                 status = response.status
                 response_headers = dict(response.headers)
         except TimeoutError as exc:
-            raise PlatformUnavailable(f"{method} {url}: timed out") from exc
+            raise PlatformUnavailable("timed out") from exc
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, DestinationRefused):
+                # DNS changed since the URL was accepted: retrying would not help.
+                raise PlatformRejected(REFUSED_AT_DELIVERY) from None
+            raise PlatformUnavailable("connection failed") from exc
         except aiohttp.ClientError as exc:
-            raise PlatformUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+            raise PlatformUnavailable("connection failed") from exc
         if 200 <= status < 300:
             return HttpResponse(status, response_headers, body)
-        detail = body[:300].decode("utf-8", "replace")
-        message = f"{method} {url} answered {status}: {detail}"
+        message = f"HTTP {status}"
+        if self._policy is None:
+            # Platforms the operator configured: their answer may help at DEBUG.
+            log.debug(
+                "http.error_answer",
+                extra={"status": status, "answer": body[:300].decode("utf-8", "replace")},
+            )
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response_headers.get("Retry-After"))
             raise PlatformUnavailable(message, status=status, retry_after=retry_after)

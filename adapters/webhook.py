@@ -18,4 +18,7 @@ class StandardWebhooksBot(BotSideAdapter):
         """POST the event; the same `webhook-id` on every attempt lets the bot drop repeats."""
         key = signing.secret_key(self.context.extras["webhook_secret"])
         headers = signing.headers(key, event_id, int(time.time()), body)
-        await self.context.http.request("POST", target, data=body.encode(), headers=headers)
+        # The target is a caller's URL: it goes through the outbound URL policy.
+        await self.context.callback_http.request(
+            "POST", target, data=body.encode(), headers=headers
+        )

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
+from aiohttp.abc import AbstractResolver
+from aiohttp.resolver import DefaultResolver
 
 from adapters.base import AdapterContext, AgentSideAdapter
 from adapters.console import web as console_web
@@ -28,7 +30,7 @@ from bridge.api import (
     subscriptions,
     webhooks,
 )
-from bridge.api.auth import auth_middleware, check_exposure
+from bridge.api.auth import auth_middleware, check_exposure, is_loopback
 from bridge.api.errors import error_middleware
 from bridge.assignment import ROUTING_EVALUATE, Assignment
 from bridge.db.engine import create_engine, create_sessionmaker
@@ -36,21 +38,26 @@ from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
 from bridge.handoff import HandoffService
 from bridge.inbound import InboundService
+from bridge.outbound import OutboundPolicy
 from bridge.profiles import ProfileService
 from bridge.relay import signing
 from bridge.relay.dispatch import Dispatcher
 from bridge.relay.housekeeping import Housekeeper
 from bridge.relay.poller import Poller
 from bridge.relay.worker import RelayWorker
+from bridge.resolver import OutboundGuard
 from bridge.routing_state import RoutingState
 from bridge.settings import Settings
 from bridge.typedefs import (
     ASSIGNMENT,
     BOTS,
+    CALLBACK_HTTP,
     CONSOLE_HUB,
     DESK_LINKS,
     INBOUND,
     JOIN_LINKS,
+    NAME_RESOLVER,
+    OUTBOUND,
     PROFILES,
     ROUTING,
     SERVICE,
@@ -82,6 +89,34 @@ async def _secret(store: Store, name: str, configured: str | None, make: Callabl
         return await tx.secret(name, make, datetime.now(UTC))
 
 
+async def _outbound(app: web.Application) -> AsyncIterator[None]:
+    """The outbound URL policy, and the HTTP client for callers' URLs that obeys it."""
+    settings = app[SETTINGS]
+    owned = NAME_RESOLVER not in app
+    resolver = DefaultResolver() if owned else app[NAME_RESOLVER]
+    policy = OutboundPolicy.from_settings(
+        settings.outbound, listens_on_loopback=is_loopback(settings.server.host)
+    )
+    guard = OutboundGuard(policy, resolver, settings.outbound.resolve_timeout_seconds)
+    app[OUTBOUND] = guard
+    # Its own connector, so names are resolved again at every delivery under the policy
+    # (DNS may have changed since the URL was accepted).
+    connector = aiohttp.TCPConnector(resolver=guard.delivery_resolver())
+    session = aiohttp.ClientSession(headers={"User-Agent": "handoff-bridge"}, connector=connector)
+    app[CALLBACK_HTTP] = HttpClient(
+        session,
+        timeout=settings.relay.request_timeout_seconds,
+        quick_retries=settings.relay.quick_retries,
+        policy=policy,
+    )
+    try:
+        yield
+    finally:
+        await session.close()
+        if owned:
+            await resolver.close()
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Every resource set up in order and torn down in reverse."""
     settings = app[SETTINGS]
@@ -97,7 +132,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     try:
         # Adapters validate their options before anything touches the database; the
         # signing secret joins their shared extras once it has been read from the store.
-        context = AdapterContext(http, {"console_hub": hub})
+        context = AdapterContext(http, {"console_hub": hub}, app[CALLBACK_HTTP])
         adapters: dict[str, AgentSideAdapter] = build_agent_adapters(settings, context)
         bots = build_bot_adapters(settings, context)
         app[BOTS] = bots
@@ -165,7 +200,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 store,
                 adapters,
                 bots,
-                http,
+                app[CALLBACK_HTTP],
                 internal={ROUTING_EVALUATE: lambda row: assignment.evaluate(row.target)},
             ),
             service,
@@ -196,7 +231,7 @@ async def _stop_streams(app: web.Application) -> None:
     app[CONSOLE_HUB].shutdown()
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, resolver: AbstractResolver | None = None) -> web.Application:
     """The bridge as an aiohttp application; ConfigError when its API would be exposed open."""
     exposure_warnings = check_exposure(settings)
 
@@ -210,6 +245,10 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[error_middleware, auth_middleware],
     )
     app[SETTINGS] = settings
+    if resolver is not None:
+        # DNS for callers' URLs; tests give one that answers what they need.
+        app[NAME_RESOLVER] = resolver
+    app.cleanup_ctx.append(_outbound)
     app.cleanup_ctx.append(_resources)
     app.on_startup.append(warn_open_api)
     app.on_shutdown.append(_stop_streams)

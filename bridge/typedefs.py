@@ -5,17 +5,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.abc import AbstractResolver
 
 if TYPE_CHECKING:
     from adapters.base import BotSideAdapter
     from adapters.console.hub import ConsoleHub
     from adapters.console.links import DeskLinks, JoinLinks
+    from adapters.http import HttpClient
     from bridge.assignment import Assignment
     from bridge.db.repo import Store
     from bridge.handoff import HandoffService
     from bridge.inbound import InboundService
     from bridge.profiles import ProfileService
     from bridge.relay.worker import RelayWorker
+    from bridge.resolver import OutboundGuard
     from bridge.routing_state import RoutingState
     from bridge.settings import Settings
 
@@ -31,3 +34,8 @@ WORKER: web.AppKey[RelayWorker] = web.AppKey("worker")
 CONSOLE_HUB: web.AppKey[ConsoleHub] = web.AppKey("console_hub")
 JOIN_LINKS: web.AppKey[JoinLinks] = web.AppKey("join_links")
 DESK_LINKS: web.AppKey[DeskLinks] = web.AppKey("desk_links")
+OUTBOUND: web.AppKey[OutboundGuard] = web.AppKey("outbound")
+# The client for URLs callers give (bot callbacks, subscriptions), under the policy.
+CALLBACK_HTTP: web.AppKey[HttpClient] = web.AppKey("callback_http")
+# The DNS resolver under the outbound policy; aiohttp's default unless create_app is given one.
+NAME_RESOLVER: web.AppKey[AbstractResolver] = web.AppKey("name_resolver")

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp import ClientSession
+from aiohttp.abc import AbstractResolver
 from aiohttp.test_utils import TestServer, unused_port
 
 from bridge.app import create_app
@@ -152,9 +153,12 @@ async def _json_or_text(response: Any) -> Any:
     return await response.text()
 
 
-async def start_bridge(settings: Settings) -> RunningBridge:
+async def start_bridge(
+    settings: Settings, *, resolver: AbstractResolver | None = None
+) -> RunningBridge:
     """Start the app on settings.server.port; the caller stops it with stop_bridge."""
-    server = TestServer(create_app(settings), host="127.0.0.1", port=settings.server.port)
+    app = create_app(settings, resolver=resolver)
+    server = TestServer(app, host="127.0.0.1", port=settings.server.port)
     await server.start_server()
     return RunningBridge(server, ClientSession(), settings)
 

@@ -320,7 +320,8 @@ class TovieBot(BotSideAdapter):
         if event is None:
             log.debug("tovie.event_skipped", extra={"bot": self.name, "event": event_id})
             return
-        await self.context.http.request("POST", target, json_body=event)
+        # Tovie's setWebhook chose the target: it goes through the outbound URL policy.
+        await self.context.callback_http.request("POST", target, json_body=event)
 
     def _tovie_event(self, event_id: str, body: str) -> dict[str, Any] | None:
         try:

@@ -13,7 +13,7 @@ from bridge.models import (
     MetadataUpdate,
     ReasonRequest,
 )
-from bridge.typedefs import ASSIGNMENT, PROFILES, SERVICE
+from bridge.typedefs import ASSIGNMENT, OUTBOUND, PROFILES, SERVICE
 from bridge.views import conversation_view, message_view
 
 routes = web.RouteTableDef()
@@ -31,6 +31,8 @@ def _conversation_response(request: web.Request, row: object, status: int = 200)
 async def create_handoff(request: web.Request) -> web.Response:
     """Open a handoff: 201 when created, 200 with the existing active conversation."""
     body = await parse_body(request, HandoffRequest)
+    # Checked before anything is stored: events go to this URL later, with no one to tell.
+    await request.app[OUTBOUND].check("callback_url", str(body.callback_url))
     row, created = await request.app[SERVICE].open(body)
     return _conversation_response(request, row, 201 if created else 200)
 

@@ -20,7 +20,7 @@ from bridge.errors import FieldProblem, InvalidInput, NotFound
 from bridge.events import EVENT_TYPES
 from bridge.models import SubscriptionRequest
 from bridge.relay.signing import new_secret
-from bridge.typedefs import STORE
+from bridge.typedefs import OUTBOUND, STORE
 
 routes = web.RouteTableDef()
 
@@ -51,6 +51,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     ]
     if unknown:
         raise InvalidInput("unknown event types", unknown)
+    await request.app[OUTBOUND].check("url", str(body.url))
     row = SubscriptionRow(
         id=str(uuid.uuid4()),
         url=str(body.url),

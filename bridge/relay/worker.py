@@ -168,7 +168,9 @@ class RelayWorker:
                 # A bug in an adapter must not stop the worker; treat it as transient so
                 # the row is retried (and goes dead after max attempts) rather than lost.
                 log.exception("relay.unexpected_error", extra={"outbox_id": row.id})
-                await self._record_failure(row, PlatformUnavailable(f"unexpected error: {exc!r}"))
+                # Only the error's type is kept: its text may quote what a receiver answered.
+                failure = PlatformUnavailable(f"unexpected error ({type(exc).__name__})")
+                await self._record_failure(row, failure)
                 return
             async with self._store.transaction() as tx:
                 await tx.mark_delivered(row.id, self._clock())
