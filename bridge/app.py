@@ -140,7 +140,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         logs.add_secrets(
             settings.security,
             list(settings.security.org_tokens),
-            [adapter.options for adapter in [*adapters.values(), *bots.values()]],
+            [adapter.options for adapter in adapters.values()],
+            [bot.options for bot in bots.values()],
         )
         engine = create_engine(settings.database)
         store = Store(create_sessionmaker(engine))

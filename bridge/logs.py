@@ -181,3 +181,5 @@ def configure(level: str) -> None:
     logging.getLogger("aiohttp.access").setLevel(
         logging.DEBUG if level == "DEBUG" else logging.WARNING
     )
+    # aiosqlite's DEBUG lines are every statement with its parameters: rows, not events.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
