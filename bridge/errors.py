@@ -11,6 +11,7 @@ BridgeError
 │   ├── Forbidden              403
 │   ├── NotFound               404
 │   │   └── ConversationNotFound
+│   ├── RequestTimeout         408    the body arrived too slowly
 │   └── Conflict               409    the resource is in the wrong state
 │       └── InvalidTransition          (a conversation's state)
 └── PlatformError                     an outbound call to a platform or bot failed
@@ -116,6 +117,13 @@ class NotFound(RequestError):
 
     status = 404
     code = "not_found"
+
+
+class RequestTimeout(RequestError):
+    """The body did not arrive within the server's body timeout."""
+
+    status = 408
+    code = "request_timeout"
 
 
 class ConversationNotFound(NotFound):

@@ -38,6 +38,11 @@ class ServerSettings(BaseModel):
     # The address agents and platforms use to reach us; join links are built on it.
     public_url: str | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Slow clients: a connection must send a complete request head within this many
+    # seconds of opening (or of its previous response; idle keep-alive connections close
+    # then too), and the body within `body_timeout_seconds` of its head.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def base_url(self) -> str:
