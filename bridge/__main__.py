@@ -32,6 +32,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from bridge.api.deadlines import server_options
     from bridge.app import create_app
 
     settings = _settings(args)
@@ -41,6 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.server.host,
         port=settings.server.port,
         shutdown_timeout=10,
+        **server_options(settings.server),
         print=lambda _: print(
             f"handoff bridge serving on http://{settings.server.host}:{settings.server.port}"
             f" (public URL {settings.server.base_url()}); stop with Ctrl+C",

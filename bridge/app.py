@@ -31,6 +31,7 @@ from bridge.api import (
     webhooks,
 )
 from bridge.api.auth import auth_middleware, check_exposure, is_loopback
+from bridge.api.deadlines import body_deadline_middleware
 from bridge.api.errors import error_middleware
 from bridge.assignment import ROUTING_EVALUATE, Assignment
 from bridge.db.engine import create_engine, create_sessionmaker
@@ -243,7 +244,7 @@ def create_app(settings: Settings, *, resolver: AbstractResolver | None = None) 
 
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[error_middleware, body_deadline_middleware, auth_middleware],
     )
     app[SETTINGS] = settings
     if resolver is not None:
