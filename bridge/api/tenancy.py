@@ -31,12 +31,8 @@ def listed_organization(request: web.Request) -> str | None:
             "organization_id is out of range",
             [FieldProblem("organization_id", f"must be 1 to {MAX_ORGANIZATION_ID} characters")],
         )
-    own = caller_of(request).organization_id
-    if own is None:
-        return asked
-    if asked is not None and asked != own:
-        raise _not_yours(asked)
-    return own
+    # The same rule as for a resource's owner: the caller's own, or any for the admin.
+    return owning_organization(request, asked)
 
 
 def owning_organization(request: web.Request, asked: str | None) -> str | None:

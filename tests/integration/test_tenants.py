@@ -24,22 +24,24 @@ ACME = {"Authorization": "Token acme-token-3"}
 GLOBEX = {"Authorization": "Token globex-token-4"}
 
 
-def tenant_settings(database: Database, **overrides: Any) -> Settings:
+def tenant_settings(database: Database, globex_site_owner: str | None = "globex") -> Settings:
     """acme owns the default channels, globex owns globex-site; partner is acme's partner."""
-    base: dict[str, Any] = {
-        "organization_id": "acme",
-        "partner_organizations": {"acme": ["partner"]},
-        "channels": {
+    return make_settings(
+        database,
+        unused_port(),
+        organization_id="acme",
+        partner_organizations={"acme": ["partner"]},
+        channels={
             "globex-site": {
                 "platform": "console",
-                "organization_id": "globex",
+                "organization_id": globex_site_owner,
                 "regions": {"fi": "globex-fi"},
             },
             "globex-fi": {"platform": "console"},
         },
-        "teams": [{"id": "acme-team"}],
-        "agents": [{"id": "a1", "name": "Ann", "teams": ["acme-team"]}],
-        "security": {
+        teams=[{"id": "acme-team"}],
+        agents=[{"id": "a1", "name": "Ann", "teams": ["acme-team"]}],
+        security={
             "api_token": "bot-token-1",
             "admin_token": "admin-token-2",
             "org_tokens": {
@@ -47,18 +49,7 @@ def tenant_settings(database: Database, **overrides: Any) -> Settings:
                 "globex-token-4": {"organization_id": "globex", "user_id": "globex-admin"},
             },
         },
-    }
-    return make_settings(database, unused_port(), **_merged(base, overrides))
-
-
-def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merged(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+    )
 
 
 async def call(
@@ -195,9 +186,7 @@ async def test_a_link_made_before_a_room_changed_hands_is_ignored(
     database: Database, bot: FakeBot
 ) -> None:
     # At first globex-site has no owner of its own, so it is acme's, and acme links it.
-    before = await start_bridge(
-        tenant_settings(database, channels={"globex-site": {"organization_id": None}})
-    )
+    before = await start_bridge(tenant_settings(database, globex_site_owner=None))
     try:
         await add_people(before)
         ours = await ok(
