@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 from aiohttp import web
@@ -37,6 +37,7 @@ from bridge.assignment import ROUTING_EVALUATE, Assignment
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
+from bridge.early_events import INBOUND_REPLAY
 from bridge.handoff import HandoffService
 from bridge.inbound import InboundService
 from bridge.outbound import OutboundPolicy
@@ -194,7 +195,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 hub.wake(conversation_id)
 
         app[PROFILES] = ProfileService(store, assignment, on_commit=changed)
-        inbound = InboundService(store, service, assignment, adapters, main_channel_of(settings))
+        inbound = InboundService(
+            store,
+            service,
+            assignment,
+            adapters,
+            main_channel_of(settings),
+            park_for=timedelta(seconds=settings.relay.keep_early_events_seconds),
+        )
         app[INBOUND] = inbound
         worker = RelayWorker(
             store,
@@ -203,7 +211,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 adapters,
                 bots,
                 app[CALLBACK_HTTP],
-                internal={ROUTING_EVALUATE: lambda row: assignment.evaluate(row.target)},
+                internal={
+                    ROUTING_EVALUATE: lambda row: assignment.evaluate(row.target),
+                    INBOUND_REPLAY: lambda row: inbound.replay(row.target),
+                },
             ),
             service,
             settings.relay,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import statistics
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +25,7 @@ from bridge.errors import (
     NotFound,
 )
 from bridge.events import announce
+from bridge.relay import outbox
 from bridge.routing.engine import Decision
 from bridge.routing.steps import Directory, Progress, advance
 from bridge.routing_state import RoutingState
@@ -39,18 +39,7 @@ _WAIT_SAMPLE = 20
 
 def evaluation_timer(conversation_id: str, due: datetime, now: datetime) -> OutboxRow:
     """A durable timer: re-evaluate this conversation's routing at `due`."""
-    return OutboxRow(
-        lane=f"{conversation_id}:routing",
-        conversation_id=conversation_id,
-        kind=ROUTING_EVALUATE,
-        target=conversation_id,
-        idempotency_key="tmr_" + uuid.uuid4().hex,
-        payload={},
-        status="pending",
-        attempts=0,
-        next_attempt_at=due,
-        created_at=now,
-    )
+    return outbox.internal_job(conversation_id, ROUTING_EVALUATE, "routing", due, now)
 
 
 class Assignment:
@@ -163,15 +152,15 @@ class Assignment:
 
         The one path for every source (the desk, the agents API, signed integrations and
         platforms), so each one re-evaluates routing and creates an unknown agent in the
-        configured organization. A signed call's webhook-id is recorded in the same
-        transaction, so a redelivery changes nothing.
+        organization of the reporting channel, else the configured one. A signed call's
+        webhook-id is recorded in the same transaction, so a redelivery changes nothing.
         """
         now = self._clock()
         async with self._store.transaction() as tx:
             if delivery_id is not None and not await tx.record_delivery(delivery_id, now):
                 return
             changed = await tx.set_presence(
-                source, agent_id, name, presence, now, self._routing.organization_id
+                source, agent_id, name, presence, now, self._routing.reporter_organization(source)
             )
             if changed:
                 await self.schedule_reevaluation(tx, now)

@@ -26,6 +26,7 @@ from adapters.console.links import JoinLinks
 from bridge.assignment import Assignment
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ACTIVE_STATUSES, ConversationRow, MessageRow, OutboxRow
+from bridge.early_events import replay_job
 from bridge.errors import ConversationNotFound, FieldProblem, InvalidInput, InvalidTransition
 from bridge.events import announce
 from bridge.models import AgentMessageRequest, CustomerMessageRequest, HandoffRequest
@@ -474,13 +475,21 @@ class HandoffService:
     # -- relay outcomes (DeliveryHooks) ----------------------------------------------------
 
     async def delivered(self, tx: Tx, row: OutboxRow, result: DeliveryResult) -> None:
-        """Keep the platform's id for the conversation once the agent side has opened it."""
+        """Keep the platform's id for the conversation once the agent side has opened it.
+
+        Events the platform sent about the chat before this (parked, see early_events)
+        are then applied by a job queued in this same transaction.
+        """
         if row.kind == outbox.AGENT_OPEN and row.conversation_id and result.external_ref:
             await tx.update_conversation(
                 row.conversation_id,
                 external_ref=result.external_ref,
                 platform_join_url=result.join_url,
             )
+            # An agent delivery's target is its channel.
+            await tx.lock_platform_ref(row.target, result.external_ref)
+            if await tx.has_parked_events(row.target, result.external_ref):
+                await tx.enqueue([replay_job(row.conversation_id, self._clock())])
 
     async def dead(self, tx: Tx, row: OutboxRow, error: str) -> None:
         """The agent side could not be opened: fail the handoff and tell the bot why."""

@@ -5,12 +5,16 @@ which is idempotent on its own: a message is stored once per platform message id
 unique index), a join of an active conversation and a close of a closed one change
 nothing. So a webhook redelivered (even concurrently, on two replicas) is applied once,
 and every copy gets a 2xx.
+
+An event about a chat whose platform id the open has not stored yet is parked, and
+applied in the order of arrival once the id is known (see bridge/early_events.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 
 from adapters.base import (
     AgentSideAdapter,
@@ -22,6 +26,7 @@ from adapters.base import (
 from bridge.assignment import Assignment
 from bridge.db.repo import Store
 from bridge.db.tables import ConversationRow
+from bridge.early_events import can_park, event_of, parked_row, reason_to_drop
 from bridge.errors import FieldProblem, InvalidTransition, NotFound
 from bridge.handoff import HandoffService
 from bridge.models import AgentMessageRequest
@@ -41,12 +46,17 @@ class InboundService:
         assignment: Assignment,
         adapters: Mapping[str, AgentSideAdapter],
         main_channel_of: Mapping[str, str],
+        *,
+        park_for: timedelta = timedelta(minutes=10),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._service = service
         self._assignment = assignment
         self._adapters = adapters
         self._main_channel_of = main_channel_of
+        self._park_for = park_for
+        self._clock = clock
 
     async def handle(self, channel: str, request: InboundRequest) -> InboundReply:
         """Verify, parse, apply and answer one webhook for `channel`."""
@@ -60,17 +70,35 @@ class InboundService:
         return await adapter.reply_inbound(request, events, self)
 
     async def apply(self, channel: str, adapter: AgentSideAdapter, event: InboundEvent) -> None:
-        """Apply one event; unknown conversations and finished ones are logged and skipped."""
+        """Apply one event; one that may precede its conversation's platform id is parked."""
         if event.kind == "agent.presence":
             if event.agent_id and event.presence:
                 await self._assignment.set_presence(
                     event.agent_id, event.presence, name=event.agent_name, source=channel
                 )
             return
-        row = await self._find(channel, event)
+        row, parked_first = await self._find(channel, event)
         if row is None:
-            log.info("inbound.unmatched", extra={"channel": channel, "event": event.event_id})
+            await self._park(channel, adapter, event)
             return
+        if parked_first and row.external_ref:
+            # Events parked for this chat arrived before this one, so they go first.
+            await self._apply_parked(channel, adapter, row.external_ref)
+            row = (await self._find(channel, event))[0] or row
+        await self._apply_to(row, adapter, event)
+
+    async def replay(self, conversation_id: str) -> None:
+        """Apply the events parked for a conversation whose platform id is now stored."""
+        async with self._store.transaction() as tx:
+            row = await tx.get_conversation(conversation_id)
+        adapter = self._adapters.get(row.channel) if row is not None else None
+        if row is None or row.external_ref is None or adapter is None:
+            return
+        await self._apply_parked(row.channel, adapter, row.external_ref)
+
+    async def _apply_to(
+        self, row: ConversationRow, adapter: AgentSideAdapter, event: InboundEvent
+    ) -> None:
         name = event.agent_name or event.agent_id or f"{adapter.platform} agent"
         try:
             if event.kind == "agent.joined":
@@ -90,18 +118,64 @@ class InboundService:
                 extra={"conversation": row.id, "event": event.event_id, "why": exc.message},
             )
 
-    async def _find(self, channel: str, event: InboundEvent) -> ConversationRow | None:
+    async def _find(self, channel: str, event: InboundEvent) -> tuple[ConversationRow | None, bool]:
+        """The event's conversation, and whether events parked for its platform id wait."""
         async with self._store.transaction() as tx:
+            row = None
             if event.conversation_id:
                 row = await tx.get_conversation(event.conversation_id)
-                if row is not None and row.channel == channel:
-                    return row
-            return await tx.find_for_platform(
-                channel,
-                external_ref=event.external_ref,
-                customer_id=event.customer_id,
-                main_channel=self._main_channel_of.get(channel),
-            )
+                if row is not None and row.channel != channel:
+                    row = None
+            if row is None:
+                row = await tx.find_for_platform(
+                    channel,
+                    external_ref=event.external_ref,
+                    customer_id=event.customer_id,
+                    main_channel=self._main_channel_of.get(channel),
+                )
+            if row is None or row.external_ref is None:
+                return row, False
+            return row, await tx.has_parked_events(channel, row.external_ref)
+
+    async def _park(self, channel: str, adapter: AgentSideAdapter, event: InboundEvent) -> None:
+        """Keep an event that may be about a chat whose open has not stored its id yet."""
+        if not can_park(event):
+            log.info("inbound.unmatched", extra={"channel": channel, "event": event.event_id})
+            return
+        assert event.external_ref is not None
+        async with self._store.transaction() as tx:
+            await tx.lock_platform_ref(channel, event.external_ref)
+            await tx.park_event(parked_row(channel, event, self._clock()))
+            known = await tx.find_for_platform(channel, external_ref=event.external_ref)
+        if known is None:
+            log.info("inbound.parked", extra={"channel": channel, "event": event.event_id})
+            return
+        # The open stored the id between our lookup and the park, too late to see this one.
+        await self._apply_parked(channel, adapter, event.external_ref)
+
+    async def _apply_parked(self, channel: str, adapter: AgentSideAdapter, ref: str) -> None:
+        """Apply, in arrival order, the events parked for a platform id now known; drop them."""
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            parked = await tx.parked_events(channel, ref)
+        for item in parked:
+            # Read again for each: the previous event may have changed the status.
+            async with self._store.transaction() as tx:
+                row = await tx.find_for_platform(channel, external_ref=ref)
+            if row is None:
+                return
+            why = reason_to_drop(item, row, now, self._park_for)
+            if why is None:
+                await self._apply_to(row, adapter, event_of(item))
+            else:
+                log.warning(
+                    "inbound.parked_dropped",
+                    extra={"conversation": row.id, "event": item.event_id, "why": why},
+                )
+            # Removed only once applied: a crash before this applies it again, which
+            # changes nothing (every apply is idempotent).
+            async with self._store.transaction() as tx:
+                await tx.drop_parked_event(item.id)
 
     async def find_active(
         self, channel: str, *, external_ref: str | None = None, customer_id: str | None = None

@@ -192,6 +192,13 @@ class RoutingState:
         """The organization owning a channel (giosg's room)."""
         return self._settings.channel_organization(channel)
 
+    def reporter_organization(self, source: str) -> str:
+        """The organization of an agent first reported by `source` (a channel, or not)."""
+        # Other sources (the API, the desk, a CRM naming no channel) report for the top one.
+        if source in self._settings.channels:
+            return self._settings.channel_organization(source)
+        return self._settings.organization_id
+
     def channels_using(self, router_id: str) -> list[str]:
         """Channels linked to a router."""
         return self.table.channels_using(router_id)

@@ -100,6 +100,9 @@ class RelaySettings(BaseModel):
     # Inbound webhook ids are remembered this long, longer than any sender retries
     # (Stripe-style replays go up to 30 days).
     keep_inbound_ids_days: float = Field(default=30, gt=0)
+    # A platform event that arrives before the open has stored the platform's id waits
+    # this long for its conversation to become known, then it is dropped.
+    keep_early_events_seconds: float = Field(default=600, gt=0)
 
 
 class OutboundSettings(BaseModel):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,12 +24,16 @@ from bridge.db.tables import (
     InboundDeliveryRow,
     MessageRow,
     OutboxRow,
+    ParkedEventRow,
     RouterRow,
     SecretRow,
     SubscriptionRow,
     TeamMemberRow,
     TeamRow,
 )
+
+# The first key of the advisory locks taken on platform ids (ASCII "park").
+_PARKED_LOCK_SPACE = 0x7061726B
 
 
 class Tx:
@@ -594,6 +599,70 @@ class Tx:
         """Forget inbound webhook ids older than the retention window."""
         result = await self.session.execute(
             delete(InboundDeliveryRow).where(InboundDeliveryRow.received_at < before)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- platform events parked until their conversation is known ---------------------
+
+    async def lock_platform_ref(self, channel: str, external_ref: str) -> None:
+        """Make transactions that park an event for, or store, this platform id take turns.
+
+        Each must see the other's commit, whichever commits first, or an event parked
+        while the open stores the id would wait for nothing. PostgreSQL (read committed)
+        needs a lock, held until commit; SQLite already runs one transaction at a time.
+        """
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        digest = hashlib.sha256(f"{channel}\0{external_ref}".encode()).digest()
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :key)"),
+            {"space": _PARKED_LOCK_SPACE, "key": int.from_bytes(digest[:4], "big", signed=True)},
+        )
+
+    async def park_event(self, row: ParkedEventRow) -> bool:
+        """Keep an early event; False when a copy of it (same channel and id) already waits."""
+        dialect = self.session.get_bind().dialect.name
+        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+        values = {
+            "channel": row.channel,
+            "external_ref": row.external_ref,
+            "event_id": row.event_id,
+            "event": row.event,
+            "received_at": row.received_at,
+        }
+        result = await self.session.execute(
+            insert_fn(ParkedEventRow)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+        )
+        return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+    async def has_parked_events(self, channel: str, external_ref: str) -> bool:
+        """Whether any event waits for this platform id."""
+        query = select(
+            exists().where(
+                ParkedEventRow.channel == channel, ParkedEventRow.external_ref == external_ref
+            )
+        )
+        return bool((await self.session.execute(query)).scalar())
+
+    async def parked_events(self, channel: str, external_ref: str) -> list[ParkedEventRow]:
+        """The events waiting for this platform id, in the order they arrived."""
+        query = (
+            select(ParkedEventRow)
+            .where(ParkedEventRow.channel == channel, ParkedEventRow.external_ref == external_ref)
+            .order_by(ParkedEventRow.id)
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    async def drop_parked_event(self, row_id: int) -> None:
+        """Forget a parked event (applied, or too old to apply)."""
+        await self.session.execute(delete(ParkedEventRow).where(ParkedEventRow.id == row_id))
+
+    async def prune_parked_events(self, before: datetime) -> int:
+        """Drop parked events that arrived before `before`: their conversation never came."""
+        result = await self.session.execute(
+            delete(ParkedEventRow).where(ParkedEventRow.received_at < before)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 

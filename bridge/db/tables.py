@@ -289,6 +289,30 @@ class InboundDeliveryRow(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+class ParkedEventRow(Base):
+    """A platform event that arrived before its conversation's platform id was stored.
+
+    It waits (bounded by `relay.keep_early_events_seconds`) for the open to store that id,
+    then it is applied; `id` keeps the order of arrival.
+    """
+
+    __tablename__ = "parked_events"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(128))
+    external_ref: Mapped[str] = mapped_column(String(256))
+    event_id: Mapped[str] = mapped_column(String(256))
+    # The event as the adapter parsed it (adapters.base.InboundEvent's fields).
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+    __table_args__ = (
+        Index("ix_parked_events_channel_ref", "channel", "external_ref", "id"),
+        # A redelivery while the first copy waits is parked once.
+        Index("uq_parked_events_channel_event", "channel", "event_id", unique=True),
+    )
+
+
 class SecretRow(Base):
     """Secrets the bridge generated for itself when the environment set none."""
 

@@ -95,3 +95,24 @@ def bot_event(
         next_attempt_at=now,
         created_at=now,
     )
+
+
+def internal_job(
+    conversation_id: str, kind: str, lane_name: str, due: datetime, now: datetime
+) -> OutboxRow:
+    """Work the bridge does for itself about a conversation (a router timer, a replay).
+
+    Kept like a delivery, so it survives a restart and runs once, at `due`.
+    """
+    return OutboxRow(
+        lane=f"{conversation_id}:{lane_name}",
+        conversation_id=conversation_id,
+        kind=kind,
+        target=conversation_id,
+        idempotency_key="job_" + uuid.uuid4().hex,
+        payload={},
+        status="pending",
+        attempts=0,
+        next_attempt_at=due,
+        created_at=now,
+    )

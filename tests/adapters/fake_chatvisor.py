@@ -36,6 +36,9 @@ class FakeChatvisor:
     users: list[dict[str, Any]] = field(default_factory=list)
     # Statuses to answer (before handling) to the next requests, e.g. [503].
     script: deque[int] = field(default_factory=deque)
+    # When set, tagging (the first call of an open) waits for it: a test can send webhooks
+    # while the bridge's open is still in flight.
+    tag_gate: asyncio.Event | None = None
     server: TestServer | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _clock: itertools.count[int] = field(
@@ -155,6 +158,8 @@ class FakeChatvisor:
         return response
 
     async def _tag(self, request: web.Request) -> web.Response:
+        if self.tag_gate is not None:
+            await self.tag_gate.wait()
         tag = await request.json()
         customer_id = f"cv-{tag['id']}"
         customer = self.customers.setdefault(

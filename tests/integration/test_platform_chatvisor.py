@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,7 +45,11 @@ def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @asynccontextmanager
 async def running(
-    database: Database, fake: FakeChatvisor, **options: Any
+    database: Database,
+    fake: FakeChatvisor,
+    *,
+    bridge_settings: dict[str, Any] | None = None,
+    **options: Any,
 ) -> AsyncIterator[RunningBridge]:
     """The real bridge with a `chatvisor` channel on the fake, next to the console ones."""
     channel = {
@@ -56,7 +61,9 @@ async def running(
             **options,
         },
     }
-    settings = make_settings(database, unused_port(), channels={"chatvisor": channel})
+    settings = make_settings(
+        database, unused_port(), channels={"chatvisor": channel}, **(bridge_settings or {})
+    )
     bridge = await start_bridge(settings)
     try:
         yield bridge
@@ -211,3 +218,102 @@ async def test_without_webhooks_polling_picks_up_replies_and_the_close(
             "Solved, closing.",
         ]
         assert chatvisor.paths("GET").count("/rest/v1/customer") >= 3
+
+
+# -- events that arrive before the open has stored Chatvisor's customerId -------------------
+
+EARLY_REPLY = {
+    "id": "m-early",
+    "customerId": CUSTOMER,
+    "text": "Ana here, on it.",
+    "direction": "OUT",
+    "timestamp": 1_763_719_100_000,
+    "user": {"id": "u-7", "firstname": "Ana", "lastname": "Silva"},
+}
+EARLY_DONE = {"customerId": CUSTOMER, "status": "DONE", "lastMessage": None, "timestamp": 1}
+
+
+async def _open_in_flight(bridge: RunningBridge, bot: FakeBot, fake: FakeChatvisor) -> str:
+    """Hand off, and return once the bridge is waiting for Chatvisor's answer to the open."""
+    assert fake.tag_gate is not None
+    status, conversation = await bridge.post(
+        "/v1/handoffs", handoff_body(bot.url, channel="chatvisor", region=None)
+    )
+    assert status == 201, conversation
+    await fake.wait_for(lambda f: "/rest/v1/customer/tag" in f.paths())
+    return str(conversation["id"])
+
+
+async def _from_agents_queued(bridge: RunningBridge, cid: str) -> list[str]:
+    """Events about what agents did that the bridge queued for the bot (written at once)."""
+    _, outbox = await bridge.get(f"/v1/outbox?conversation_id={cid}")
+    return [i["event_type"] for i in outbox["items"] if i["event_type"] in FROM_AGENTS]
+
+
+async def test_events_sent_before_the_open_finished_are_applied_in_order_once(
+    database: Database, bot: FakeBot, chatvisor: FakeChatvisor
+) -> None:
+    chatvisor.tag_gate = asyncio.Event()
+    async with running(database, chatvisor) as bridge:
+        cid = await _open_in_flight(bridge, bot, chatvisor)
+
+        # The agent answers and marks the chat DONE before Chatvisor has answered the open;
+        # the close is even redelivered while it waits.
+        for body in (EARLY_REPLY, EARLY_DONE, EARLY_DONE):
+            assert (await bridge.post(HOOK, body))[0] == 200
+        _, state = await bridge.get(f"/v1/conversations/{cid}")
+        assert (state["status"], state["external_ref"]) == ("pending", None)
+
+        # The open finishes: both events apply, in the order they arrived.
+        chatvisor.tag_gate.set()
+        state = await bridge.get_until(
+            f"/v1/conversations/{cid}", lambda s: s["status"] == "closed"
+        )
+        assert (state["external_ref"], state["status_reason"]) == (CUSTOMER, "closed on chatvisor")
+        assert await _agent_texts(bridge, cid) == ["Ana here, on it."]
+        await bot.wait_for(lambda b: len(b.of_type("conversation.closed")) == 1)
+        assert agent_events(bot) == ["agent.joined", "agent.message", "conversation.closed"]
+
+        # Chatvisor redelivers both after they were applied: nothing changes.
+        for body in (EARLY_REPLY, EARLY_DONE):
+            assert (await bridge.post(HOOK, body))[0] == 200
+        assert await _from_agents_queued(bridge, cid) == [
+            "agent.joined",
+            "agent.message",
+            "conversation.closed",
+        ]
+        assert await _agent_texts(bridge, cid) == ["Ana here, on it."]
+        assert bot.duplicates == 0
+        # Chatvisor closed the chat itself; the bridge never asked it to.
+        assert chatvisor.statuses == []
+
+
+async def test_an_early_event_that_waited_past_the_bound_is_dropped(
+    database: Database,
+    bot: FakeBot,
+    chatvisor: FakeChatvisor,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bridge")
+    chatvisor.tag_gate = asyncio.Event()
+    settings = {"relay": {"keep_early_events_seconds": 0.05}}
+    async with running(database, chatvisor, bridge_settings=settings) as bridge:
+        cid = await _open_in_flight(bridge, bot, chatvisor)
+        assert (await bridge.post(HOOK, EARLY_DONE))[0] == 200
+        # Not an assertion on time: the open is held until the event is past its bound.
+        await asyncio.sleep(0.1)
+        chatvisor.tag_gate.set()
+
+        outbox = await bridge.get_until(
+            f"/v1/outbox?conversation_id={cid}",
+            lambda o: any(
+                i["kind"] == "inbound.replay" and i["status"] == "delivered" for i in o["items"]
+            ),
+        )
+        assert not any(i["status"] == "dead" for i in outbox["items"]), outbox
+        _, state = await bridge.get(f"/v1/conversations/{cid}")
+        assert (state["status"], state["external_ref"]) == ("pending", CUSTOMER)
+        dropped = [r for r in caplog.records if r.getMessage() == "inbound.parked_dropped"]
+        assert [(r.conversation, r.why) for r in dropped] == [  # type: ignore[attr-defined]
+            (cid, "waited longer than relay.keep_early_events_seconds")
+        ]

@@ -18,8 +18,13 @@ TOKEN = {"Authorization": "Token org-token"}
 ROUTER = {
     "name": "Primary, then secondary when primary is away",
     "steps": [
-        {"team_ids": ["primary"]},
-        {"preconditions": [{"type": "users_offline", "value": 100}], "team_ids": ["secondary"]},
+        {"preconditions": [], "organization_ids": [], "team_ids": ["primary"], "user_ids": []},
+        {
+            "preconditions": [{"type": "users_offline", "value": 100}],
+            "organization_ids": [],
+            "team_ids": ["secondary"],
+            "user_ids": [],
+        },
     ],
 }
 
@@ -28,11 +33,13 @@ SetPresence = Callable[[str, str], Awaitable[None]]
 
 @pytest.fixture
 async def bridge(database: Database) -> AsyncIterator[RunningBridge]:
-    """Agents of organization `acme`, a routers token, and a CRM's integration secret."""
+    """Agents of organization `acme`, a routers token, and a CRM's integration secret;
+    channel `other` belongs to organization `globex`."""
     settings = make_settings(
         database,
         unused_port(),
         organization_id=ORG,
+        channels={"other": {"platform": "console", "organization_id": "globex"}},
         agents=[
             {"id": "a1", "name": "Ann", "teams": ["primary"]},
             {"id": "a2", "name": "Abe", "teams": ["primary"]},
@@ -126,7 +133,7 @@ async def test_a_redelivered_presence_call_changes_nothing(bridge: RunningBridge
     assert (await _agents(bridge))["a1"]["presence"] == "offline"
 
 
-async def test_an_unknown_agent_joins_the_configured_organization(bridge: RunningBridge) -> None:
+async def test_an_unknown_agent_joins_the_reporting_organization(bridge: RunningBridge) -> None:
     body = {"channel": "crm", "agent_id": "zoe", "name": "Zoe", "presence": "online"}
     status, _ = await _post_signed(
         bridge, "/integrations/presence", body, INTEGRATION_SECRET, "msg_zoe"
@@ -134,3 +141,10 @@ async def test_an_unknown_agent_joins_the_configured_organization(bridge: Runnin
     assert status == 200
     zoe = (await _agents(bridge))["zoe"]
     assert (zoe["organization_id"], zoe["name"], zoe["presence"]) == (ORG, "Zoe", "online")
+    # Reported on a channel of another organization: that organization's agent.
+    body = {"channel": "other", "agent_id": "gus", "presence": "online"}
+    status, _ = await _post_signed(
+        bridge, "/integrations/presence", body, INTEGRATION_SECRET, "msg_gus"
+    )
+    assert status == 200
+    assert (await _agents(bridge))["gus"]["organization_id"] == "globex"
