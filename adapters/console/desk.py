@@ -18,7 +18,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from adapters.console.web import STATIC
+from adapters.console.web import PAGE_HEADERS, STATIC, forbidden_page
 from bridge.api.errors import parse_body
 from bridge.db.repo import Tx
 from bridge.db.tables import AgentRow, ConversationRow
@@ -28,9 +28,6 @@ from bridge.typedefs import ASSIGNMENT, CONSOLE_HUB, DESK_LINKS, SERVICE, STORE
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
-
-# The token is in the URL: keep it out of caches and of the Referer of any link followed.
-_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 class DeskPresence(BaseModel):
@@ -91,10 +88,8 @@ async def page(request: web.Request) -> web.StreamResponse:
     try:
         _agent_id(request)
     except Forbidden:
-        return web.FileResponse(
-            STATIC / "forbidden.html", status=403, headers={"Cache-Control": "no-store"}
-        )
-    return web.FileResponse(STATIC / "desk.html", headers=_PAGE_HEADERS)
+        return forbidden_page()
+    return web.FileResponse(STATIC / "desk.html", headers=PAGE_HEADERS)
 
 
 @routes.post("/console/desk-api/{token}/sign-in")

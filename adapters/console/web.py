@@ -28,7 +28,35 @@ STATIC = Path(str(resources.files("adapters.console") / "static"))
 # changes made on another replica arrive within this time.
 STREAM_POLL_SECONDS = 1.0
 
+# The pages load only their own scripts and styles, talk only to their own origin, and
+# may not be framed: a strict policy, so even markup slipped into a page cannot run. The
+# token is in the URL: keep it out of caches and out of the Referer of any link followed.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "img-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
 routes = web.RouteTableDef()
+
+
+def forbidden_page() -> web.FileResponse:
+    """The 403 "link not valid" page, for a join or desk link that is tampered or expired."""
+    return web.FileResponse(STATIC / "forbidden.html", status=403, headers=PAGE_HEADERS)
 
 
 def _conversation_id(request: web.Request) -> str:
@@ -60,13 +88,8 @@ async def page(request: web.Request) -> web.StreamResponse:
     try:
         _conversation_id(request)
     except Forbidden:
-        return web.FileResponse(
-            STATIC / "forbidden.html", status=403, headers={"Cache-Control": "no-store"}
-        )
-    return web.FileResponse(
-        STATIC / "console.html",
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
-    )
+        return forbidden_page()
+    return web.FileResponse(STATIC / "console.html", headers=PAGE_HEADERS)
 
 
 @routes.get("/console/api/{token}/conversation")
@@ -173,6 +196,12 @@ async def release(request: web.Request) -> web.Response:
     return web.json_response({"conversation": _agent_view(row)})
 
 
+async def _no_sniffing(request: web.Request, response: web.StreamResponse) -> None:
+    # The console's scripts, styles and JSON are only ever what their type says.
+    if request.path.startswith("/console/"):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+
 def setup(app: web.Application) -> None:
     """Mount the console's routes (conversation pages and agent desks) and static files."""
     # Imported here: the desk module uses this module's STATIC.
@@ -181,3 +210,4 @@ def setup(app: web.Application) -> None:
     app.add_routes(routes)
     app.add_routes(desk.routes)
     app.router.add_static("/console/static", STATIC, append_version=False)
+    app.on_response_prepare.append(_no_sniffing)

@@ -26,7 +26,7 @@ from tests.conftest import (
 from tests.fakes import FakeBot, handoff_body
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, Dialog, Page
+    from playwright.async_api import Browser, ConsoleMessage, Dialog, Page
 
 pytestmark = pytest.mark.browser
 
@@ -101,6 +101,18 @@ async def page(browser: Browser, console_bridge: RunningBridge) -> AsyncIterator
 # ---- helpers -------------------------------------------------------------------------
 
 
+def watch_policy(page: Page, found: list[str]) -> None:
+    """Collect the page's Content-Security-Policy violations (Chromium reports them on its
+    console) and its uncaught errors into `found`, so a test can assert there were none."""
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            found.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: found.append(str(error)))
+
+
 async def _hand_off(bridge: RunningBridge, bot: FakeBot) -> dict[str, Any]:
     status, conversation = await bridge.post("/v1/handoffs", handoff_body(bot.url))
     assert status == 201, conversation
@@ -160,12 +172,13 @@ async def test_agent_sees_handoff_joins_and_chats_live(
     from playwright.async_api import expect
 
     page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    watch_policy(page, page_errors)
     conversation = await _hand_off(console_bridge, bot)
     cid = conversation["id"]
 
     response = await page.goto(conversation["join_url"])
     assert response is not None and response.status == 200
+    assert "script-src 'self'" in response.headers["content-security-policy"]
 
     # What the bot handed over.
     await expect(page.locator("#customer-name")).to_have_text("John Doe", timeout=WAIT_MS)
@@ -221,6 +234,8 @@ async def test_tampered_and_expired_links_are_refused(
     """A tampered or expired join link gets the 403 "link not valid" page and API answer."""
     from playwright.async_api import expect
 
+    page_errors: list[str] = []
+    watch_policy(page, page_errors)
     conversation = await _hand_off(console_bridge, bot)
     token = _token(conversation["join_url"])
     tampered = _tampered(token)
@@ -248,6 +263,9 @@ async def test_tampered_and_expired_links_are_refused(
         await expect(page.locator("body")).to_contain_text(
             "This conversation link is invalid or has expired.", timeout=WAIT_MS
         )
+        # Styled by its stylesheet, which the page's policy lets load.
+        await expect(page.locator("main")).to_have_css("text-align", "center", timeout=WAIT_MS)
+    assert page_errors == []
 
     status, body = await console_bridge.get(f"/console/api/{tampered}/conversation")
     assert status == 403, body

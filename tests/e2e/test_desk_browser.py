@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import unused_port
 
 from tests.conftest import Database, RunningBridge, start_bridge, stop_bridge
-from tests.e2e.test_console_browser import WAIT_MS
+from tests.e2e.test_console_browser import WAIT_MS, watch_policy
 from tests.e2e.test_console_browser import browser as browser  # the same headless chromium
 from tests.fakes import FakeBot, handoff_body
 from tests.integration.test_desk import desk_settings, desk_token
@@ -39,7 +39,7 @@ async def _open_desk(browser: Browser, url: str, errors: list[str]) -> Page:
     context = await browser.new_context()
     context.set_default_timeout(WAIT_MS)
     page = await context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    watch_policy(page, errors)
     response = await page.goto(url)
     assert response is not None and response.status == 200
     return page
@@ -134,8 +134,12 @@ async def test_tampered_desk_link_shows_the_forbidden_page(
     context = await browser.new_context()
     try:
         page = await context.new_page()
+        errors: list[str] = []
+        watch_policy(page, errors)
         response = await page.goto(desk_bridge.url(f"/console/desk/{bad}"))
         assert response is not None and response.status == 403
         await expect(page.locator("h1")).to_have_text("Link not valid", timeout=WAIT_MS)
+        await expect(page.locator("main")).to_have_css("text-align", "center", timeout=WAIT_MS)
+        assert errors == []
     finally:
         await context.close()
