@@ -28,6 +28,9 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         # contend for its lock (measured: p99 0.3-0.8 s with several, ~10 ms with one).
         engine = create_async_engine(
             url,
+            # Errors (and the log lines made of them) never quote a statement's values:
+            # they are customer data, message texts, stored secrets.
+            hide_parameters=True,
             pool_size=1,
             max_overflow=0,
             pool_timeout=60,
@@ -49,6 +52,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         connect_args["server_settings"] = {"search_path": settings.pg_schema}
     return create_async_engine(
         url,
+        hide_parameters=True,  # as for SQLite
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_pre_ping=True,

@@ -6,12 +6,17 @@ import io
 import logging
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, SecretStr
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from bridge import logs
+from bridge.db.engine import create_engine
 from bridge.logs import REDACTED, Redactor, secret_values
+from bridge.settings import DatabaseSettings
 
 
 @pytest.mark.parametrize(
@@ -142,3 +147,20 @@ def test_aiohttp_access_lines_are_redacted_once(
     assert "tok3n" not in output and "x=1" not in output
     assert "first_request_line" not in output
     assert '"GET /console/c/[redacted]?[redacted] HTTP/1.1" 403' in output
+
+
+async def test_database_errors_quote_no_values(tmp_path: Path) -> None:
+    """A failed statement's error names the statement, never the values it carried."""
+    settings = DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
+    engine = create_engine(settings)
+    value = "secret-" + secrets.token_hex(8)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (v TEXT UNIQUE)"))
+            await connection.execute(text("INSERT INTO t VALUES (:v)"), {"v": value})
+            with pytest.raises(DBAPIError) as raised:
+                await connection.execute(text("INSERT INTO t VALUES (:v)"), {"v": value})
+    finally:
+        await engine.dispose()
+    assert "INSERT INTO t" in str(raised.value)
+    assert value not in str(raised.value)
