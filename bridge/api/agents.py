@@ -146,25 +146,27 @@ async def put_agent(request: web.Request) -> web.Response:
     """Create or replace an agent (presence and load are kept)."""
     agent_id = request.match_info["agent_id"]
     body = await parse_body(request, AgentBody)
-    organization = (
-        owning_organization(request, body.organization_id) or request.app[SETTINGS].organization_id
-    )
-    row = AgentRow(
-        id=agent_id,
-        name=body.name,
-        email=body.email,
-        organization_id=organization,
-        presence="absent",
-        capacity=body.capacity,
-        active_count=0,
-        source="api",
-        updated_at=datetime.now(UTC),
-    )
+    asked = owning_organization(request, body.organization_id)
     async with request.app[STORE].transaction() as tx:
         existing = await tx.get_agent(agent_id)
         if existing is not None and not visible(request, existing.organization_id):
             raise _no_agent(agent_id)
+        # Not naming an organization keeps the agent's: a replace never moves it silently.
+        organization = asked or (
+            existing.organization_id if existing else request.app[SETTINGS].organization_id
+        )
         await _check_teams(tx, existing, body.teams, organization)
+        row = AgentRow(
+            id=agent_id,
+            name=body.name,
+            email=body.email,
+            organization_id=organization,
+            presence="absent",
+            capacity=body.capacity,
+            active_count=0,
+            source="api",
+            updated_at=datetime.now(UTC),
+        )
         stored = await tx.upsert_agent(row, body.teams)
     teams = await _teams_by_agent(request)
     return web.json_response(agent_view(stored, teams.get(agent_id, [])))
@@ -224,13 +226,14 @@ async def put_team(request: web.Request) -> web.Response:
     """Create or replace a team (members are set on the agents)."""
     team_id = request.match_info["team_id"]
     body = await parse_body(request, TeamBody)
-    organization = (
-        owning_organization(request, body.organization_id) or request.app[SETTINGS].organization_id
-    )
+    asked = owning_organization(request, body.organization_id)
     async with request.app[STORE].transaction() as tx:
         existing = await tx.get_team(team_id)
         if existing is not None and not visible(request, existing.organization_id):
             raise _no_team(team_id)
+        organization = asked or (
+            existing.organization_id if existing else request.app[SETTINGS].organization_id
+        )
         # Members are set on agents, so a team's id may have members before the team
         # exists: they must all be of the team's organization.
         members = [m.agent_id for m in await tx.team_members() if m.team_id == team_id]

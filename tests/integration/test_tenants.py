@@ -356,6 +356,16 @@ async def test_the_admin_cannot_mix_organizations_in_a_team_either(bridge: Runni
     assert await directory(bridge) == before
 
 
+async def test_a_replace_that_names_no_organization_keeps_the_owner(
+    bridge: RunningBridge,
+) -> None:
+    agent = await ok(bridge, "PUT", "/v1/agents/g1", ADMIN, {"name": "Gus"})
+    assert (agent["organization_id"], agent["teams"]) == ("globex", ["globex-team"])
+    team = await ok(bridge, "PUT", "/v1/teams/globex-team", ADMIN, {"name": "Globex"})
+    assert team["organization_id"] == "globex"
+    assert [a["id"] for a in (await ok(bridge, "GET", "/v1/agents", GLOBEX))["items"]] == ["g1"]
+
+
 # -- subscriptions -------------------------------------------------------------------------
 
 
