@@ -74,6 +74,14 @@ class SecretBridge(BridgeProcess):
         await asyncio.wait_for(self.process.wait(), STOP_SECONDS)
 
 
+async def start(bridge: BridgeProcess) -> None:
+    """Start the subprocess; a failed start reports the end of its output."""
+    try:
+        await bridge.start()
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{bridge.tail(40)}") from None
+
+
 def write_config(directory: Path) -> Path:
     """The shipped config at DEBUG, plus a Tovie bot, a VivoChat and a Kommunicate channel."""
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
@@ -168,7 +176,7 @@ async def test_no_secret_reaches_the_log(database: Database, tmp_path: Path) -> 
     async with aiohttp.ClientSession() as http:
         bridge = SecretBridge(write_config(tmp_path), database, tmp_path / "bridge.log", http)
         try:
-            await bridge.start()
+            await start(bridge)
             handed_out = await exercise(bridge)
             await bridge.stop()
         finally:

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.conftest import CONFIG, Database
+from tests.integration.test_log_secrets import start
 from tests.integration.test_restart import BridgeProcess
 
 HEADER_TIMEOUT = 2.0
@@ -79,7 +80,7 @@ async def test_slow_heads_and_bodies_are_closed(database: Database, tmp_path: Pa
     async with aiohttp.ClientSession() as http:
         bridge = BridgeProcess(write_config(tmp_path), database, tmp_path / "bridge.log", http)
         try:
-            await bridge.start()
+            await start(bridge)
             body = json.dumps({"padding": "x" * 200}).encode()
             heads = [
                 trickle(bridge.port, b"", HEAD.encode() * 10, 3 * HEADER_TIMEOUT)
