@@ -11,7 +11,10 @@ import asyncio
 import base64
 import json
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 import pytest
@@ -46,6 +49,7 @@ CONFIGURED = [
 QUERY_SECRET = "query-" + secrets.token_hex(8)
 WRONG_TOKEN = "wrong-url-token-" + secrets.token_hex(8)
 STOP_SECONDS = 30
+Process = TypeVar("Process", bound=BridgeProcess)
 
 ENVIRONMENT = {
     "BRIDGE_SECURITY__API_TOKEN": API_TOKEN,
@@ -74,12 +78,19 @@ class SecretBridge(BridgeProcess):
         await asyncio.wait_for(self.process.wait(), STOP_SECONDS)
 
 
-async def start(bridge: BridgeProcess) -> None:
-    """Start the subprocess; a failed start reports the end of its output."""
-    try:
-        await bridge.start()
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{bridge.tail(40)}") from None
+@asynccontextmanager
+async def serving(config: Path, database: Database, kind: type[Process]) -> AsyncIterator[Process]:
+    """`kind` started on `config` (its output next to it), killed if still running after."""
+    async with aiohttp.ClientSession() as http:
+        bridge = kind(config, database, config.parent / "bridge.log", http)
+        try:
+            try:
+                await bridge.start()
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{bridge.tail(40)}") from None
+            yield bridge
+        finally:
+            await bridge.close()
 
 
 def write_config(directory: Path) -> Path:
@@ -173,14 +184,9 @@ async def exercise(bridge: SecretBridge) -> list[str]:
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_no_secret_reaches_the_log(database: Database, tmp_path: Path) -> None:
     """Every secret set, every token handed out and every query string stays out of the log."""
-    async with aiohttp.ClientSession() as http:
-        bridge = SecretBridge(write_config(tmp_path), database, tmp_path / "bridge.log", http)
-        try:
-            await start(bridge)
-            handed_out = await exercise(bridge)
-            await bridge.stop()
-        finally:
-            await bridge.close()
+    async with serving(write_config(tmp_path), database, SecretBridge) as bridge:
+        handed_out = await exercise(bridge)
+        await bridge.stop()
     log = bridge.log_path.read_text(encoding="utf-8", errors="replace")
     given = [*CONFIGURED, QUERY_SECRET, WRONG_TOKEN, *handed_out]
     leaked = [value for value in given if value in log]

@@ -14,12 +14,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import pytest
 import yaml
 
 from tests.conftest import CONFIG, Database
-from tests.integration.test_log_secrets import start
+from tests.integration.test_log_secrets import serving
 from tests.integration.test_restart import BridgeProcess
 
 HEADER_TIMEOUT = 2.0
@@ -77,32 +76,27 @@ def write_config(directory: Path) -> Path:
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_slow_heads_and_bodies_are_closed(database: Database, tmp_path: Path) -> None:
     """Trickled heads and bodies are closed within their timeouts; others are still served."""
-    async with aiohttp.ClientSession() as http:
-        bridge = BridgeProcess(write_config(tmp_path), database, tmp_path / "bridge.log", http)
-        try:
-            await start(bridge)
-            body = json.dumps({"padding": "x" * 200}).encode()
-            heads = [
-                trickle(bridge.port, b"", HEAD.encode() * 10, 3 * HEADER_TIMEOUT)
-                for _ in range(CONNECTIONS)
-            ]
-            bodies = [
-                trickle(
-                    bridge.port,
-                    f"{HEAD}Content-Length: {len(body)}\r\n\r\n".encode(),
-                    body,
-                    3 * BODY_TIMEOUT,
-                )
-                for _ in range(CONNECTIONS)
-            ]
-            attack = asyncio.gather(*heads, *bodies)
-            # While they trickle, everyone else is answered as usual.
-            await asyncio.sleep(BYTE_EVERY_SECONDS)
-            status, health = await bridge.get("/healthz")
-            assert status == 200, health
-            outcomes = await attack
-        finally:
-            await bridge.close()
+    async with serving(write_config(tmp_path), database, BridgeProcess) as bridge:
+        body = json.dumps({"padding": "x" * 200}).encode()
+        heads = [
+            trickle(bridge.port, b"", HEAD.encode() * 10, 3 * HEADER_TIMEOUT)
+            for _ in range(CONNECTIONS)
+        ]
+        bodies = [
+            trickle(
+                bridge.port,
+                f"{HEAD}Content-Length: {len(body)}\r\n\r\n".encode(),
+                body,
+                3 * BODY_TIMEOUT,
+            )
+            for _ in range(CONNECTIONS)
+        ]
+        attack = asyncio.gather(*heads, *bodies)
+        # While they trickle, everyone else is answered as usual.
+        await asyncio.sleep(BYTE_EVERY_SECONDS)
+        status, health = await bridge.get("/healthz")
+        assert status == 200, health
+        outcomes = await attack
 
     slow_heads, slow_bodies = outcomes[:CONNECTIONS], outcomes[CONNECTIONS:]
     print(
