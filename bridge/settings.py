@@ -275,8 +275,8 @@ class Settings(BaseSettings):
     bots: dict[str, BotSettings] = Field(default_factory=dict)
     # The organization that owns config-defined agents, teams and channels.
     organization_id: str = "default"
-    # Organization -> organizations whose users, teams and whole staff its router steps may
-    # name (giosg's partner organizations); an organization may always name its own.
+    # Organization -> organizations its router steps may name in `organization_ids`
+    # (giosg's partner organizations); users and teams must be the organization's own.
     partner_organizations: dict[str, list[str]] = Field(default_factory=dict)
     agents: list[AgentSettings] = Field(default_factory=list)
     teams: list[TeamSettings] = Field(default_factory=list)

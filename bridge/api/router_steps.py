@@ -105,13 +105,14 @@ def step_views(router: RouterRow) -> list[dict[str, Any]]:
 
 
 async def out_of_scope(
-    tx: Tx, steps: Sequence[RouterStep], reachable: frozenset[str]
+    tx: Tx, steps: Sequence[RouterStep], owner: str, reachable: frozenset[str]
 ) -> list[FieldProblem]:
     """The users, teams and organizations in steps that the router's owner may not name."""
     users = {user for step in steps for user in step.user_ids}
     teams = {team for step in steps for team in step.team_ids}
     return scope_problems(
         steps,
+        owner,
         reachable,
         await tx.agent_organizations(users) if users else {},
         await tx.team_organizations(teams) if teams else {},

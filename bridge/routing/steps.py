@@ -201,14 +201,17 @@ def stored_step(data: Mapping[str, Any]) -> RouterStep:
 
 def scope_problems(
     steps: Sequence[RouterStep],
+    owner: str,
     reachable: frozenset[str],
     user_organizations: Mapping[str, str],
     team_organizations: Mapping[str, str],
 ) -> list[FieldProblem]:
-    """The names in steps outside the organizations a router's owner may reach.
+    """The names in steps that a router of organization `owner` may not route to.
 
-    `user_organizations` and `team_organizations` map the users and teams the steps name to
-    their organization; a name missing from them gets the same answer as another
+    As giosg's Routers API says: `organization_ids` may hold the owner and its partner
+    organizations (`reachable`), `team_ids` and `user_ids` only the owner's own teams and
+    users. `user_organizations` and `team_organizations` map the users and teams the steps
+    name to their organization; a name missing from them gets the same answer as another
     organization's, so nobody can probe which ids other organizations use.
     """
     problems: list[FieldProblem] = []
@@ -220,14 +223,14 @@ def scope_problems(
             if organization not in reachable
         )
         problems.extend(
-            FieldProblem(f"{where}.team_ids[{k}]", "no team of your organization or a partner")
+            FieldProblem(f"{where}.team_ids[{k}]", "no team of your organization")
             for k, team in enumerate(step.team_ids)
-            if team_organizations.get(team) not in reachable
+            if team_organizations.get(team) != owner
         )
         problems.extend(
-            FieldProblem(f"{where}.user_ids[{k}]", "no user of your organization or a partner")
+            FieldProblem(f"{where}.user_ids[{k}]", "no user of your organization")
             for k, user in enumerate(step.user_ids)
-            if user_organizations.get(user) not in reachable
+            if user_organizations.get(user) != owner
         )
     return problems
 

@@ -233,6 +233,9 @@ async def test_a_link_made_before_a_room_changed_hands_is_ignored(
         ({"user_ids": ["a1", "nobody"]}, "steps[0].user_ids[1]"),
         ({"team_ids": ["acme-team", "globex-team"]}, "steps[0].team_ids[1]"),
         ({"organization_ids": ["acme", "globex"]}, "steps[0].organization_ids[1]"),
+        # A partner organization is named as a whole, never through its users or teams.
+        ({"user_ids": ["a1", "p1"]}, "steps[0].user_ids[1]"),
+        ({"team_ids": ["acme-team", "partner-team"]}, "steps[0].team_ids[1]"),
     ],
 )
 async def test_steps_name_only_the_organizations_and_its_partners_people(
@@ -247,7 +250,7 @@ async def test_steps_name_only_the_organizations_and_its_partners_people(
     assert (await ok(bridge, "GET", routers, ACME))["count"] == 0
 
     # Neither may an existing router be changed to name them, by PUT or PATCH.
-    partner = step(user_ids=["a1", "p1"], team_ids=["partner-team"], organization_ids=["partner"])
+    partner = step(user_ids=["a1"], team_ids=["acme-team"], organization_ids=["acme", "partner"])
     router = await ok(bridge, "POST", routers, ACME, {"name": "ok", "steps": [partner]})
     for method in ("PUT", "PATCH"):
         status, answer = await call(

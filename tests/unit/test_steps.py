@@ -447,7 +447,7 @@ def test_a_stored_step_drops_the_apis_read_only_attributes_but_keeps_its_index()
 
 def test_scope_names_each_user_team_and_organization_outside_the_reachable_ones() -> None:
     steps = [
-        step(0, user_ids=["ann", "zed", "ghost"], team_ids=["primary", "theirs"]),
+        step(0, user_ids=["ann", "zed", "ghost"], team_ids=["primary", "partner-team", "theirs"]),
         RouterStep(
             index=1,
             preconditions=[Precondition(type="task_waited", value=5)],
@@ -456,18 +456,21 @@ def test_scope_names_each_user_team_and_organization_outside_the_reachable_ones(
     ]
     problems = scope_problems(
         steps,
+        "acme",
         frozenset({"acme", "partner"}),
         {"ann": "acme", "zed": "globex"},
-        {"primary": "partner", "theirs": "globex"},
+        {"primary": "acme", "partner-team": "partner", "theirs": "globex"},
     )
     # An unknown user gets the same answer as another organization's: nothing to probe.
+    # A partner may be named as an organization, never through its teams or users.
     assert [p.field for p in problems] == [
         "steps[0].team_ids[1]",
+        "steps[0].team_ids[2]",
         "steps[0].user_ids[1]",
         "steps[0].user_ids[2]",
         "steps[1].organization_ids[2]",
     ]
-    assert problems[1].problem == problems[2].problem
+    assert problems[2].problem == problems[3].problem
 
 
 # -- properties ---------------------------------------------------------------------------------
