@@ -9,7 +9,6 @@ thing (history replayed as messages, the bridge's own signed join link).
 from __future__ import annotations
 
 import hmac
-import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, Validati
 
 from adapters.http import HttpClient
 from bridge.errors import ConfigError, FieldProblem, InvalidSignature, MalformedPayload, NotFound
+from bridge.input_limits import load_json
 
 
 def _from_environment(name: object) -> SecretStr:
@@ -121,11 +121,8 @@ class InboundRequest:
     path_token: str | None = None
 
     def json(self) -> Any:
-        """The body as JSON, or MalformedPayload."""
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedPayload(f"the webhook body is not valid JSON: {exc}") from exc
+        """The body as JSON within the bridge's input limits, or MalformedPayload naming why."""
+        return load_json(self.body, MalformedPayload)
 
 
 InboundKind = Literal["agent.joined", "agent.message", "conversation.closed", "agent.presence"]

@@ -33,6 +33,7 @@ from bridge.api import (
 from bridge.api.auth import auth_middleware, check_exposure, is_loopback
 from bridge.api.deadlines import body_deadline_middleware
 from bridge.api.errors import error_middleware
+from bridge.api.input import input_middleware
 from bridge.assignment import ROUTING_EVALUATE, Assignment
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
@@ -255,7 +256,14 @@ def create_app(settings: Settings, *, resolver: AbstractResolver | None = None) 
 
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=[error_middleware, body_deadline_middleware, auth_middleware],
+        # Input is checked before credentials, so no credential check sees a NUL or a
+        # header that is not UTF-8.
+        middlewares=[
+            error_middleware,
+            body_deadline_middleware,
+            input_middleware,
+            auth_middleware,
+        ],
     )
     app[SETTINGS] = settings
     if resolver is not None:

@@ -29,6 +29,7 @@ from bridge.db.tables import ConversationRow
 from bridge.early_events import can_park, event_of, parked_row, reason_to_drop
 from bridge.errors import FieldProblem, InvalidTransition, NotFound
 from bridge.handoff import HandoffService
+from bridge.inbound_limits import storable_events
 from bridge.models import AgentMessageRequest
 from bridge.relay.dispatch import message_from_payload
 from bridge.views import message_view
@@ -64,7 +65,8 @@ class InboundService:
         if adapter is None:
             raise NotFound(f"no channel {channel!r}", [FieldProblem("channel", "unknown")])
         adapter.verify_inbound(request)
-        events = adapter.parse_inbound(request)
+        # An event the store cannot keep is left out here (a 2xx, so it is not redelivered).
+        events = storable_events(channel, adapter.parse_inbound(request))
         for event in events:
             await self.apply(channel, adapter, event)
         return await adapter.reply_inbound(request, events, self)

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
+from bridge.input_limits import MAX_JSON_DEPTH, json_depth
+
 Role = Literal["customer", "bot", "agent", "system"]
 ConversationStatus = Literal["pending", "active", "closed", "released", "failed"]
 MetadataValue = str | int | float | bool | None
@@ -73,6 +75,17 @@ class HandoffRequest(_Strict):
     settings: dict[str, Any] = Field(default_factory=dict)
     callback_url: HttpUrl
 
+    @field_validator("settings")
+    @classmethod
+    def _settings_nesting(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        # A setting may be JSON text (Kommunicate sends skipBotEvent so) that routing
+        # decodes later: it is held to a body's nesting limit, or decoding it would recurse.
+        for key, value in settings.items():
+            raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else b""
+            if json_depth(raw) > MAX_JSON_DEPTH:
+                raise ValueError(f"{key} holds JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        return settings
+
 
 class CustomerMessageRequest(_Strict):
     """A customer message to relay to the agent side."""
@@ -132,7 +145,8 @@ class PresenceUpdate(_Strict):
     """An agent's presence on a channel, pushed from outside."""
 
     channel: str = Field(min_length=1, max_length=128)
-    agent_id: str = Field(min_length=1, max_length=256)
+    # As long as agents.id: an unknown agent is created with this id.
+    agent_id: str = Field(min_length=1, max_length=128)
     name: str | None = Field(default=None, max_length=256)
     presence: Literal["online", "offline", "absent"]
 

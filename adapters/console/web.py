@@ -19,6 +19,7 @@ from aiohttp_sse import sse_response
 from bridge.api.errors import parse_body
 from bridge.db.tables import ACTIVE_STATUSES
 from bridge.errors import Forbidden
+from bridge.input_limits import stored_id
 from bridge.models import AgentMessageRequest, JoinRequest, ReasonRequest
 from bridge.typedefs import CONSOLE_HUB, JOIN_LINKS, SERVICE
 from bridge.views import message_view
@@ -111,7 +112,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
     hub = request.app[CONSOLE_HUB]
     last = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
-    after = int(last) if last.isdigit() else 0
+    after = stored_id(last) or 0
     row = await service.get(conversation_id)
     if row.status not in ACTIVE_STATUSES and not await service.transcript(
         conversation_id, after_seq=after, limit=1

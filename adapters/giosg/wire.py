@@ -84,7 +84,7 @@ def _envelope(body: Any) -> tuple[str, str, dict[str, Any], str]:
     if not isinstance(body, dict):
         raise MalformedPayload("giosg webhook: the body must be a JSON object")
     action = body.get("action")
-    if action not in ACTIONS:
+    if not isinstance(action, str) or action not in ACTIONS:  # a list or object is unhashable
         raise MalformedPayload("giosg webhook: action must be added, changed or removed")
     resource_id = body.get("resource_id")
     if not isinstance(resource_id, str | int) or isinstance(resource_id, bool) or resource_id == "":

@@ -14,7 +14,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
 from adapters.base import InboundRequest
-from bridge.errors import FieldProblem, MalformedPayload
+from bridge.errors import FieldProblem, MalformedPayload, RequestError
+from bridge.input_limits import load_json
 from bridge.models import MAX_TEXT, MetadataValue
 
 P = TypeVar("P", bound="_Payload")
@@ -88,8 +89,9 @@ class SelectDestinationCall(_UserCall):
             return {}
         if isinstance(value, str):
             try:
-                return json.loads(value)
-            except ValueError:
+                # Within the bridge's JSON limits: deep nesting in a string is no safer.
+                return load_json(value.encode("utf-8", "surrogatepass"))
+            except RequestError:
                 return value  # left for the dict check to refuse, naming the field
         return value
 

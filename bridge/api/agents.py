@@ -8,10 +8,10 @@ an agent's teams are always teams of the agent's organization.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bridge.api.errors import parse_body
 from bridge.api.tenancy import listed_organization, owning_organization, visible
@@ -31,8 +31,16 @@ class AgentBody(BaseModel):
     name: str = Field(min_length=1, max_length=256)
     email: str | None = Field(default=None, max_length=320)
     capacity: int = Field(default=3, ge=0, le=1000)
-    teams: list[str] | None = None
+    teams: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        default=None, max_length=100
+    )
     organization_id: str | None = Field(default=None, max_length=128)
+
+    @field_validator("teams")
+    @classmethod
+    def _each_team_once(cls, teams: list[str] | None) -> list[str] | None:
+        # Naming a team twice means being in it once (a membership is one row).
+        return list(dict.fromkeys(teams)) if teams is not None else None
 
 
 class PresenceBody(BaseModel):
@@ -49,7 +57,7 @@ class TeamBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=256)
-    hours: str | None = None
+    hours: str | None = Field(default=None, max_length=128)
     organization_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 

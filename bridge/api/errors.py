@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import errno
 import logging
 from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bridge.errors import (
@@ -19,6 +19,7 @@ from bridge.errors import (
     RequestError,
     UnsupportedMediaType,
 )
+from bridge.input_limits import load_json
 from bridge.typedefs import SETTINGS
 
 log = logging.getLogger(__name__)
@@ -60,12 +61,7 @@ async def parse_body(request: web.Request, model: type[M], *, optional: bool = F
             "send the body as application/json",
             [FieldProblem("content-type", f"is {request.content_type!r}")],
         )
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedJSON(
-            f"the body is not valid JSON: {exc}", [FieldProblem("(body)", "not valid JSON")]
-        ) from exc
+    data = load_json(raw)
     if not isinstance(data, dict):
         raise MalformedJSON(
             "the body must be a JSON object", [FieldProblem("(body)", "must be a JSON object")]
@@ -74,6 +70,56 @@ async def parse_body(request: web.Request, model: type[M], *, optional: bool = F
         return model.model_validate(data)
     except ValidationError as exc:
         raise invalid_input(exc) from exc
+
+
+def _refusal_status(exc: DBAPIError) -> int | None:
+    """409 or 422 when the store refused a value the request carried; None for an outage."""
+    if isinstance(exc, IntegrityError):
+        return 409
+    if isinstance(exc, DataError):
+        return 422
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        # SQLSTATE classes: 22 is a data exception (too long, out of range, a NUL in
+        # text), 23 an integrity constraint violation (a duplicate key).
+        return {"22": 422, "23": 409}.get(sqlstate[:2])
+    # asyncpg refuses a parameter it cannot encode (a lone surrogate, an integer out of
+    # range) with a ValueError before anything is sent.
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    return 422 if isinstance(cause, ValueError) else None
+
+
+def _refused_by_store(request: web.Request, exc: DBAPIError, status: int) -> web.Response:
+    """A value the store refused: the request's fault, so a 4xx and never a Retry-After.
+
+    Input checks are meant to catch such values first, naming the field; reaching this
+    means one is missing, and the warning says on which route (never the values).
+    """
+    route = request.match_info.route.resource
+    log.warning(
+        "api.refused_by_store",
+        extra={
+            "route": route.canonical if route is not None else "(none)",
+            "error": type(exc.orig).__name__,
+        },
+    )
+    if status == 409:
+        return web.json_response(
+            error_body(
+                "invalid_state",
+                "the request conflicts with what is stored",
+                [FieldProblem("(body)", "conflicts with stored data (a duplicate)")],
+            ),
+            status=409,
+        )
+    return web.json_response(
+        error_body(
+            "invalid_input",
+            "the request holds a value the store cannot keep",
+            [FieldProblem("(body)", "a value is too long, out of range or not storable text")],
+        ),
+        status=422,
+    )
 
 
 @web.middleware
@@ -105,6 +151,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ConnectionResetError:
         raise  # the client went away (a closed console stream): nothing to answer
     except (DBAPIError, PoolTimeout, OSError) as exc:
+        refused = _refusal_status(exc) if isinstance(exc, DBAPIError) else None
+        if isinstance(exc, DBAPIError) and refused is not None:
+            return _refused_by_store(request, exc, refused)
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+            # A path too long for a file name (a console static file) names nothing.
+            return web.json_response(
+                error_body("not_found", "Not Found", [FieldProblem("(path)", "too long")]),
+                status=404,
+            )
         # The store is down or locked: 503 so the sender retries; nothing was accepted.
         log.error("api.storage_unavailable", extra={"path": request.path, "error": str(exc)})
         return web.json_response(

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from bridge.api.handoffs import _int_query
 from bridge.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from bridge.input_limits import stored_id
 from bridge.typedefs import STORE, WORKER
 from bridge.views import outbox_view
 
@@ -42,10 +43,11 @@ async def list_outbox(request: web.Request) -> web.Response:
 async def retry_outbox(request: web.Request) -> web.Response:
     """Put a dead delivery back in line; it keeps its webhook-id."""
     raw_id = request.match_info["item_id"]
-    if not raw_id.isdigit():
+    item_id = stored_id(raw_id)
+    if item_id is None:
         raise NotFound(f"no delivery {raw_id!r}", [FieldProblem("item_id", "unknown delivery")])
     async with request.app[STORE].transaction() as tx:
-        row = await tx.get_outbox(int(raw_id))
+        row = await tx.get_outbox(item_id)
         if row is None:
             raise NotFound(f"no delivery {raw_id}", [FieldProblem("item_id", "unknown delivery")])
         if row.kind != "bot.event" and row.conversation_id is not None:

@@ -21,7 +21,6 @@ organization or its partner organizations (`partner_organizations`), else 400 na
 from __future__ import annotations
 
 import hmac
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +40,7 @@ from bridge.errors import (
     NotFound,
     Unauthorized,
 )
+from bridge.input_limits import load_json
 from bridge.routing.steps import RouterStep, parse_steps
 from bridge.settings import OrgToken
 from bridge.typedefs import ROUTING, SETTINGS, STORE
@@ -126,12 +126,7 @@ def _authorize(request: web.Request) -> OrgToken:
 
 async def _body(request: web.Request, model: type[BaseModel]) -> Any:
     raw = await request.read()
-    try:
-        data = json.loads(raw or b"null")
-    except ValueError as exc:
-        raise BadRequest(
-            f"the body is not valid JSON: {exc}", [FieldProblem("(body)", "not valid JSON")]
-        ) from exc
+    data = load_json(raw or b"null", BadRequest)
     if not isinstance(data, dict):
         raise BadRequest(
             "the body must be a JSON object", [FieldProblem("(body)", "must be a JSON object")]
@@ -162,10 +157,11 @@ async def _steps(
         raise BadRequest(exc.message, exc.fields) from exc
     organization_id = request.match_info["organization_id"]
     reachable = request.app[SETTINGS].reachable_organizations(organization_id)
-    problems = await out_of_scope(tx, steps, reachable)
+    problems = await out_of_scope(tx, steps, organization_id, reachable)
     if problems:
         raise BadRequest(
-            "steps may name only your organization's (or a partner's) users and teams",
+            "steps may name only your organization's users and teams, and your organization"
+            " or its partners",
             problems,
         )
     return step_records(steps, sent, router, *changed_by)

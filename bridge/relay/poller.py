@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from adapters.base import AgentSideAdapter
 from bridge.db.repo import Store
 from bridge.inbound import InboundService
+from bridge.inbound_limits import storable_events
 
 log = logging.getLogger(__name__)
 _CURSOR = "poll_cursor"
@@ -58,7 +59,7 @@ class Poller:
         async with self._store.transaction() as tx:
             cursor = await tx.get_state(channel, _CURSOR)
         events, next_cursor = await adapter.poll(cursor)
-        for event in events:
+        for event in storable_events(channel, events):
             await self._inbound.apply(channel, adapter, event)
         if next_cursor is not None and next_cursor != cursor:
             async with self._store.transaction() as tx:
