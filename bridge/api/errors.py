@@ -72,6 +72,21 @@ async def parse_body(request: web.Request, model: type[M], *, optional: bool = F
         raise invalid_input(exc) from exc
 
 
+# How a value the store refused is answered, by status: the code, message and problem.
+_REFUSALS = {
+    409: (
+        "invalid_state",
+        "the request conflicts with what is stored",
+        "conflicts with stored data (a duplicate)",
+    ),
+    422: (
+        "invalid_input",
+        "the request holds a value the store cannot keep",
+        "a value is too long, out of range or not storable text",
+    ),
+}
+
+
 def _refusal_status(exc: DBAPIError) -> int | None:
     """409 or 422 when the store refused a value the request carried; None for an outage."""
     if isinstance(exc, IntegrityError):
@@ -103,22 +118,9 @@ def _refused_by_store(request: web.Request, exc: DBAPIError, status: int) -> web
             "error": type(exc.orig).__name__,
         },
     )
-    if status == 409:
-        return web.json_response(
-            error_body(
-                "invalid_state",
-                "the request conflicts with what is stored",
-                [FieldProblem("(body)", "conflicts with stored data (a duplicate)")],
-            ),
-            status=409,
-        )
+    code, message, problem = _REFUSALS[status]
     return web.json_response(
-        error_body(
-            "invalid_input",
-            "the request holds a value the store cannot keep",
-            [FieldProblem("(body)", "a value is too long, out of range or not storable text")],
-        ),
-        status=422,
+        error_body(code, message, [FieldProblem("(body)", problem)]), status=status
     )
 
 

@@ -14,29 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
-import http.client
 import json
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import unused_port
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from bridge.relay import signing
 from bridge.settings import Settings
 from tests.adapters.fake_kommunicate import basic
 from tests.conftest import Database, RunningBridge, make_settings, start_bridge, stop_bridge
 from tests.fakes import FakeBot, handoff_body
+from tests.fuzzing import Aim, FuzzRequest, Route, requests, send, served_routes
 
 # Requests per backend: well under a minute each on a small CI machine. Set
 # BRIDGE_FUZZ_EXAMPLES to fuzz longer locally.
@@ -83,35 +78,8 @@ BOT_PATHS = {
     "tovie": [f"{SECRETS['FUZZ_TOVIE_TOKEN']}/{method}" for method in BOT_FIXTURES],
     "jivo": [SECRETS["FUZZ_JV_TOKEN"], f"{SECRETS['FUZZ_JV_TOKEN']}/reply"],
 }
-BODY_METHODS = {"POST", "PUT", "PATCH", "*"}
 JIVO_FIXTURES = ["jivochat/client_message.json", "jivochat/agent_message.json"]
-CONTENT_TYPES = [
-    "application/json",
-    "application/json; charset=utf-8",
-    "text/plain",
-    "application/x-www-form-urlencoded",
-    "multipart/form-data; boundary=x",
-    "application/json; charset=latin-1",
-]
-QUERY_NAMES = ["after", "limit", "status", "conversation_id", "page", "page_size", "ordering"]
-NASTY = [
-    "",
-    "\x00",
-    "a\x00b",
-    "\ud800",
-    "x\udfff",
-    "²",
-    "١٢",
-    "-1",
-    "0",
-    "9" * 25,
-    "NaN",
-    "..",
-    "%",
-    "ü",
-    "\u202e",
-    "null",
-]
+QUERY_NAMES = ("after", "limit", "status", "conversation_id", "page", "page_size", "ordering")
 
 
 def _fixture(name: str) -> Any:
@@ -256,232 +224,47 @@ async def _seed(bridge: RunningBridge, bot: FakeBot) -> Known:
         "/console/api/{token}/messages": {"text": "Hello", "client_id": "x-1"},
         "/console/desk-api/{token}/presence": {"presence": "online"},
         "/console/desk-api/{token}/take/{conversation_id}": {},
-        "conversation": {"conversation_id": conversation_id},
+        "(any)": {"conversation_id": conversation_id},
     }.items():
         known.bodies[key] = [body]
     return known
 
 
-@dataclass(frozen=True)
-class Route:
-    """One method and path template the app serves."""
+def _aim(known: Known) -> Aim:
+    """The bridge's own knowledge: existing ids, valid bodies, and each route's credentials."""
 
-    method: str
-    template: str
+    def values(route: Route, name: str, drawn: dict[str, str]) -> list[str]:
+        # A webhook's secret and a bot API's path go with the channel or bot drawn before.
+        if name == "token" and route.template.startswith("/webhooks/"):
+            token = PATH_TOKENS.get(drawn.get("channel", ""))
+            return [token] if token else []
+        if name == "path" and drawn.get("bot") in BOT_PATHS:
+            return BOT_PATHS[drawn["bot"]]
+        return known.params.get(name, [])
 
-    @property
-    def params(self) -> list[str]:
-        return re.findall(r"{(\w+)", self.template)
+    def templates(route: Route, drawn: dict[str, str]) -> list[Any]:
+        if route.template.startswith("/webhooks/"):
+            return known.bodies.get(f"webhook:{drawn['channel']}", [])
+        if route.template.startswith("/bots/"):
+            action = drawn["path"].rsplit("/", 1)[-1]
+            if drawn["bot"] == "jivo":
+                return known.bodies["bot:reply" if action == "reply" else "bot:jivo"]
+            return known.bodies.get(f"bot:{action}", [])
+        return known.bodies.get(route.template, known.bodies["(any)"])
 
+    def credentials(route: Route, drawn: dict[str, str], body: bytes) -> dict[str, str]:
+        if route.template.startswith("/integrations/"):
+            key = signing.secret_key(INTEGRATION_SECRET)
+            stamp = int(time.time())
+            return signing.headers(key, f"msg_{stamp}", stamp, body.decode("utf-8", "replace"))
+        if drawn.get("channel") == "km":
+            return {"Authentication": basic(SECRETS["FUZZ_KM_TOKEN"])}
+        return {"Authorization": f"Token {ORG_TOKEN}"}
 
-def served_routes(app: web.Application) -> list[Route]:
-    """Every route of the app, read from its router (static files get a `{filename}`)."""
-    routes = set()
-    for route in app.router.routes():
-        resource = route.resource
-        if resource is None:
-            continue
-        template = resource.canonical
-        if isinstance(resource, web.StaticResource):
-            template += "/{filename}"
-        routes.add(Route(route.method, template))
-    return sorted(routes, key=lambda r: (r.template, r.method))
-
-
-@dataclass(frozen=True)
-class FuzzRequest:
-    """One request as sent on the wire; its repr is what a failure prints."""
-
-    method: str
-    target: str
-    headers: tuple[tuple[str, bytes], ...]
-    body: bytes
-
-    def __repr__(self) -> str:
-        body = self.body if len(self.body) <= 600 else self.body[:600] + b"...(truncated)"
-        return f"{self.method} {self.target}\n  headers={list(self.headers)}\n  body={body!r}"
-
-
-# -- strategies ------------------------------------------------------------------------------
-
-texts = st.one_of(
-    st.text(max_size=30),
-    st.text(st.characters(exclude_categories=()), max_size=30),
-    st.sampled_from(NASTY),
-    st.integers(60, 3000).map(lambda n: "k" * n),
-    # Just over the lengths of the store's columns and of a message.
-    st.sampled_from([37, 65, 129, 257, 321, 10_001]).map(lambda n: "k" * n),
-)
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-(2**70), 2**70),
-    st.floats(allow_nan=True, allow_infinity=True),
-    texts,
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
-    max_leaves=10,
-)
-DEEP = "\x01deep\x01"
-
-
-def _slots(document: Any) -> list[tuple[Any, Any]]:
-    """Every (container, key) in a JSON document, breadth first."""
-    slots: list[tuple[Any, Any]] = []
-    pending = [document]
-    while pending:
-        node = pending.pop(0)
-        keys = list(node) if isinstance(node, dict) else range(len(node))
-        for key in keys:
-            slots.append((node, key))
-            if isinstance(node[key], dict | list):
-                pending.append(node[key])
-    return slots
-
-
-@st.composite
-def mutated(draw: st.DrawFn, template: Any) -> Any:
-    """A valid body with a few values replaced, dropped, or buried in deep nesting."""
-    document = copy.deepcopy(template)
-    for _ in range(draw(st.integers(0, 3))):
-        slots = _slots(document) if isinstance(document, dict | list) else []
-        if not slots:
-            break
-        container, key = draw(st.sampled_from(slots))
-        action = draw(st.sampled_from(["value", "value", "drop", "deep", "list", "extra"]))
-        if action == "drop" and isinstance(container, dict):
-            del container[key]
-        elif action == "list" and isinstance(container, list):
-            container.append(copy.deepcopy(container[key]))  # a repeated item
-        elif action == "deep":
-            container[key] = DEEP
-        elif action == "list":
-            container[key] = [container[key], container[key]]
-        elif action == "extra" and isinstance(container, dict):
-            container[draw(texts)] = draw(json_values)
-        else:
-            container[key] = draw(json_values)
-    return document
-
-
-@st.composite
-def bodies(draw: st.DrawFn, templates: list[Any]) -> bytes:
-    """Bytes of a body: mostly JSON near a valid one, sometimes anything at all."""
-    kind = draw(st.sampled_from(["template"] * 5 + ["random", "deep", "raw", "empty"]))
-    if kind == "empty":
-        return b""
-    if kind == "raw":
-        return draw(st.binary(max_size=200))
-    if kind == "deep":
-        depth = draw(st.integers(30, 5000))
-        opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
-        return (opener * depth + "1" + closer * depth).encode()
-    document = draw(mutated(draw(st.sampled_from(templates))) if templates else json_values)
-    if kind == "random":
-        document = draw(json_values)
-    text = json.dumps(document, ensure_ascii=draw(st.booleans()))
-    depth = draw(st.integers(10, 3000))
-    text = text.replace(json.dumps(DEEP), "[" * depth + "0" + "]" * depth)
-    return text.encode("utf-8", "surrogatepass")
-
-
-def _encode(value: str, safe: str = "") -> str:
-    return quote(value.encode("utf-8", "surrogatepass"), safe=safe)
-
-
-def _templates(known: Known, route: Route, values: dict[str, str]) -> list[Any]:
-    if route.template.startswith("/webhooks/"):
-        return known.bodies.get(f"webhook:{values['channel']}", [])
-    if route.template.startswith("/bots/"):
-        action = values["path"].rsplit("/", 1)[-1]
-        if values["bot"] == "jivo":
-            return known.bodies["bot:reply" if action == "reply" else "bot:jivo"]
-        return known.bodies.get(f"bot:{action}", [])
-    return known.bodies.get(route.template, known.bodies["conversation"])
-
-
-def _headers(route: Route, values: dict[str, str], body: bytes) -> dict[str, str]:
-    """The credentials a route wants, so the request reaches the parser behind them."""
-    if route.template.startswith("/integrations/"):
-        key = signing.secret_key(INTEGRATION_SECRET)
-        stamp = int(time.time())
-        return signing.headers(key, f"msg_{stamp}", stamp, body.decode("utf-8", "replace"))
-    if values.get("channel") == "km":
-        return {"Authentication": basic(SECRETS["FUZZ_KM_TOKEN"])}
-    return {"Authorization": f"Token {ORG_TOKEN}"}
-
-
-def requests(routes: list[Route], known: Known) -> st.SearchStrategy[FuzzRequest]:
-    """Requests to the app's routes, each aimed past its credentials most of the time."""
-    # Routes that take a body are where most input goes: they are drawn three times as often.
-    weighted = [r for r in routes for _ in range(3 if r.method in BODY_METHODS else 1)]
-
-    @st.composite
-    def build(draw: st.DrawFn) -> FuzzRequest:
-        route = draw(st.sampled_from(weighted))
-        method = route.method
-        if method == "*":
-            method = draw(st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]))
-        values: dict[str, str] = {}
-        for name in route.params:
-            real = _real_values(known, route, name, values)
-            use_real = real and draw(st.integers(0, 4)) > 0
-            values[name] = draw(st.sampled_from(real)) if use_real else draw(texts)
-        path = route.template
-        for name, value in values.items():
-            segment = _encode(value, "/" if name == "path" else "")
-            path = re.sub(r"\{" + name + r"(:[^}]*)?\}", lambda _, s=segment: s, path)
-        query = draw(st.dictionaries(st.sampled_from(QUERY_NAMES) | texts, texts, max_size=3))
-        if query:
-            path += "?" + "&".join(f"{_encode(k)}={_encode(v)}" for k, v in query.items())
-        body = draw(bodies(_templates(known, route, values)))
-        headers = {"Content-Type": draw(st.sampled_from(["application/json"] * 6 + CONTENT_TYPES))}
-        if draw(st.integers(0, 5)) > 0:
-            headers.update(_headers(route, values, body))
-        # One value per header name, whatever its case (signing.headers has content-type).
-        wire = {k.title(): v.encode("latin-1", "replace") for k, v in headers.items()}
-        if draw(st.integers(0, 9)) == 0:
-            name = draw(st.sampled_from(["Authorization", "Content-Type", "Last-Event-ID"]))
-            wire[name] = draw(st.binary(min_size=1, max_size=40).filter(_legal_header))
-        return FuzzRequest(method, path, tuple(wire.items()), body)
-
-    return build()
-
-
-def _real_values(known: Known, route: Route, name: str, values: dict[str, str]) -> list[str]:
-    """Existing values for a path parameter that agree with the ones drawn before it."""
-    if name == "token" and route.template.startswith("/webhooks/"):
-        token = PATH_TOKENS.get(values.get("channel", ""))
-        return [token] if token else []
-    if name == "path" and values.get("bot") in BOT_PATHS:
-        return BOT_PATHS[values["bot"]]
-    return known.params.get(name, [])
-
-
-def _legal_header(value: bytes) -> bool:
-    # Control bytes HTTP cannot carry in a header value: the server's parser refuses them.
-    return not re.search(rb"[\x00-\x08\x0a-\x1f\x7f]", value) and value.strip() == value
+    return Aim(values, templates, credentials, QUERY_NAMES)
 
 
 # -- the test -------------------------------------------------------------------------------
-
-
-def _send(port: int, request: FuzzRequest) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.putrequest(request.method, request.target, skip_accept_encoding=True)
-        for name, value in request.headers:
-            connection.putheader(name, value)
-        connection.putheader("Content-Length", str(len(request.body)))
-        connection.endheaders(request.body)
-        response = connection.getresponse()
-        if response.getheader("Content-Type", "").startswith("text/event-stream"):
-            return response.status, b"(a live event stream)"
-        return response.status, response.read()
-    finally:
-        connection.close()
 
 
 class StoreRefusals(logging.Handler):
@@ -500,8 +283,8 @@ class StoreRefusals(logging.Handler):
             self.routes.append(str(getattr(record, "route", "?")))
 
 
-def fuzz(port: int, routes: list[Route], known: Known, examples: int) -> None:
-    """Send `examples` generated requests; fail on the first 5xx, naming the request."""
+def fuzz(port: int, routes: list[Route], aim: Aim, examples: int) -> None:
+    """Send `examples` generated requests; fail on a 5xx or a store refusal, naming the request."""
     refusals = StoreRefusals()
     logging.getLogger("bridge").addHandler(refusals)
 
@@ -512,10 +295,10 @@ def fuzz(port: int, routes: list[Route], known: Known, examples: int) -> None:
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(requests(routes, known))
+    @given(requests(routes, aim))
     def no_server_error(request: FuzzRequest) -> None:
         refused = len(refusals.routes)
-        status, answer = _send(port, request)
+        status, answer = send(port, request)
         assert status < 500, f"{status} for\n{request!r}\nanswer: {answer[:500]!r}"
         assert len(refusals.routes) == refused, (
             f"the store refused a value of\n{request!r}\nanswer: {answer[:500]!r}"
@@ -562,6 +345,6 @@ async def test_no_route_answers_5xx_to_anything_a_client_sends(
         assert len(routes) > 40, routes
         port = bridge.server.port
         assert port is not None
-        await asyncio.to_thread(fuzz, port, routes, known, EXAMPLES)
+        await asyncio.to_thread(fuzz, port, routes, _aim(known), EXAMPLES)
     finally:
         await stop_bridge(bridge)
