@@ -187,7 +187,8 @@ def _page_number(request: web.Request, name: str, default: int, high: int) -> in
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= high:
+    # isdigit() alone also takes "²", which int() refuses.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not 1 <= int(raw) <= high:
         raise BadRequest(
             f"{name} must be a whole number from 1 to {high}",
             [FieldProblem(name, f"must be 1..{high}")],

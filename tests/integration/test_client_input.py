@@ -235,6 +235,19 @@ async def test_digits_python_reads_but_int_does_not(bridge: RunningBridge, bot: 
             assert r.status == 200
 
 
+async def test_router_pages_in_digits_int_does_not_read_are_a_400(
+    platforms: RunningBridge,
+) -> None:
+    headers = {"Authorization": f"Token {ORG_TOKEN}"}
+    for page in ("%C2%B2", "9" * 5000):
+        for name in ("page", "page_size"):
+            status, answer = await platforms.get(
+                f"/api/v5/orgs/{ORG}/routers?{name}={page}", headers=headers
+            )
+            assert status == 400, answer
+            assert [f["field"] for f in answer["error"]["fields"]] == [name]
+
+
 async def test_a_static_file_name_too_long_for_the_disk_is_404(bridge: RunningBridge) -> None:
     status, answer = await bridge.get("/console/static/" + "k" * 300)
     assert status == 404, answer
