@@ -17,7 +17,7 @@ from typing import Any
 
 from bridge.routing.engine import HandoffFacts, RoutingTable
 from bridge.routing.steps import Directory, Presence, Progress, RouterStep
-from bridge.routing_state import compile_table
+from bridge.services.routing_state import compile_table
 from bridge.settings import load_settings
 
 MAIN_CHANNELS = tuple(f"site-{m}" for m in range(4))

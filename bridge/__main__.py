@@ -87,7 +87,7 @@ def _config_check(args: argparse.Namespace) -> int:
             build_agent_adapters(settings, AdapterContext(http, {"console_hub": ConsoleHub()}))
 
     asyncio.run(check())
-    from bridge.routing_state import compile_table
+    from bridge.services.routing_state import compile_table
 
     compile_table(settings)  # rules, settings and hours
     for name in settings.main_channels():
@@ -136,7 +136,7 @@ def _route_explain(args: argparse.Namespace) -> int:
     from bridge.db.repo import Store
     from bridge.models import HandoffRequest
     from bridge.routing.engine import HandoffFacts, decide
-    from bridge.routing_state import RoutingState
+    from bridge.services.routing_state import RoutingState
 
     settings = _settings(args)
     raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")

@@ -34,22 +34,22 @@ from bridge.api.auth import auth_middleware, check_exposure, is_loopback
 from bridge.api.deadlines import body_deadline_middleware
 from bridge.api.errors import error_middleware
 from bridge.api.input import input_middleware
-from bridge.assignment import ROUTING_EVALUATE, Assignment
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
-from bridge.early_events import INBOUND_REPLAY
-from bridge.handoff import HandoffService
-from bridge.inbound import InboundService
 from bridge.outbound import OutboundPolicy
-from bridge.profiles import ProfileService
 from bridge.relay import signing
 from bridge.relay.dispatch import Dispatcher
 from bridge.relay.housekeeping import Housekeeper
 from bridge.relay.poller import Poller
 from bridge.relay.worker import RelayWorker
 from bridge.resolver import OutboundGuard
-from bridge.routing_state import RoutingState
+from bridge.services.assignment import ROUTING_EVALUATE, Assignment
+from bridge.services.early_events import INBOUND_REPLAY
+from bridge.services.handoff import HandoffService
+from bridge.services.inbound import InboundService
+from bridge.services.profiles import ProfileService
+from bridge.services.routing_state import RoutingState
 from bridge.settings import Settings
 from bridge.typedefs import (
     ASSIGNMENT,

@@ -12,14 +12,14 @@ if TYPE_CHECKING:
     from adapters.console.hub import ConsoleHub
     from adapters.console.links import DeskLinks, JoinLinks
     from adapters.http import HttpClient
-    from bridge.assignment import Assignment
     from bridge.db.repo import Store
-    from bridge.handoff import HandoffService
-    from bridge.inbound import InboundService
-    from bridge.profiles import ProfileService
     from bridge.relay.worker import RelayWorker
     from bridge.resolver import OutboundGuard
-    from bridge.routing_state import RoutingState
+    from bridge.services.assignment import Assignment
+    from bridge.services.handoff import HandoffService
+    from bridge.services.inbound import InboundService
+    from bridge.services.profiles import ProfileService
+    from bridge.services.routing_state import RoutingState
     from bridge.settings import Settings
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")

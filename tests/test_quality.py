@@ -89,7 +89,7 @@ def test_reserved_key_check_catches_the_tovie_mistake() -> None:
 
 def test_the_suite_runs_at_the_default_log_level(caplog: pytest.LogCaptureFixture) -> None:
     """pyproject's log_level: INFO records of the bridge's loggers are made in every test."""
-    logging.getLogger("bridge.handoff").info("quality.probe")
+    logging.getLogger("bridge.services.handoff").info("quality.probe")
     assert "quality.probe" in caplog.messages
 
 

@@ -1,7 +1,7 @@
 """Polls platforms whose webhooks are not set up, feeding events to the inbound service.
 
 The cursor of each channel is kept in the store, so a restart resumes where it was.
-Applying an event is idempotent (see bridge/inbound.py), so two replicas polling the
+Applying an event is idempotent (see bridge/services/inbound.py), so two replicas polling the
 same platform, or a poll overlapping a webhook, apply each event once.
 """
 
@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 from adapters.base import AgentSideAdapter
 from bridge.db.repo import Store
-from bridge.inbound import InboundService
 from bridge.inbound_limits import storable_events
+from bridge.services.inbound import InboundService
 
 log = logging.getLogger(__name__)
 _CURSOR = "poll_cursor"

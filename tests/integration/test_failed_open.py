@@ -19,16 +19,16 @@ from adapters.base import (
 from adapters.console.links import JoinLinks
 from adapters.http import HttpClient
 from adapters.webhook import StandardWebhooksBot
-from bridge.assignment import Assignment
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
 from bridge.errors import PlatformRejected, PlatformUnavailable
-from bridge.handoff import HandoffService
 from bridge.models import CustomerMessageRequest, HandoffRequest
 from bridge.relay.dispatch import Dispatcher
 from bridge.relay.worker import RelayWorker
-from bridge.routing_state import RoutingState
+from bridge.services.assignment import Assignment
+from bridge.services.handoff import HandoffService
+from bridge.services.routing_state import RoutingState
 from tests.conftest import Database, make_settings
 from tests.fakes import WEBHOOK_SECRET, handoff_body
 

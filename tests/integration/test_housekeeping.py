@@ -14,9 +14,9 @@ from adapters.base import InboundEvent
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
-from bridge.early_events import parked_row
 from bridge.relay import outbox
 from bridge.relay.housekeeping import prune_once
+from bridge.services.early_events import parked_row
 from bridge.settings import Settings
 from tests.conftest import Database, make_settings
 

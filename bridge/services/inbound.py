@@ -7,7 +7,7 @@ nothing. So a webhook redelivered (even concurrently, on two replicas) is applie
 and every copy gets a 2xx.
 
 An event about a chat whose platform id the open has not stored yet is parked, and
-applied in the order of arrival once the id is known (see bridge/early_events.py).
+applied in the order of arrival once the id is known (see bridge/services/early_events.py).
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ from adapters.base import (
     InboundReply,
     InboundRequest,
 )
-from bridge.assignment import Assignment
 from bridge.db.repo import Store
 from bridge.db.tables import ConversationRow
-from bridge.early_events import can_park, event_of, parked_row, reason_to_drop
 from bridge.errors import FieldProblem, InvalidTransition, NotFound
-from bridge.handoff import HandoffService
 from bridge.inbound_limits import storable_events
 from bridge.models import AgentMessageRequest
 from bridge.relay.dispatch import message_from_payload
+from bridge.services.assignment import Assignment
+from bridge.services.early_events import can_park, event_of, parked_row, reason_to_drop
+from bridge.services.handoff import HandoffService
 from bridge.views import message_view
 
 log = logging.getLogger(__name__)

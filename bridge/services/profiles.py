@@ -12,12 +12,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.assignment import Assignment
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ACTIVE_STATUSES, ConversationRow
 from bridge.errors import ConversationNotFound, InvalidTransition
 from bridge.events import announce
 from bridge.models import CustomerUpdate, MetadataValue
+from bridge.services.assignment import Assignment
 
 
 class ProfileService:

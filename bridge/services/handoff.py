@@ -23,10 +23,8 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.base import AgentSideAdapter, ConversationRef
 from adapters.console.links import JoinLinks
-from bridge.assignment import Assignment
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ACTIVE_STATUSES, ConversationRow, MessageRow, OutboxRow
-from bridge.early_events import replay_job
 from bridge.errors import ConversationNotFound, FieldProblem, InvalidInput, InvalidTransition
 from bridge.events import announce
 from bridge.models import AgentMessageRequest, CustomerMessageRequest, HandoffRequest
@@ -34,7 +32,9 @@ from bridge.relay import outbox
 from bridge.relay.worker import DeliveryResult
 from bridge.routing.engine import Decision, HandoffFacts, decide
 from bridge.routing.steps import Directory
-from bridge.routing_state import RoutingState
+from bridge.services.assignment import Assignment
+from bridge.services.early_events import replay_job
+from bridge.services.routing_state import RoutingState
 from bridge.views import message_view
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Services: orchestrate the domain, routing and the store for each use case."""
