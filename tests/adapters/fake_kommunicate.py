@@ -26,7 +26,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.kommunicate.inbound import MESSAGE_ID_KEY
-from tests.adapters.lost_answers import LostAnswers
+from tests.kit.lost_answers import LostAnswers
 
 CREATE_PATH = "/rest/ws/group/conversation"
 SEND_PATH = "/rest/ws/message/v2/send"
