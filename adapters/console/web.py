@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from bridge.api.errors import parse_body
-from bridge.db.tables import ACTIVE_STATUSES
+from bridge.domain.status import ACTIVE
 from bridge.errors import Forbidden
 from bridge.input_limits import stored_id
 from bridge.models import AgentMessageRequest, JoinRequest, ReasonRequest
@@ -114,7 +114,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     last = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
     after = stored_id(last) or 0
     row = await service.get(conversation_id)
-    if row.status not in ACTIVE_STATUSES and not await service.transcript(
+    if row.status not in ACTIVE and not await service.transcript(
         conversation_id, after_seq=after, limit=1
     ):
         # Nothing more will happen here: 204 tells EventSource to stop reconnecting.
@@ -145,7 +145,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 if details != shown:
                     await stream.send(json.dumps(_agent_view(row)), event="conversation")
                 shown = details
-                if row.status not in ACTIVE_STATUSES:
+                if row.status not in ACTIVE:
                     break  # ended: the page has the last word; stop reading the store
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), STREAM_POLL_SECONDS)

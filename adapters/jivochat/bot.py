@@ -74,6 +74,8 @@ from adapters.jivochat.wire import (
     stable_uuid,
 )
 from adapters.webhook import StandardWebhooksBot
+from bridge.domain.conversation import reply_joins_first
+from bridge.domain.status import ACTIVE, Status
 from bridge.errors import (
     ConfigError,
     FieldProblem,
@@ -94,7 +96,6 @@ JIVO_BOT_MESSAGE = "jivo.bot_message"
 JIVO_TARGET = "jivochat:bot-api"
 NO_AGENT_ONLINE = "no agent online"
 CLOSED_REASON = "closed on jivochat"
-_ACTIVE = ("pending", "active")
 _TO_JIVO = " -> jivo"
 _HANDLED = (CLIENT_MESSAGE, AGENT_UNAVAILABLE, AGENT_JOINED, AGENT_MESSAGE, CHAT_CLOSED)
 
@@ -164,7 +165,7 @@ class JivoBotProvider(StandardWebhooksBot):
             log.info("jivochat.redelivery", extra={"bot": self.name, "event": kind})
             return InboundReply()
         row = await gateway.find_by_bot_conversation(self.name, event.chat_id)
-        handoff = row if row is not None and row.status in _ACTIVE else None
+        handoff = row if row is not None and Status(row.status) in ACTIVE else None
         if kind == CLIENT_MESSAGE:
             await self._notify(
                 gateway, event, "customer.message", self._customer_message(event, handoff)
@@ -236,7 +237,7 @@ class JivoBotProvider(StandardWebhooksBot):
         """The handoff's lifecycle calls; each is idempotent and tells the bot once."""
         try:
             if event.kind == AGENT_JOINED or (
-                event.kind == AGENT_MESSAGE and handoff.status == "pending"
+                event.kind == AGENT_MESSAGE and reply_joins_first(Status(handoff.status))
             ):
                 await gateway.agent_joined(handoff.id, event.agent_name)
             if event.kind == AGENT_MESSAGE:

@@ -62,6 +62,7 @@ from adapters.base import (
 )
 from adapters.tovie import wire
 from adapters.tovie.options import TovieOptions
+from bridge.domain.status import ACTIVE, Status
 from bridge.errors import (
     Conflict,
     FieldProblem,
@@ -77,7 +78,6 @@ from bridge.models import CustomerMessageRequest, HandoffRequest
 log = logging.getLogger(__name__)
 
 _WEBHOOK_KEY = "webhook_url"
-_OPEN = ("pending", "active")
 _CLOSING_EVENTS = ("conversation.closed", "conversation.released", "handoff.failed")
 
 
@@ -232,7 +232,7 @@ class TovieBot(BotSideAdapter):
     async def _close_chat(self, request: InboundRequest, gateway: OperatorGateway) -> InboundReply:
         call = wire.parse(wire.CloseChatCall, request)
         row = await gateway.find_by_bot_conversation(self.name, call.user_id)
-        if row is None or row.status not in _OPEN:
+        if row is None or Status(row.status) not in ACTIVE:
             return InboundReply()  # already over: a repeated closeChat changes nothing
         reason = (call.text or "the client closed the chat in Tovie")[:1_000]
         try:
@@ -259,7 +259,7 @@ class TovieBot(BotSideAdapter):
     async def _from_customer(self, user_id: str, text: str, gateway: OperatorGateway) -> None:
         """Relay to the user's open conversation; before there is one, keep it as history."""
         row = await gateway.find_by_bot_conversation(self.name, user_id)
-        if row is not None and row.status in _OPEN:
+        if row is not None and Status(row.status) in ACTIVE:
             try:
                 await gateway.customer_message(row.id, CustomerMessageRequest(text=text))
                 return

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bridge.api.handoffs import _int_query
+from bridge.domain.status import Status
 from bridge.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from bridge.input_limits import stored_id
 from bridge.typedefs import STORE, WORKER
@@ -52,7 +53,7 @@ async def retry_outbox(request: web.Request) -> web.Response:
             raise NotFound(f"no delivery {raw_id}", [FieldProblem("item_id", "unknown delivery")])
         if row.kind != "bot.event" and row.conversation_id is not None:
             conversation = await tx.get_conversation(row.conversation_id)
-            if conversation is not None and conversation.status == "failed":
+            if conversation is not None and conversation.status == Status.FAILED:
                 raise Conflict(
                     f"conversation {conversation.id} failed to open; start a new handoff instead",
                     [FieldProblem("conversation.status", "is failed")],

@@ -20,6 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from bridge.domain.status import ACTIVE, Status
+
 # A naming convention keeps constraint names stable across SQLite and PostgreSQL,
 # which Alembic needs to alter them later.
 NAMING_CONVENTION = {
@@ -54,8 +56,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-ACTIVE_STATUSES = ("pending", "active")
-_ACTIVE_SQL = "status IN ('pending', 'active')"
+class StatusColumn(TypeDecorator[Status]):
+    """A conversation's Status, stored as its string value (rows read back as Status)."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: Status | None, dialect: Dialect) -> str | None:
+        # Status(...) refuses a string that is no status before it reaches the table.
+        return None if value is None else Status(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Status | None:
+        return None if value is None else Status(value)
+
+
+# In the enum's order, so the index condition reads as it always has (the migrations').
+_ACTIVE_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in Status if s in ACTIVE))
 
 
 class Base(DeclarativeBase):
@@ -70,7 +86,7 @@ class ConversationRow(Base):
     __tablename__ = "conversations"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[Status] = mapped_column(StatusColumn())
     main_channel: Mapped[str] = mapped_column(String(128))
     channel: Mapped[str] = mapped_column(String(128))
     platform: Mapped[str] = mapped_column(String(64))

@@ -18,6 +18,7 @@ from typing import Any
 
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ConversationRow, OutboxRow
+from bridge.domain.conversation import waiting_for_agent
 from bridge.errors import (
     Conflict,
     ConversationNotFound,
@@ -111,7 +112,9 @@ class Assignment:
         directory = await self._routing.directory()
         async with self._store.transaction() as tx:
             row = await tx.get_conversation(conversation_id)
-            if row is None or row.status != "pending" or row.assignee_id or not row.router_id:
+            if row is None or not row.router_id:
+                return
+            if not waiting_for_agent(row.status, row.assignee_id):
                 return
             steps = self._routing.table.routers.get(row.router_id, ())
             if not steps:
@@ -190,7 +193,7 @@ class Assignment:
             row = await tx.get_conversation(conversation_id)
             if row is None:
                 raise ConversationNotFound(conversation_id)
-            if row.status != "pending" or row.assignee_id is not None:
+            if not waiting_for_agent(row.status, row.assignee_id):
                 raise Conflict(
                     "this chat was already taken", [FieldProblem("conversation", "already taken")]
                 )

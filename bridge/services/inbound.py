@@ -25,6 +25,8 @@ from adapters.base import (
 )
 from bridge.db.repo import Store
 from bridge.db.tables import ConversationRow
+from bridge.domain.conversation import reply_joins_first
+from bridge.domain.status import ACTIVE
 from bridge.errors import FieldProblem, InvalidTransition, NotFound
 from bridge.inbound_limits import storable_events
 from bridge.models import AgentMessageRequest
@@ -106,8 +108,7 @@ class InboundService:
             if event.kind == "agent.joined":
                 await self._service.agent_joined(row.id, name)
             elif event.kind == "agent.message" and event.text:
-                if row.status == "pending":
-                    # Platforms that send no join event: the first reply is the join.
+                if reply_joins_first(row.status):
                     await self._service.agent_joined(row.id, name)
                 await self._service.agent_message(
                     row.id, AgentMessageRequest(text=event.text, client_id=event.event_id), name
@@ -190,7 +191,7 @@ class InboundService:
                 customer_id=customer_id,
                 main_channel=self._main_channel_of.get(channel),
             )
-            if row is None or row.status not in ("pending", "active"):
+            if row is None or row.status not in ACTIVE:
                 return None
             messages = await tx.messages(row.id)
         return ConversationInfo(

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.db.repo import Store, Tx
-from bridge.db.tables import ACTIVE_STATUSES, ConversationRow
-from bridge.errors import ConversationNotFound, InvalidTransition
+from bridge.db.tables import ConversationRow
+from bridge.domain.status import Event, transition
+from bridge.errors import ConversationNotFound
 from bridge.events import announce
 from bridge.models import CustomerUpdate, MetadataValue
 from bridge.services.assignment import Assignment
@@ -51,8 +52,7 @@ class ProfileService:
                 raise ConversationNotFound(conversation_id)
             if not await self._first_delivery(tx, delivery_id, now):
                 return row
-            if row.status not in ACTIVE_STATUSES:
-                raise InvalidTransition(conversation_id, row.status, "update the metadata of")
+            transition(conversation_id, row.status, Event.UPDATE_METADATA)
             merged = dict(metadata) if replace else {**row.conversation_metadata, **metadata}
             await tx.update_conversation(
                 conversation_id, conversation_metadata=merged, updated_at=now

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
 from bridge.db.repo.base import TxPart, affected
-from bridge.db.tables import ACTIVE_STATUSES, ConversationRow
+from bridge.db.tables import ConversationRow
+from bridge.domain.status import ACTIVE, Event, Status, sources, target
 
 
 class ConversationQueries(TxPart):
@@ -30,7 +31,7 @@ class ConversationQueries(TxPart):
         """The active conversation of this bot conversation, or of this customer on this channel."""
         query = (
             select(ConversationRow)
-            .where(ConversationRow.status.in_(ACTIVE_STATUSES))
+            .where(ConversationRow.status.in_(ACTIVE))
             .where(
                 or_(
                     and_(
@@ -82,7 +83,7 @@ class ConversationQueries(TxPart):
             .where(
                 scope,
                 ConversationRow.customer_id == customer_id,
-                ConversationRow.status.in_(ACTIVE_STATUSES),
+                ConversationRow.status.in_(ACTIVE),
             )
             .limit(1)
         )
@@ -107,14 +108,14 @@ class ConversationQueries(TxPart):
         """The customer's active conversations on every main channel."""
         query = select(ConversationRow).where(
             ConversationRow.customer_id == customer_id,
-            ConversationRow.status.in_(ACTIVE_STATUSES),
+            ConversationRow.status.in_(ACTIVE),
         )
         return list((await self.session.execute(query)).scalars())
 
     async def pending_conversations(self, channel: str | None = None) -> list[ConversationRow]:
         """Conversations waiting for an agent, in queue order (priority, then age)."""
         query = select(ConversationRow).where(
-            ConversationRow.status == "pending", ConversationRow.assignee_id.is_(None)
+            ConversationRow.status == Status.PENDING, ConversationRow.assignee_id.is_(None)
         )
         if channel is not None:
             query = query.where(ConversationRow.channel == channel)
@@ -129,7 +130,7 @@ class ConversationQueries(TxPart):
             select(ConversationRow)
             .where(
                 ConversationRow.assignee_id == agent_id,
-                ConversationRow.status.in_(ACTIVE_STATUSES),
+                ConversationRow.status.in_(ACTIVE),
             )
             .order_by(ConversationRow.assigned_at, ConversationRow.id)
         )
@@ -149,8 +150,8 @@ class ConversationQueries(TxPart):
     async def transition(
         self,
         conversation_id: str,
-        from_statuses: Sequence[str],
-        to_status: str,
+        from_statuses: Collection[Status],
+        to_status: Status,
         **fields: Any,
     ) -> bool:
         """Move to `to_status` only if the status is still one of `from_statuses`.
@@ -175,11 +176,15 @@ class ConversationQueries(TxPart):
             update(ConversationRow)
             .where(
                 ConversationRow.id == conversation_id,
-                ConversationRow.status == "pending",
+                ConversationRow.status.in_(sources(Event.TAKE)),
                 ConversationRow.assignee_id.is_(None),
             )
             .values(
-                status="active", assignee_id=agent_id, assigned_at=now, agent=agent, updated_at=now
+                status=target(Event.TAKE),
+                assignee_id=agent_id,
+                assigned_at=now,
+                agent=agent,
+                updated_at=now,
             )
             .execution_options(synchronize_session=False)
         )

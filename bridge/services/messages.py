@@ -1,0 +1,149 @@
+"""Messages of a handed-off chat: the customer's relayed to the agent side, the agent's to the bot.
+
+A message is stored once per sender's id (a unique index), so a retried send answers with
+the message stored the first time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlalchemy.exc import IntegrityError
+
+from adapters.base import AgentSideAdapter
+from bridge.db.repo import Store
+from bridge.db.tables import MessageRow
+from bridge.domain.status import Event, transition
+from bridge.events import announce
+from bridge.models import AgentMessageRequest, CustomerMessageRequest, HistoryMessage
+from bridge.relay import outbox
+from bridge.services.lookup import require_conversation
+from bridge.views import message_view
+
+
+def _aware(value: datetime) -> datetime:
+    """Times without an offset are taken as UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def history_rows(
+    conversation_id: str, history: Sequence[HistoryMessage], now: datetime
+) -> list[MessageRow]:
+    """The transcript a bot hands over with a handoff, as rows to store."""
+    return [
+        MessageRow(
+            conversation_id=conversation_id,
+            role=m.role,
+            text=m.text,
+            author=m.author,
+            external_id=None,
+            sent_at=_aware(m.sent_at),
+            created_at=now,
+        )
+        for m in history
+    ]
+
+
+class Messages:
+    """Stores a side's message and queues it for the other side, in one transaction."""
+
+    def __init__(
+        self,
+        store: Store,
+        adapters: Mapping[str, AgentSideAdapter],
+        on_commit: Callable[[], None],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._adapters = adapters
+        self._on_commit = on_commit
+        self._clock = clock
+
+    async def customer_message(
+        self, conversation_id: str, request: CustomerMessageRequest
+    ) -> tuple[MessageRow, bool]:
+        """Store a customer message and relay it to the agent side; repeats are stored once."""
+        return await self._add(
+            conversation_id,
+            role="customer",
+            text=request.text,
+            author=None,
+            external_id=request.id,
+            sent_at=request.sent_at,
+        )
+
+    async def agent_message(
+        self, conversation_id: str, request: AgentMessageRequest, author: str | None
+    ) -> tuple[MessageRow, bool]:
+        """Store an agent's reply and relay it to the bot."""
+        return await self._add(
+            conversation_id,
+            role="agent",
+            text=request.text,
+            author=author,
+            external_id=request.client_id,
+            sent_at=None,
+        )
+
+    async def _add(
+        self,
+        conversation_id: str,
+        *,
+        role: Literal["customer", "agent"],
+        text: str,
+        author: str | None,
+        external_id: str | None,
+        sent_at: datetime | None,
+    ) -> tuple[MessageRow, bool]:
+        now = self._clock()
+        event = Event.AGENT_MESSAGE if role == "agent" else Event.CUSTOMER_MESSAGE
+        try:
+            async with self._store.transaction() as tx:
+                row = await require_conversation(tx, conversation_id)
+                if external_id is not None:
+                    earlier = await tx.find_message(conversation_id, role, external_id)
+                    if earlier is not None:
+                        return earlier, False
+                transition(conversation_id, row.status, event)
+                message = MessageRow(
+                    conversation_id=conversation_id,
+                    role=role,
+                    text=text,
+                    author=author,
+                    external_id=external_id,
+                    sent_at=_aware(sent_at) if sent_at else now,
+                    created_at=now,
+                )
+                await tx.add_messages([message])
+                view = message_view(message)
+                if role == "agent":
+                    await announce(tx, row, "agent.message", {"message": view}, now, to_bot=True)
+                else:
+                    await announce(
+                        tx, row, "customer.message", {"message": view}, now, to_bot=False
+                    )
+                if role == "customer" and self._relays_messages(row.channel):
+                    await tx.enqueue(
+                        [
+                            outbox.agent_delivery(
+                                row.id, row.channel, outbox.AGENT_MESSAGE, {"message": view}, now
+                            )
+                        ]
+                    )
+                await tx.update_conversation(conversation_id, updated_at=now)
+        except IntegrityError:
+            # The same message id raced in twice; the other request stored it.
+            assert external_id is not None
+            async with self._store.transaction() as tx:
+                earlier = await tx.find_message(conversation_id, role, external_id)
+            if earlier is None:
+                raise
+            return earlier, False
+        self._on_commit()
+        return message, True
+
+    def _relays_messages(self, channel: str) -> bool:
+        adapter = self._adapters.get(channel)
+        return adapter is None or adapter.capabilities.messages

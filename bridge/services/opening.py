@@ -1,0 +1,210 @@
+"""Opening a handoff: route it, store the conversation and its history, queue the agent side.
+
+Everything is written in one transaction, so a crash never leaves a conversation without
+its deliveries or a delivery without its conversation. The relay reports back through
+`delivered` once the agent side has opened the chat.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from adapters.base import AgentSideAdapter
+from bridge.db.repo import Store, Tx
+from bridge.db.tables import ConversationRow, OutboxRow
+from bridge.domain.conversation import opening_status
+from bridge.domain.status import Status
+from bridge.errors import FieldProblem, InvalidInput
+from bridge.events import announce
+from bridge.models import HandoffRequest
+from bridge.relay import outbox
+from bridge.relay.worker import DeliveryResult
+from bridge.routing.engine import Decision, HandoffFacts, decide
+from bridge.routing.steps import Directory
+from bridge.services.assignment import Assignment
+from bridge.services.early_events import replay_job
+from bridge.services.messages import history_rows
+from bridge.services.routing_state import RoutingState
+from bridge.views import message_view
+
+log = logging.getLogger(__name__)
+
+
+class Opening:
+    """Routes and opens handoffs; keeps the platform's id once the agent side has opened."""
+
+    def __init__(
+        self,
+        store: Store,
+        routing: RoutingState,
+        assignment: Assignment,
+        default_channel: str,
+        adapters: Mapping[str, AgentSideAdapter],
+        on_commit: Callable[[], None],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._routing = routing
+        self._assignment = assignment
+        self._default_channel = default_channel
+        self._adapters = adapters
+        self._on_commit = on_commit
+        self._clock = clock
+
+    async def open(self, request: HandoffRequest) -> tuple[ConversationRow, bool]:
+        """Route and open a handoff; the existing active conversation when there is one.
+
+        Returns the conversation and whether it was created now. Two requests racing
+        for the same customer meet at the database's unique indexes: one inserts, the
+        other gets IntegrityError and returns the winner's conversation.
+        """
+        decision = self.explain(request)
+        main = decision.main_channel
+        # Read before the transaction (SQLite has one connection), and only when the
+        # decision names agents: a chat answered through a join link needs no directory.
+        directory = await self._routing.directory() if decision.names_agents else Directory()
+        try:
+            async with self._store.transaction() as tx:
+                existing = await tx.find_active(
+                    request.bot.platform, request.bot.conversation_id, main, request.customer.id
+                )
+                if existing is not None:
+                    return existing, False
+                row = await self._create(tx, request, decision)
+                # A handoff outside business hours failed at once: nobody is offered it.
+                if row.status == Status.PENDING:
+                    await self._assignment.place(tx, row, decision, directory)
+                    await self._assignment.update_queue(tx, row.channel, row.created_at)
+        except IntegrityError:
+            async with self._store.transaction() as tx:
+                existing = await tx.find_active(
+                    request.bot.platform, request.bot.conversation_id, main, request.customer.id
+                )
+            if existing is None:
+                raise
+            return existing, False
+        self._on_commit()
+        log.info(
+            "handoff.routed",
+            extra={"conversation": row.id, "channel": row.channel, "rule": row.route_rule},
+        )
+        return row, True
+
+    def explain(self, request: HandoffRequest) -> Decision:
+        """The routing decision for a would-be handoff, without storing anything."""
+        main = request.channel or self._default_channel
+        if main not in self._routing.table.regions.main_channels:
+            known = ", ".join(sorted(self._routing.table.regions.main_channels))
+            raise InvalidInput(
+                f"unknown main channel {main!r}",
+                [FieldProblem("channel", f"unknown main channel; known: {known}")],
+            )
+        facts = HandoffFacts(
+            main_channel=main,
+            region=request.region,
+            customer=request.customer.model_dump(mode="json"),
+            metadata=request.metadata,
+            settings=request.settings,
+        )
+        return decide(self._routing.table, facts, self._clock())
+
+    async def _create(self, tx: Tx, request: HandoffRequest, decision: Decision) -> ConversationRow:
+        now = self._clock()
+        channel, trace = decision.channel, list(decision.trace)
+        adapter = self._adapters[channel]
+        closed_reason = None
+        if decision.closed:
+            when = decision.next_open.isoformat() if decision.next_open else None
+            closed_reason = f"outside business hours; next opening {when or 'unknown'}"
+        row = ConversationRow(
+            id=str(uuid.uuid4()),
+            status=opening_status(outside_hours=decision.closed),
+            main_channel=decision.main_channel,
+            channel=channel,
+            platform=adapter.platform,
+            region=request.region,
+            route_rule=decision.region_rule,
+            route_trace=trace,
+            bot_platform=request.bot.platform,
+            bot_conversation_id=request.bot.conversation_id,
+            callback_url=str(request.callback_url),
+            customer_id=request.customer.id,
+            customer=request.customer.model_dump(mode="json"),
+            conversation_metadata=dict(request.metadata),
+            settings=decision.settings.model_dump(mode="json"),
+            agent=None,
+            external_ref=None,
+            platform_join_url=None,
+            status_reason=closed_reason,
+            organization_id=self._routing.channel_organization(channel),
+            created_at=now,
+            updated_at=now,
+            closed_at=now if decision.closed else None,
+            offered_to=[],
+            routing_progress=[],
+            priority=decision.priority,
+        )
+        await tx.insert_conversation(row)
+        history = history_rows(row.id, request.history, now)
+        await tx.add_messages(history)
+        route = {"rule": decision.region_rule, "trace": trace, "channel": channel}
+        await announce(tx, row, "handoff.requested", {}, now, to_bot=False)
+        if decision.closed:
+            data = {
+                "reason": closed_reason,
+                "next_opening": decision.next_open.isoformat() if decision.next_open else None,
+            }
+            await announce(tx, row, "handoff.failed", data, now, to_bot=True)
+            return row
+        history_payload = [message_view(m) for m in history]
+        snapshot = {
+            "id": row.id,
+            "channel": row.channel,
+            "main_channel": row.main_channel,
+            "region": row.region,
+            "customer": row.customer,
+            "metadata": row.conversation_metadata,
+            "settings": row.settings,
+        }
+        deliveries: list[OutboxRow] = []
+        if adapter.capabilities.history or not adapter.capabilities.messages:
+            payload = {"conversation": snapshot, "history": history_payload}
+            deliveries.append(
+                outbox.agent_delivery(row.id, channel, outbox.AGENT_OPEN, payload, now)
+            )
+        else:
+            # The platform cannot import history: replay it, one delivery per message,
+            # so a failure part-way resumes where it stopped instead of starting over.
+            payload = {"conversation": snapshot, "history": []}
+            deliveries.append(
+                outbox.agent_delivery(row.id, channel, outbox.AGENT_OPEN, payload, now)
+            )
+            deliveries.extend(
+                outbox.agent_delivery(row.id, channel, outbox.AGENT_MESSAGE, {"message": m}, now)
+                for m in history_payload
+            )
+        await tx.enqueue(deliveries)
+        await announce(tx, row, "handoff.routed", {"route": route}, now, to_bot=False)
+        return row
+
+    async def delivered(self, tx: Tx, row: OutboxRow, result: DeliveryResult) -> None:
+        """Keep the platform's id for the conversation once the agent side has opened it.
+
+        Events the platform sent about the chat before this (parked, see early_events)
+        are then applied by a job queued in this same transaction.
+        """
+        if row.kind == outbox.AGENT_OPEN and row.conversation_id and result.external_ref:
+            await tx.update_conversation(
+                row.conversation_id,
+                external_ref=result.external_ref,
+                platform_join_url=result.join_url,
+            )
+            # An agent delivery's target is its channel.
+            await tx.lock_platform_ref(row.target, result.external_ref)
+            if await tx.has_parked_events(row.target, result.external_ref):
+                await tx.enqueue([replay_job(row.conversation_id, self._clock())])
