@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 from bridge.input_limits import MAX_JSON_DEPTH, json_depth
 
 Role = Literal["customer", "bot", "agent", "system"]
-ConversationStatus = Literal["pending", "active", "closed", "released", "failed"]
 MetadataValue = str | int | float | bool | None
 
 MAX_TEXT = 10_000
