@@ -22,6 +22,7 @@ BridgeError
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -31,6 +32,14 @@ class FieldProblem:
 
     field: str
     problem: str
+
+
+def field_path(location: Iterable[int | str], prefix: str = "") -> str:
+    """A validation error's location as a field path after `prefix`, e.g. `steps[0].value`."""
+    path = prefix
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+    return path
 
 
 class BridgeError(Exception):

@@ -18,6 +18,7 @@ from bridge.errors import (
     MalformedJSON,
     RequestError,
     UnsupportedMediaType,
+    field_path,
 )
 from bridge.input_limits import load_json
 from bridge.typedefs import SETTINGS
@@ -38,16 +39,9 @@ def error_body(code: str, message: str, fields: list[FieldProblem] | None = None
     }
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "(body)"
-
-
 def invalid_input(exc: ValidationError) -> InvalidInput:
     """A pydantic error as InvalidInput naming each field and its problem."""
-    problems = [FieldProblem(_field_path(e["loc"]), e["msg"]) for e in exc.errors()]
+    problems = [FieldProblem(field_path(e["loc"]) or "(body)", e["msg"]) for e in exc.errors()]
     return InvalidInput("the request has invalid fields", problems)
 
 

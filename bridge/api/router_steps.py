@@ -17,7 +17,8 @@ from typing import Any
 from bridge.db.repo import Tx
 from bridge.db.tables import RouterRow
 from bridge.errors import FieldProblem
-from bridge.routing.steps import RouterStep, scope_problems, stored_step
+from bridge.routing.steps.schema import RouterStep, stored_step
+from bridge.routing.steps.scope import scope_problems
 
 _META = ("id", "created_at", "created_by_user_id", "updated_at", "updated_by_user_id")
 

@@ -41,7 +41,7 @@ from bridge.errors import (
     Unauthorized,
 )
 from bridge.input_limits import load_json
-from bridge.routing.steps import RouterStep, parse_steps
+from bridge.routing.steps.schema import RouterStep, parse_steps
 from bridge.settings import OrgToken
 from bridge.typedefs import ROUTING, SETTINGS, STORE
 

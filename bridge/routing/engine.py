@@ -15,8 +15,9 @@ from typing import Any
 from bridge.routing.hours import BusinessHours
 from bridge.routing.overrides import ConversationSettings, merge_settings, parse_settings
 from bridge.routing.regions import RegionRouter, RouteRule
-from bridge.routing.rules import Facts, RuleSet
-from bridge.routing.steps import RouterStep
+from bridge.routing.rules.ruleset import RuleSet
+from bridge.routing.rules.schema import Facts
+from bridge.routing.steps.schema import RouterStep
 
 
 @dataclass(frozen=True, slots=True)
