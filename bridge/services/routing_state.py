@@ -23,8 +23,9 @@ from bridge.routing.engine import Fallback, RoutingTable
 from bridge.routing.hours import BusinessHours
 from bridge.routing.overrides import parse_settings
 from bridge.routing.regions import RegionRouter
-from bridge.routing.rules import RuleSet
-from bridge.routing.steps import Directory, Presence, RouterStep, stored_step
+from bridge.routing.rules.ruleset import RuleSet
+from bridge.routing.steps.escalation import Directory, Presence
+from bridge.routing.steps.schema import RouterStep, stored_step
 from bridge.settings import Settings
 
 log = logging.getLogger(__name__)
