@@ -102,6 +102,18 @@ async def _visible_agent(request: web.Request, tx: Tx, agent_id: str) -> AgentRo
     return row
 
 
+def _replaced_organization(
+    request: web.Request, asked: str | None, existing: AgentRow | TeamRow | None, missing: NotFound
+) -> str:
+    """The organization a replaced agent or team belongs to; `missing` for another's."""
+    if existing is not None and not visible(request, existing.organization_id):
+        raise missing
+    # Not naming an organization keeps the existing one's: a replace never moves it silently.
+    return asked or (
+        existing.organization_id if existing else request.app[SETTINGS].organization_id
+    )
+
+
 async def _check_teams(
     tx: Tx, existing: AgentRow | None, teams: list[str] | None, organization_id: str
 ) -> None:
@@ -157,12 +169,7 @@ async def put_agent(request: web.Request) -> web.Response:
     asked = owning_organization(request, body.organization_id)
     async with request.app[STORE].transaction() as tx:
         existing = await tx.get_agent(agent_id)
-        if existing is not None and not visible(request, existing.organization_id):
-            raise _no_agent(agent_id)
-        # Not naming an organization keeps the agent's: a replace never moves it silently.
-        organization = asked or (
-            existing.organization_id if existing else request.app[SETTINGS].organization_id
-        )
+        organization = _replaced_organization(request, asked, existing, _no_agent(agent_id))
         await _check_teams(tx, existing, body.teams, organization)
         row = AgentRow(
             id=agent_id,
@@ -237,11 +244,7 @@ async def put_team(request: web.Request) -> web.Response:
     asked = owning_organization(request, body.organization_id)
     async with request.app[STORE].transaction() as tx:
         existing = await tx.get_team(team_id)
-        if existing is not None and not visible(request, existing.organization_id):
-            raise _no_team(team_id)
-        organization = asked or (
-            existing.organization_id if existing else request.app[SETTINGS].organization_id
-        )
+        organization = _replaced_organization(request, asked, existing, _no_team(team_id))
         # Members are set on agents, so a team's id may have members before the team
         # exists: they must all be of the team's organization.
         members = [m.agent_id for m in await tx.team_members() if m.team_id == team_id]

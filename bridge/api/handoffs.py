@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
 from aiohttp import web
 
 from bridge.api.errors import parse_body
@@ -82,24 +85,26 @@ async def post_customer_message(request: web.Request) -> web.Response:
     return web.json_response({"message": message_view(message)}, status=201 if created else 200)
 
 
+# Closing and releasing: the service's method, given the conversation, "bot" and the reason.
+_Ending = Callable[[str, Literal["bot"], str | None], Awaitable[object]]
+
+
+async def _end_by_bot(request: web.Request, end: _Ending) -> web.Response:
+    body = await parse_body(request, ReasonRequest, optional=True)
+    row = await end(request.match_info["conversation_id"], "bot", body.reason)
+    return _conversation_response(request, row)
+
+
 @routes.post("/v1/conversations/{conversation_id}/close")
 async def close_conversation(request: web.Request) -> web.Response:
     """The bot ends the conversation; the agent side is told."""
-    body = await parse_body(request, ReasonRequest, optional=True)
-    row = await request.app[SERVICE].close(
-        request.match_info["conversation_id"], "bot", body.reason
-    )
-    return _conversation_response(request, row)
+    return await _end_by_bot(request, request.app[SERVICE].close)
 
 
 @routes.post("/v1/conversations/{conversation_id}/release")
 async def release_conversation(request: web.Request) -> web.Response:
     """The bot takes the conversation back; the agent side is told."""
-    body = await parse_body(request, ReasonRequest, optional=True)
-    row = await request.app[SERVICE].release(
-        request.match_info["conversation_id"], "bot", body.reason
-    )
-    return _conversation_response(request, row)
+    return await _end_by_bot(request, request.app[SERVICE].release)
 
 
 @routes.patch("/v1/conversations/{conversation_id}/metadata")

@@ -41,7 +41,7 @@ from bridge.errors import (
     Unauthorized,
 )
 from bridge.input_limits import load_json
-from bridge.routing.steps.schema import RouterStep, parse_steps
+from bridge.routing.steps.schema import SERVER_SET_FIELDS, RouterStep, parse_steps
 from bridge.settings import OrgToken
 from bridge.typedefs import ROUTING, SETTINGS, STORE
 
@@ -59,16 +59,7 @@ class BadRequest(MalformedJSON):
 
 
 # Read-only attributes a client may send back unchanged (a GET body PUT back).
-_READ_ONLY = {
-    "id",
-    "organization_id",
-    "created_at",
-    "created_by_user_id",
-    "created_by_user",
-    "updated_at",
-    "updated_by_user_id",
-    "updated_by_user",
-}
+_READ_ONLY = SERVER_SET_FIELDS | {"organization_id"}
 
 
 class RouterBody(BaseModel):

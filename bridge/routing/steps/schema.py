@@ -19,12 +19,11 @@ PreconditionType = Literal[
     "users_offline", "users_absent", "task_waited", "task_waited_in_previous_step"
 ]
 
-# The seed marks these step attributes read-only: the server sets them, so a client that PUTs
-# back what it read must not be refused for sending them.
-_READ_ONLY_STEP_FIELDS = frozenset(
+# The seed marks these attributes of routers and steps read-only: the server sets them, so a
+# client that PUTs back what it read must not be refused for sending them.
+SERVER_SET_FIELDS = frozenset(
     {
         "id",
-        "index",
         "created_at",
         "created_by_user_id",
         "created_by_user",
@@ -33,6 +32,7 @@ _READ_ONLY_STEP_FIELDS = frozenset(
         "updated_by_user",
     }
 )
+_READ_ONLY_STEP_FIELDS = SERVER_SET_FIELDS | {"index"}
 # The seed marks these required in every step it is sent (each may be an empty array).
 _REQUIRED_STEP_FIELDS = ("preconditions", "organization_ids", "team_ids", "user_ids")
 
