@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from adapters.base import AdapterContext, AgentSideAdapter, BotSideAdapter
 from adapters.chatvisor import ChatvisorAdapter
 from adapters.console.adapter import ConsoleAdapter
 from adapters.giosg import GiosgAdapter
@@ -12,6 +11,9 @@ from adapters.tovie import TovieBot
 from adapters.vivochat import VivoChatAdapter
 from adapters.webhook import StandardWebhooksBot
 from bridge.errors import ConfigError
+from bridge.ports.agent_side import AgentSideAdapter
+from bridge.ports.bot_side import DEFAULT_BOT, BotSideAdapter
+from bridge.ports.context import AdapterContext
 from bridge.settings import Settings
 
 # One line per platform; the key is the `platform` a channel (or bot) names in config.
@@ -29,7 +31,6 @@ AGENT_SIDE: dict[str, type[AgentSideAdapter]] = {
 BOT_SIDE: dict[str, type[BotSideAdapter]] = {
     cls.platform: cls for cls in (StandardWebhooksBot, TovieBot, JivoBotProvider)
 }
-DEFAULT_BOT = StandardWebhooksBot.platform
 
 
 def build_agent_adapters(

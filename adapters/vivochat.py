@@ -45,22 +45,21 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from adapters.base import (
+from adapters.base import EnvSecret, secret_matches
+from bridge.errors import InvalidSignature, MalformedPayload
+from bridge.ports.agent_side import (
     AgentSideAdapter,
     Capabilities,
     ConversationInfo,
     ConversationReader,
     ConversationRef,
     ConversationSnapshot,
-    EnvSecret,
     InboundEvent,
     InboundReply,
     InboundRequest,
     OpenResult,
     OutboundMessage,
-    secret_matches,
 )
-from bridge.errors import InvalidSignature, MalformedPayload
 
 log = logging.getLogger(__name__)
 

@@ -74,17 +74,16 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 def _config_check(args: argparse.Namespace) -> int:
     import aiohttp
 
-    from adapters.base import AdapterContext
-    from adapters.console.hub import ConsoleHub
-    from adapters.http import HttpClient
     from adapters.registry import build_agent_adapters
+    from bridge.ports.context import AdapterContext
+    from bridge.ports.http import HttpClient
 
     settings = _settings(args)
 
     async def check() -> None:
         async with aiohttp.ClientSession() as session:
             http = HttpClient(session, timeout=1, quick_retries=0)
-            build_agent_adapters(settings, AdapterContext(http, {"console_hub": ConsoleHub()}))
+            build_agent_adapters(settings, AdapterContext(http))
 
     asyncio.run(check())
     from bridge.services.routing_state import compile_table

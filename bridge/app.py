@@ -12,11 +12,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
 
-from adapters.base import AdapterContext, AgentSideAdapter
 from adapters.console import web as console_web
-from adapters.console.hub import ConsoleHub
-from adapters.console.links import DeskLinks, JoinLinks
-from adapters.http import HttpClient
 from adapters.registry import build_agent_adapters, build_bot_adapters
 from bridge import logs
 from bridge.api import (
@@ -37,7 +33,12 @@ from bridge.api.input import input_middleware
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
+from bridge.live import ConsoleHub
 from bridge.outbound import OutboundPolicy
+from bridge.ports.agent_side import AgentSideAdapter
+from bridge.ports.context import AdapterContext
+from bridge.ports.http import HttpClient
+from bridge.ports.links import DeskLinks, JoinLinks
 from bridge.relay import signing
 from bridge.relay.dispatch import Dispatcher
 from bridge.relay.housekeeping import Housekeeper
@@ -134,8 +135,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     engine = None
     try:
         # Adapters validate their options before anything touches the database; the
-        # signing secret joins their shared extras once it has been read from the store.
-        context = AdapterContext(http, {"console_hub": hub}, app[CALLBACK_HTTP])
+        # signing secret and the state store join their context once the store is up.
+        context = AdapterContext(http, callbacks=app[CALLBACK_HTTP], live=hub)
         adapters: dict[str, AgentSideAdapter] = build_agent_adapters(settings, context)
         bots = build_bot_adapters(settings, context)
         app[BOTS] = bots
@@ -163,7 +164,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             security.webhook_secret.get_secret_value() if security.webhook_secret else None,
             signing.new_secret,
         )
-        context.extras["webhook_secret"] = webhook_secret
+        context.webhook_secret = webhook_secret
         console_secret = await _secret(
             store,
             "console_secret",
@@ -188,7 +189,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             on_commit=lambda: app[WORKER].wake(),
         )
         app[SERVICE] = service
-        context.extras["state"] = service
+        context.state_store = service
 
         def changed(conversation_id: str | None) -> None:
             app[WORKER].wake()

@@ -18,12 +18,12 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 
-from adapters.base import InboundEvent
 from bridge.db.lengths import column_length
 from bridge.db.tables import AgentRow, MessageRow
 from bridge.errors import FieldProblem
 from bridge.input_limits import text_problem
 from bridge.models import MAX_TEXT
+from bridge.ports.agent_side import InboundEvent
 
 log = logging.getLogger(__name__)
 

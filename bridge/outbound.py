@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from bridge.settings import OutboundSettings
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -169,6 +166,17 @@ def parse_allow_entry(entry: str) -> Network | str:
     return name
 
 
+class PolicySettings(Protocol):
+    """What the policy is made from: the `outbound` settings (settings.OutboundSettings)."""
+
+    # Read-only: the settings module imports this one (for its validator), not the reverse.
+    @property
+    def allow(self) -> Sequence[str]: ...
+
+    @property
+    def allow_loopback(self) -> bool | Literal["auto"]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundPolicy:
     """Decides whether a destination may be called."""
@@ -180,7 +188,7 @@ class OutboundPolicy:
 
     @classmethod
     def from_settings(
-        cls, settings: OutboundSettings, *, listens_on_loopback: bool
+        cls, settings: PolicySettings, *, listens_on_loopback: bool
     ) -> OutboundPolicy:
         """The policy the settings describe, for a service that listens where it says."""
         networks: list[Network] = []

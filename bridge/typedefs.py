@@ -8,11 +8,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
 if TYPE_CHECKING:
-    from adapters.base import BotSideAdapter
-    from adapters.console.hub import ConsoleHub
-    from adapters.console.links import DeskLinks, JoinLinks
-    from adapters.http import HttpClient
     from bridge.db.repo import Store
+    from bridge.live import ConsoleHub
+    from bridge.ports.bot_side import BotSideAdapter
+    from bridge.ports.http import HttpClient
+    from bridge.ports.links import DeskLinks, JoinLinks
     from bridge.relay.worker import RelayWorker
     from bridge.resolver import OutboundGuard
     from bridge.services.assignment import Assignment

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from bridge.db.tables import ConversationRow, MessageRow, OutboxRow
+from bridge.db.tables import AgentRow, ConversationRow, MessageRow, OutboxRow
 
 
 def message_view(row: MessageRow) -> dict[str, Any]:
@@ -74,4 +75,48 @@ def outbox_view(row: OutboxRow) -> dict[str, Any]:
         "last_error": row.last_error,
         "created_at": row.created_at.isoformat(),
         "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
+    }
+
+
+def console_view(row: ConversationRow) -> dict[str, Any]:
+    """A conversation as the console's agent page shows it."""
+    return {
+        "id": row.id,
+        "status": row.status,
+        "status_reason": row.status_reason,
+        "channel": row.channel,
+        "main_channel": row.main_channel,
+        "region": row.region,
+        "customer": row.customer,
+        "metadata": row.conversation_metadata,
+        "agent": row.agent,
+        "created_at": row.created_at.isoformat(),
+        "route": {"rule": row.route_rule, "trace": list(row.route_trace)},
+    }
+
+
+def desk_agent_view(row: AgentRow) -> dict[str, Any]:
+    """The agent as their desk shows them: presence and load."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "presence": row.presence,
+        "capacity": row.capacity,
+        "active_chats": row.active_count,
+    }
+
+
+def offer_view(row: ConversationRow, now: datetime) -> dict[str, Any]:
+    """A pending chat offered to an agent on their desk, with what they need to choose it."""
+    return {
+        "id": row.id,
+        "channel": row.channel,
+        "customer": row.customer,
+        "metadata": row.conversation_metadata,
+        "created_at": row.created_at.isoformat(),
+        # From the server's clock, so a browser with a wrong clock still shows the truth.
+        "waiting_seconds": max(0, int((now - row.created_at).total_seconds())),
+        "queue_position": row.queue_position,
+        "estimated_wait_seconds": row.queue_eta_seconds,
+        "route": {"rule": row.route_rule, "trace": list(row.route_trace)},
     }

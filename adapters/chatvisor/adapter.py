@@ -32,7 +32,12 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-from adapters.base import (
+from adapters.base import message_key, secret_matches
+from adapters.chatvisor.cursor import PollCursor
+from adapters.chatvisor.options import ChatvisorOptions
+from adapters.chatvisor.wire import CustomerState, parse_customer, parse_webhook
+from bridge.errors import InvalidSignature, MalformedPayload, PlatformRejected
+from bridge.ports.agent_side import (
     AgentSideAdapter,
     Capabilities,
     ConversationRef,
@@ -42,14 +47,8 @@ from adapters.base import (
     OpenResult,
     OutboundMessage,
     Presence,
-    message_key,
-    secret_matches,
 )
-from adapters.chatvisor.cursor import PollCursor
-from adapters.chatvisor.options import ChatvisorOptions
-from adapters.chatvisor.wire import CustomerState, parse_customer, parse_webhook
-from adapters.http import HttpResponse
-from bridge.errors import InvalidSignature, MalformedPayload, PlatformRejected
+from bridge.ports.http import HttpResponse
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from adapters.base import InboundEvent
 from adapters.chatvisor.wire import DONE, CustomerState
+from bridge.ports.agent_side import InboundEvent
 
 log = logging.getLogger(__name__)
 

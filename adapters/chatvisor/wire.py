@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from adapters.base import InboundEvent
 from bridge.errors import MalformedPayload
+from bridge.ports.agent_side import InboundEvent
 
 Status = Literal["UNREAD", "DONE", "UNRESOLVED"]
 DONE: Status = "DONE"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from adapters.base import (
+from bridge.ports.agent_side import (
     AgentSideAdapter,
     Capabilities,
     ConversationRef,
@@ -17,7 +17,6 @@ from adapters.base import (
     OpenResult,
     OutboundMessage,
 )
-from adapters.console.hub import ConsoleHub
 
 
 class ConsoleAdapter(AgentSideAdapter):
@@ -27,18 +26,12 @@ class ConsoleAdapter(AgentSideAdapter):
     # History lives in the same store the console reads; the join link is the bridge's.
     capabilities: ClassVar[Capabilities] = Capabilities(history=True, join_url=False)
 
-    @property
-    def _hub(self) -> ConsoleHub:
-        hub = self.context.extras["console_hub"]
-        assert isinstance(hub, ConsoleHub)
-        return hub
-
     async def open_conversation(self, conversation: ConversationSnapshot) -> OpenResult:
-        self._hub.wake(conversation.id)
+        self.context.live.wake(conversation.id)
         return OpenResult(external_ref=conversation.id)
 
     async def post_message(self, conversation: ConversationRef, message: OutboundMessage) -> None:
-        self._hub.wake(conversation.id)
+        self.context.live.wake(conversation.id)
 
     async def close_conversation(self, conversation: ConversationRef, reason: str) -> None:
-        self._hub.wake(conversation.id)
+        self.context.live.wake(conversation.id)

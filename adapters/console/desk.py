@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from adapters.console.web import PAGE_HEADERS, STATIC, forbidden_page
+from adapters.console.pages import forbidden_page, html_page
 from bridge.api.errors import parse_body
-from bridge.db.repo import Tx
-from bridge.db.tables import AgentRow, ConversationRow
-from bridge.errors import FieldProblem, Forbidden, NotFound
-from bridge.typedefs import ASSIGNMENT, CONSOLE_HUB, DESK_LINKS, SERVICE, STORE
+from bridge.errors import Forbidden
+from bridge.typedefs import ASSIGNMENT, CONSOLE_HUB, DESK_LINKS, SERVICE
+from bridge.views import desk_agent_view, offer_view
 
 log = logging.getLogger(__name__)
 
@@ -42,46 +41,6 @@ def _agent_id(request: web.Request) -> str:
     return request.app[DESK_LINKS].agent_id(request.match_info["token"])
 
 
-async def _require_agent(tx: Tx, agent_id: str) -> AgentRow:
-    # A valid link of an agent since removed from the directory signs in no one.
-    agent = await tx.get_agent(agent_id)
-    if agent is None:
-        raise NotFound(f"no agent {agent_id!r}", [FieldProblem("agent_id", "unknown agent")])
-    return agent
-
-
-async def _load_agent(request: web.Request, agent_id: str) -> AgentRow:
-    async with request.app[STORE].transaction() as tx:
-        return await _require_agent(tx, agent_id)
-
-
-def agent_view(row: AgentRow) -> dict[str, Any]:
-    """The agent as their desk shows them: presence and load."""
-    return {
-        "id": row.id,
-        "name": row.name,
-        "presence": row.presence,
-        "capacity": row.capacity,
-        "active_chats": row.active_count,
-    }
-
-
-def offer_view(row: ConversationRow, now: datetime) -> dict[str, Any]:
-    """A pending chat offered to the agent, with what they need to choose it."""
-    return {
-        "id": row.id,
-        "channel": row.channel,
-        "customer": row.customer,
-        "metadata": row.conversation_metadata,
-        "created_at": row.created_at.isoformat(),
-        # From the server's clock, so a browser with a wrong clock still shows the truth.
-        "waiting_seconds": max(0, int((now - row.created_at).total_seconds())),
-        "queue_position": row.queue_position,
-        "estimated_wait_seconds": row.queue_eta_seconds,
-        "route": {"rule": row.route_rule, "trace": list(row.route_trace)},
-    }
-
-
 @routes.get("/console/desk/{token}")
 async def page(request: web.Request) -> web.StreamResponse:
     """The agent's desk page (the script fetches the data with the same token)."""
@@ -89,34 +48,33 @@ async def page(request: web.Request) -> web.StreamResponse:
         _agent_id(request)
     except Forbidden:
         return forbidden_page()
-    return web.FileResponse(STATIC / "desk.html", headers=PAGE_HEADERS)
+    return html_page("desk.html")
 
 
 @routes.post("/console/desk-api/{token}/sign-in")
 async def sign_in(request: web.Request) -> web.Response:
     """The desk was opened: an absent agent becomes offline (signed in, not started)."""
     agent_id = _agent_id(request)
-    agent = await _load_agent(request, agent_id)
+    assignment = request.app[ASSIGNMENT]
+    agent = await assignment.agent(agent_id)
     if agent.presence == "absent":
-        await request.app[ASSIGNMENT].set_presence(agent_id, "offline", source="console")
+        await assignment.set_presence(agent_id, "offline", source="console")
         log.info("desk.signed_in", extra={"agent": agent_id})
-        agent = await _load_agent(request, agent_id)
-    return web.json_response({"agent": agent_view(agent)})
+        agent = await assignment.agent(agent_id)
+    return web.json_response({"agent": desk_agent_view(agent)})
 
 
 @routes.get("/console/desk-api/{token}/state")
 async def state(request: web.Request) -> web.Response:
     """The agent, the chats offered to them (queue order) and their active chats."""
     agent_id = _agent_id(request)
-    async with request.app[STORE].transaction() as tx:
-        agent = await _require_agent(tx, agent_id)
-        active = await tx.assigned_to(agent_id)
+    agent, active = await request.app[ASSIGNMENT].desk(agent_id)
     offers = await request.app[ASSIGNMENT].offers(agent_id)
     service = request.app[SERVICE]
     now = datetime.now(UTC)
     return web.json_response(
         {
-            "agent": agent_view(agent),
+            "agent": desk_agent_view(agent),
             "offers": [offer_view(row, now) for row in offers],
             "active": [
                 {"id": row.id, "join_url": service.join_url(row), "customer": row.customer}
@@ -131,10 +89,11 @@ async def presence(request: web.Request) -> web.Response:
     """Start (online) or Stop (offline); pending chats with routers are re-evaluated."""
     agent_id = _agent_id(request)
     body = await parse_body(request, DeskPresence)
-    await _load_agent(request, agent_id)
-    await request.app[ASSIGNMENT].set_presence(agent_id, body.presence, source="console")
+    assignment = request.app[ASSIGNMENT]
+    await assignment.agent(agent_id)
+    await assignment.set_presence(agent_id, body.presence, source="console")
     log.info("desk.presence", extra={"agent": agent_id, "presence": body.presence})
-    return web.json_response({"agent": agent_view(await _load_agent(request, agent_id))})
+    return web.json_response({"agent": desk_agent_view(await assignment.agent(agent_id))})
 
 
 @routes.post("/console/desk-api/{token}/take/{conversation_id}")

@@ -10,77 +10,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from importlib import resources
-from pathlib import Path
 
 from aiohttp import web
 from aiohttp_sse import sse_response
 
+from adapters.console import desk
+from adapters.console.pages import STATIC, forbidden_page, html_page
 from bridge.api.errors import parse_body
 from bridge.domain.status import ACTIVE
 from bridge.errors import Forbidden
 from bridge.input_limits import stored_id
 from bridge.models import AgentMessageRequest, JoinRequest, ReasonRequest
 from bridge.typedefs import CONSOLE_HUB, JOIN_LINKS, SERVICE
-from bridge.views import message_view
+from bridge.views import console_view, message_view
 
-STATIC = Path(str(resources.files("adapters.console") / "static"))
 # How often a live stream re-reads the store even without a local wake-up, so that
 # changes made on another replica arrive within this time.
 STREAM_POLL_SECONDS = 1.0
 
-# The pages load only their own scripts and styles, talk only to their own origin, and
-# may not be framed: a strict policy, so even markup slipped into a page cannot run. The
-# token is in the URL: keep it out of caches and out of the Referer of any link followed.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "connect-src 'self'",
-        "img-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
-PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
-
 routes = web.RouteTableDef()
-
-
-def forbidden_page() -> web.FileResponse:
-    """The 403 "link not valid" page, for a join or desk link that is tampered or expired."""
-    return web.FileResponse(STATIC / "forbidden.html", status=403, headers=PAGE_HEADERS)
 
 
 def _conversation_id(request: web.Request) -> str:
     return request.app[JOIN_LINKS].conversation_id(request.match_info["token"])
-
-
-def _agent_view(row: object) -> dict[str, object]:
-    from bridge.db.tables import ConversationRow
-
-    assert isinstance(row, ConversationRow)
-    return {
-        "id": row.id,
-        "status": row.status,
-        "status_reason": row.status_reason,
-        "channel": row.channel,
-        "main_channel": row.main_channel,
-        "region": row.region,
-        "customer": row.customer,
-        "metadata": row.conversation_metadata,
-        "agent": row.agent,
-        "created_at": row.created_at.isoformat(),
-        "route": {"rule": row.route_rule, "trace": list(row.route_trace)},
-    }
 
 
 @routes.get("/console/c/{token}")
@@ -90,7 +42,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         _conversation_id(request)
     except Forbidden:
         return forbidden_page()
-    return web.FileResponse(STATIC / "console.html", headers=PAGE_HEADERS)
+    return html_page("console.html")
 
 
 @routes.get("/console/api/{token}/conversation")
@@ -101,7 +53,7 @@ async def conversation(request: web.Request) -> web.Response:
     row = await service.get(conversation_id)
     messages = await service.transcript(conversation_id)
     return web.json_response(
-        {"conversation": _agent_view(row), "messages": [message_view(m) for m in messages]}
+        {"conversation": console_view(row), "messages": [message_view(m) for m in messages]}
     )
 
 
@@ -143,7 +95,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                     )
                 details = json.dumps([row.customer, row.conversation_metadata], sort_keys=True)
                 if details != shown:
-                    await stream.send(json.dumps(_agent_view(row)), event="conversation")
+                    await stream.send(json.dumps(console_view(row)), event="conversation")
                 shown = details
                 if row.status not in ACTIVE:
                     break  # ended: the page has the last word; stop reading the store
@@ -161,7 +113,7 @@ async def join(request: web.Request) -> web.Response:
     body = await parse_body(request, JoinRequest)
     row = await request.app[SERVICE].agent_joined(conversation_id, body.name)
     request.app[CONSOLE_HUB].wake(conversation_id)
-    return web.json_response({"conversation": _agent_view(row)})
+    return web.json_response({"conversation": console_view(row)})
 
 
 @routes.post("/console/api/{token}/messages")
@@ -184,7 +136,7 @@ async def close(request: web.Request) -> web.Response:
     body = await parse_body(request, ReasonRequest, optional=True)
     row = await request.app[SERVICE].close(conversation_id, "agent", body.reason)
     request.app[CONSOLE_HUB].wake(conversation_id)
-    return web.json_response({"conversation": _agent_view(row)})
+    return web.json_response({"conversation": console_view(row)})
 
 
 @routes.post("/console/api/{token}/release")
@@ -194,7 +146,7 @@ async def release(request: web.Request) -> web.Response:
     body = await parse_body(request, ReasonRequest, optional=True)
     row = await request.app[SERVICE].release(conversation_id, "agent", body.reason)
     request.app[CONSOLE_HUB].wake(conversation_id)
-    return web.json_response({"conversation": _agent_view(row)})
+    return web.json_response({"conversation": console_view(row)})
 
 
 async def _no_sniffing(request: web.Request, response: web.StreamResponse) -> None:
@@ -205,9 +157,6 @@ async def _no_sniffing(request: web.Request, response: web.StreamResponse) -> No
 
 def setup(app: web.Application) -> None:
     """Mount the console's routes (conversation pages and agent desks) and static files."""
-    # Imported here: the desk module uses this module's STATIC.
-    from adapters.console import desk
-
     app.add_routes(routes)
     app.add_routes(desk.routes)
     app.router.add_static("/console/static", STATIC, append_version=False)

@@ -66,7 +66,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
-from adapters.base import (
+from adapters.base import secret_matches
+from adapters.giosg.options import GiosgOptions
+from adapters.giosg.wire import GiosgAttachment, parse_webhook, plain_text, rich_body
+from bridge.errors import InvalidSignature, PlatformAuthError, PlatformRejected
+from bridge.ports.agent_side import (
     AgentSideAdapter,
     Capabilities,
     ConversationRef,
@@ -75,12 +79,8 @@ from adapters.base import (
     InboundRequest,
     OpenResult,
     OutboundMessage,
-    secret_matches,
 )
-from adapters.giosg.options import GiosgOptions
-from adapters.giosg.wire import GiosgAttachment, parse_webhook, plain_text, rich_body
-from adapters.http import HttpResponse
-from bridge.errors import InvalidSignature, PlatformAuthError, PlatformRejected
+from bridge.ports.http import HttpResponse
 
 log = logging.getLogger(__name__)
 

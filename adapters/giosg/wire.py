@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from adapters.base import InboundEvent
 from bridge.errors import MalformedPayload
+from bridge.ports.agent_side import InboundEvent
 
 log = logging.getLogger(__name__)
 

@@ -40,18 +40,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from adapters.base import (
-    AdapterContext,
-    AgentSideAdapter,
-    Capabilities,
-    ConversationRef,
-    ConversationSnapshot,
-    InboundEvent,
-    InboundRequest,
-    OpenResult,
-    OutboundMessage,
-    secret_matches,
-)
+from adapters.base import secret_matches
 from adapters.jivochat.options import (
     BotApiChannelOptions,
     ChatApiChannelOptions,
@@ -72,6 +61,17 @@ from adapters.jivochat.wire import (
 )
 from bridge.errors import InvalidSignature, MalformedPayload, PlatformRejected
 from bridge.models import MAX_TEXT
+from bridge.ports.agent_side import (
+    AgentSideAdapter,
+    Capabilities,
+    ConversationRef,
+    ConversationSnapshot,
+    InboundEvent,
+    InboundRequest,
+    OpenResult,
+    OutboundMessage,
+)
+from bridge.ports.context import AdapterContext
 
 log = logging.getLogger(__name__)
 

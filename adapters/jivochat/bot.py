@@ -52,9 +52,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from adapters.base import BotGateway, InboundReply, InboundRequest, secret_matches
-from adapters.jivochat.gateway import JivoGateway, RecentEvents
+from adapters.base import secret_matches
 from adapters.jivochat.options import JivoBotOptions
+from adapters.jivochat.recent import RecentEvents
 from adapters.jivochat.reply import bot_message, parse_reply
 from adapters.jivochat.wire import (
     AGENT_JOINED,
@@ -77,7 +77,6 @@ from adapters.webhook import StandardWebhooksBot
 from bridge.domain.conversation import reply_joins_first
 from bridge.domain.status import ACTIVE, Status
 from bridge.errors import (
-    ConfigError,
     FieldProblem,
     InvalidSignature,
     InvalidTransition,
@@ -86,6 +85,8 @@ from bridge.errors import (
     PlatformRejected,
 )
 from bridge.models import MAX_TEXT, AgentMessageRequest
+from bridge.ports.agent_side import InboundReply, InboundRequest
+from bridge.ports.bot_side import BotGateway, HandedOff
 
 log = logging.getLogger(__name__)
 
@@ -141,15 +142,13 @@ class JivoBotProvider(StandardWebhooksBot):
             raise NotFound(
                 "the Jivo provider URL takes POST only", [FieldProblem("method", "use POST")]
             )
-        if not isinstance(gateway, JivoGateway):
-            raise ConfigError("the bridge's gateway lacks notify_bot/put_state (core too old)")
         if action == "":
             return await self._jivo_event(request, gateway)
         if action == "reply":
             return await self._bot_reply(request, gateway)
         raise NotFound(f"no {action!r} on the Jivo provider URL", [FieldProblem("path", action)])
 
-    async def _jivo_event(self, request: InboundRequest, gateway: JivoGateway) -> InboundReply:
+    async def _jivo_event(self, request: InboundRequest, gateway: BotGateway) -> InboundReply:
         body = event_object(request)
         kind = optional_text(body, "event")
         if not kind:
@@ -181,7 +180,7 @@ class JivoBotProvider(StandardWebhooksBot):
 
     async def _notify(
         self,
-        gateway: JivoGateway,
+        gateway: BotGateway,
         event: _JivoEvent,
         event_type: str,
         data: dict[str, Any],
@@ -190,7 +189,7 @@ class JivoBotProvider(StandardWebhooksBot):
         target = target or str(self._options().bot_url)
         await gateway.notify_bot(self.name, event.chat_id, target, event_type, data)
 
-    def _customer_message(self, event: _JivoEvent, handoff: Any) -> dict[str, Any]:
+    def _customer_message(self, event: _JivoEvent, handoff: HandedOff | None) -> dict[str, Any]:
         body = event.body
         agents_online = body.get("agents_online")
         return {
@@ -212,7 +211,7 @@ class JivoBotProvider(StandardWebhooksBot):
         }
 
     async def _agent_unavailable(
-        self, gateway: JivoGateway, event: _JivoEvent, handoff: Any
+        self, gateway: BotGateway, event: _JivoEvent, handoff: HandedOff | None
     ) -> None:
         data: dict[str, Any] = {
             "conversation_id": None,
@@ -232,7 +231,7 @@ class JivoBotProvider(StandardWebhooksBot):
         await self._notify(gateway, event, "handoff.failed", data, handoff.callback_url)
 
     async def _apply_to_handoff(
-        self, gateway: JivoGateway, event: _JivoEvent, handoff: Any
+        self, gateway: BotGateway, event: _JivoEvent, handoff: HandedOff
     ) -> None:
         """The handoff's lifecycle calls; each is idempotent and tells the bot once."""
         try:
@@ -250,7 +249,7 @@ class JivoBotProvider(StandardWebhooksBot):
         except InvalidTransition as exc:
             log.info("jivochat.ignored", extra={"conversation": handoff.id, "why": exc.message})
 
-    async def _forward(self, gateway: JivoGateway, event: _JivoEvent) -> None:
+    async def _forward(self, gateway: BotGateway, event: _JivoEvent) -> None:
         """An agent event of a chat with no active handoff: the bot hears of it all the same."""
         data: dict[str, Any] = {
             "conversation_id": None,
@@ -273,7 +272,7 @@ class JivoBotProvider(StandardWebhooksBot):
             data.update(by="agent", reason=CLOSED_REASON)
         await self._notify(gateway, event, event_type, data)
 
-    async def _bot_reply(self, request: InboundRequest, gateway: JivoGateway) -> InboundReply:
+    async def _bot_reply(self, request: InboundRequest, gateway: BotGateway) -> InboundReply:
         reply = parse_reply(request)
         recent = RecentEvents(gateway, f"bot:{self.name}", reply.chat_id)
         reply_key = f"reply:{reply.id}" if reply.id else None

@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from adapters.base import InboundRequest
 from adapters.jivochat.wire import BOT_MESSAGE, compact
 from bridge.errors import FieldProblem, InvalidInput
 from bridge.models import MAX_TEXT
+from bridge.ports.agent_side import InboundRequest
 
 
 def _id_text(value: Any) -> Any:

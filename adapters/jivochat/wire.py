@@ -14,14 +14,14 @@ from urllib.parse import quote
 
 from pydantic import SecretStr
 
-from adapters.base import InboundRequest
-from adapters.http import HttpClient, HttpResponse
 from bridge.errors import (
     MalformedPayload,
     PlatformAuthError,
     PlatformRejected,
     PlatformUnavailable,
 )
+from bridge.ports.agent_side import InboundRequest
+from bridge.ports.http import HttpClient, HttpResponse
 
 # Jivo → provider events (Bot API). AGENT_JOINED and AGENT_MESSAGE are listed on the
 # Russian page only; INVITE_AGENT_ACCEPTED and CONTACT_FORM_SENT only in third-party bots.

@@ -56,7 +56,12 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from adapters.base import (
+from adapters.base import message_key
+from adapters.kommunicate import inbound
+from adapters.kommunicate.inbound import MESSAGE_ID_KEY, ORIGIN_KEY, ORIGIN_VALUE
+from adapters.kommunicate.options import ConversationSettings, KommunicateOptions
+from bridge.errors import PlatformRejected
+from bridge.ports.agent_side import (
     AgentSideAdapter,
     Capabilities,
     ConversationRef,
@@ -65,13 +70,8 @@ from adapters.base import (
     InboundRequest,
     OpenResult,
     OutboundMessage,
-    message_key,
 )
-from adapters.http import HttpResponse
-from adapters.kommunicate import inbound
-from adapters.kommunicate.inbound import MESSAGE_ID_KEY, ORIGIN_KEY, ORIGIN_VALUE
-from adapters.kommunicate.options import ConversationSettings, KommunicateOptions
-from bridge.errors import PlatformRejected
+from bridge.ports.http import HttpResponse
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.base import InboundEvent, InboundRequest, secret_matches
+from adapters.base import secret_matches
 from adapters.kommunicate.options import KommunicateOptions
 from bridge.errors import InvalidSignature, MalformedPayload
+from bridge.ports.agent_side import InboundEvent, InboundRequest
 
 log = logging.getLogger(__name__)
 

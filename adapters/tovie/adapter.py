@@ -47,19 +47,12 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Protocol, cast
+from typing import Any, ClassVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from adapters.base import (
-    AdapterContext,
-    BotGateway,
-    BotSideAdapter,
-    InboundReply,
-    InboundRequest,
-    secret_matches,
-)
+from adapters.base import secret_matches
 from adapters.tovie import wire
 from adapters.tovie.options import TovieOptions
 from bridge.domain.status import ACTIVE, Status
@@ -74,6 +67,9 @@ from bridge.errors import (
     PlatformRejected,
 )
 from bridge.models import CustomerMessageRequest, HandoffRequest
+from bridge.ports.agent_side import InboundReply, InboundRequest
+from bridge.ports.bot_side import BotGateway, BotSideAdapter
+from bridge.ports.context import AdapterContext
 
 log = logging.getLogger(__name__)
 
@@ -81,25 +77,7 @@ _WEBHOOK_KEY = "webhook_url"
 _CLOSING_EVENTS = ("conversation.closed", "conversation.released", "handoff.failed")
 
 
-class OperatorGateway(BotGateway, Protocol):
-    """The gateway calls this adapter needs beyond `BotGateway` (HandoffService has them)."""
-
-    async def destinations(self) -> list[dict[str, Any]]: ...
-
-    async def put_state(self, adapter: str, key: str, value: str) -> None: ...
-
-    async def get_state(self, adapter: str, key: str) -> str | None: ...
-
-
-def _operator_gateway(gateway: BotGateway) -> OperatorGateway:
-    # adapters.base.BotGateway does not declare these yet; fail loudly, not mid-handoff.
-    missing = [n for n in ("destinations", "put_state", "get_state") if not hasattr(gateway, n)]
-    if missing:
-        raise TypeError(f"the bot gateway lacks {', '.join(missing)}")
-    return cast(OperatorGateway, gateway)
-
-
-Handler = Callable[[InboundRequest, OperatorGateway], Awaitable[InboundReply]]
+Handler = Callable[[InboundRequest, BotGateway], Awaitable[InboundReply]]
 
 
 class TovieBot(BotSideAdapter):
@@ -145,17 +123,15 @@ class TovieBot(BotSideAdapter):
         verb, handler = route
         if request.method != verb:
             raise web.HTTPMethodNotAllowed(request.method, [verb])
-        return await handler(request, _operator_gateway(gateway))
+        return await handler(request, gateway)
 
-    async def _set_webhook(self, request: InboundRequest, gateway: OperatorGateway) -> InboundReply:
+    async def _set_webhook(self, request: InboundRequest, gateway: BotGateway) -> InboundReply:
         call = wire.parse(wire.SetWebhookCall, request)
         await gateway.put_state(self.name, _WEBHOOK_KEY, str(call.url))
         log.info("tovie.webhook_set", extra={"bot": self.name})
         return InboundReply()
 
-    async def _get_destinations(
-        self, request: InboundRequest, gateway: OperatorGateway
-    ) -> InboundReply:
+    async def _get_destinations(self, request: InboundRequest, gateway: BotGateway) -> InboundReply:
         names = self._options.destination_names
         found: list[dict[str, Any]] = []
         for entry in await gateway.destinations():
@@ -167,7 +143,7 @@ class TovieBot(BotSideAdapter):
         return InboundReply(body=found)
 
     async def _select_destination(
-        self, request: InboundRequest, gateway: OperatorGateway
+        self, request: InboundRequest, gateway: BotGateway
     ) -> InboundReply:
         call = wire.parse(wire.SelectDestinationCall, request)
         channel, region = await self._route(call.destination_id, gateway)
@@ -217,19 +193,19 @@ class TovieBot(BotSideAdapter):
         )
         return InboundReply(body={"result": "ok", "conversationId": row.id})
 
-    async def _send_text(self, request: InboundRequest, gateway: OperatorGateway) -> InboundReply:
+    async def _send_text(self, request: InboundRequest, gateway: BotGateway) -> InboundReply:
         call = wire.parse(wire.SendTextCall, request)
         await self._from_customer(call.user_id, call.text, gateway)
         return InboundReply()
 
-    async def _send_file(self, request: InboundRequest, gateway: OperatorGateway) -> InboundReply:
+    async def _send_file(self, request: InboundRequest, gateway: BotGateway) -> InboundReply:
         call = wire.parse(wire.SendFileCall, request)
         name = call.file_name or call.name
         text = f"{name}: {call.url}" if name else str(call.url)
         await self._from_customer(call.user_id, text, gateway)
         return InboundReply()
 
-    async def _close_chat(self, request: InboundRequest, gateway: OperatorGateway) -> InboundReply:
+    async def _close_chat(self, request: InboundRequest, gateway: BotGateway) -> InboundReply:
         call = wire.parse(wire.CloseChatCall, request)
         row = await gateway.find_by_bot_conversation(self.name, call.user_id)
         if row is None or Status(row.status) not in ACTIVE:
@@ -242,7 +218,7 @@ class TovieBot(BotSideAdapter):
         return InboundReply()
 
     async def _route(
-        self, destination_id: str | None, gateway: OperatorGateway
+        self, destination_id: str | None, gateway: BotGateway
     ) -> tuple[str | None, str | None]:
         """`mysite:es` as (channel, region); None for the default channel."""
         if not destination_id:
@@ -256,7 +232,7 @@ class TovieBot(BotSideAdapter):
             )
         return channel, region or None
 
-    async def _from_customer(self, user_id: str, text: str, gateway: OperatorGateway) -> None:
+    async def _from_customer(self, user_id: str, text: str, gateway: BotGateway) -> None:
         """Relay to the user's open conversation; before there is one, keep it as history."""
         row = await gateway.find_by_bot_conversation(self.name, user_id)
         if row is not None and Status(row.status) in ACTIVE:
@@ -278,7 +254,7 @@ class TovieBot(BotSideAdapter):
         # Hashed: state keys are short and Tovie's user ids need not be.
         return "history:" + hashlib.sha256(user_id.encode()).hexdigest()
 
-    async def _load(self, user_id: str, gateway: OperatorGateway) -> list[dict[str, str]]:
+    async def _load(self, user_id: str, gateway: BotGateway) -> list[dict[str, str]]:
         raw = await gateway.get_state(self.name, self._history_key(user_id))
         try:
             lines = json.loads(raw) if raw else []
@@ -294,9 +270,7 @@ class TovieBot(BotSideAdapter):
             and isinstance(line.get("at"), str)
         ]
 
-    async def _keep(
-        self, user_id: str, lines: list[dict[str, str]], gateway: OperatorGateway
-    ) -> None:
+    async def _keep(self, user_id: str, lines: list[dict[str, str]], gateway: BotGateway) -> None:
         await gateway.put_state(self.name, self._history_key(user_id), json.dumps(lines))
 
     def _recent(self, lines: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -13,10 +13,10 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
-from adapters.base import InboundRequest
 from bridge.errors import FieldProblem, MalformedPayload, RequestError
 from bridge.input_limits import load_json
 from bridge.models import MAX_TEXT, MetadataValue
+from bridge.ports.agent_side import InboundRequest
 
 P = TypeVar("P", bound="_Payload")
 

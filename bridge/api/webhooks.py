@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from adapters.base import InboundRequest
 from bridge.errors import FieldProblem, NotFound
+from bridge.ports.agent_side import InboundRequest
 from bridge.typedefs import BOTS, INBOUND, SERVICE
 
 routes = web.RouteTableDef()

@@ -7,18 +7,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from adapters.base import (
+from bridge.db.repo import Store
+from bridge.db.tables import OutboxRow
+from bridge.errors import PlatformRejected
+from bridge.ports.agent_side import (
     AgentSideAdapter,
-    BotSideAdapter,
     ConversationRef,
     ConversationSnapshot,
     OutboundMessage,
 )
-from adapters.http import HttpClient
-from adapters.registry import DEFAULT_BOT
-from bridge.db.repo import Store
-from bridge.db.tables import OutboxRow
-from bridge.errors import PlatformRejected
+from bridge.ports.bot_side import DEFAULT_BOT, BotSideAdapter
+from bridge.ports.http import HttpClient
 from bridge.relay import outbox, signing
 from bridge.relay.worker import DeliveryResult
 

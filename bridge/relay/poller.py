@@ -13,9 +13,9 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from adapters.base import AgentSideAdapter
 from bridge.db.repo import Store
 from bridge.inbound_limits import storable_events
+from bridge.ports.agent_side import AgentSideAdapter
 from bridge.services.inbound import InboundService
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.db.repo import Store, Tx
-from bridge.db.tables import ConversationRow, OutboxRow
+from bridge.db.tables import AgentRow, ConversationRow, OutboxRow
 from bridge.domain.conversation import waiting_for_agent
 from bridge.errors import (
     Conflict,
@@ -41,6 +41,14 @@ _WAIT_SAMPLE = 20
 def evaluation_timer(conversation_id: str, due: datetime, now: datetime) -> OutboxRow:
     """A durable timer: re-evaluate this conversation's routing at `due`."""
     return outbox.internal_job(conversation_id, ROUTING_EVALUATE, "routing", due, now)
+
+
+async def _desk_agent(tx: Tx, agent_id: str) -> AgentRow:
+    # A valid link of an agent since removed from the directory signs in no one.
+    agent = await tx.get_agent(agent_id)
+    if agent is None:
+        raise NotFound(f"no agent {agent_id!r}", [FieldProblem("agent_id", "unknown agent")])
+    return agent
 
 
 class Assignment:
@@ -182,6 +190,16 @@ class Assignment:
         async with self._store.transaction() as tx:
             pending = await tx.pending_conversations()
         return [c for c in pending if agent_id in c.offered_to]
+
+    async def agent(self, agent_id: str) -> AgentRow:
+        """The agent a desk link signs in, or NotFound once they left the directory."""
+        async with self._store.transaction() as tx:
+            return await _desk_agent(tx, agent_id)
+
+    async def desk(self, agent_id: str) -> tuple[AgentRow, list[ConversationRow]]:
+        """The agent and their active chats (oldest first), read together."""
+        async with self._store.transaction() as tx:
+            return await _desk_agent(tx, agent_id), await tx.assigned_to(agent_id)
 
     async def take(self, conversation_id: str, agent_id: str) -> ConversationRow:
         """Give the chat to the agent: the first to take it wins, capacity permitting."""

@@ -19,8 +19,8 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.base import InboundEvent
 from bridge.db.tables import ConversationRow, OutboxRow, ParkedEventRow
+from bridge.ports.agent_side import InboundEvent
 from bridge.relay import outbox
 
 INBOUND_REPLAY = "inbound.replay"

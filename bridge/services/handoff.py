@@ -12,12 +12,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import AgentSideAdapter, ConversationRef
-from adapters.console.links import JoinLinks
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ConversationRow, MessageRow, OutboxRow
 from bridge.domain.status import ACTIVE
 from bridge.models import AgentMessageRequest, CustomerMessageRequest, HandoffRequest
+from bridge.ports.agent_side import AgentSideAdapter, ConversationRef
+from bridge.ports.links import JoinLinks
 from bridge.relay import outbox
 from bridge.relay.worker import DeliveryResult
 from bridge.routing.engine import Decision

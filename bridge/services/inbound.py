@@ -16,13 +16,6 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from adapters.base import (
-    AgentSideAdapter,
-    ConversationInfo,
-    InboundEvent,
-    InboundReply,
-    InboundRequest,
-)
 from bridge.db.repo import Store
 from bridge.db.tables import ConversationRow
 from bridge.domain.conversation import reply_joins_first
@@ -30,6 +23,13 @@ from bridge.domain.status import ACTIVE
 from bridge.errors import FieldProblem, InvalidTransition, NotFound
 from bridge.inbound_limits import storable_events
 from bridge.models import AgentMessageRequest
+from bridge.ports.agent_side import (
+    AgentSideAdapter,
+    ConversationInfo,
+    InboundEvent,
+    InboundReply,
+    InboundRequest,
+)
 from bridge.relay.dispatch import message_from_payload
 from bridge.services.assignment import Assignment
 from bridge.services.early_events import can_park, event_of, parked_row, reason_to_drop

@@ -12,12 +12,12 @@ from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
 
-from adapters.base import AgentSideAdapter
 from bridge.db.repo import Store
 from bridge.db.tables import MessageRow
 from bridge.domain.status import Event, transition
 from bridge.events import announce
 from bridge.models import AgentMessageRequest, CustomerMessageRequest, HistoryMessage
+from bridge.ports.agent_side import AgentSideAdapter
 from bridge.relay import outbox
 from bridge.services.lookup import require_conversation
 from bridge.views import message_view

@@ -14,7 +14,6 @@ from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
-from adapters.base import AgentSideAdapter
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ConversationRow, OutboxRow
 from bridge.domain.conversation import opening_status
@@ -22,6 +21,7 @@ from bridge.domain.status import Status
 from bridge.errors import FieldProblem, InvalidInput
 from bridge.events import announce
 from bridge.models import HandoffRequest
+from bridge.ports.agent_side import AgentSideAdapter
 from bridge.relay import outbox
 from bridge.relay.worker import DeliveryResult
 from bridge.routing.engine import Decision, HandoffFacts, decide

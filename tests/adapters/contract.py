@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from adapters.base import (
+from bridge.errors import InvalidSignature
+from bridge.ports.agent_side import (
     AgentSideAdapter,
     ConversationRef,
     ConversationSnapshot,
     InboundRequest,
     OutboundMessage,
 )
-from bridge.errors import InvalidSignature
 
 HISTORY = (
     OutboundMessage(

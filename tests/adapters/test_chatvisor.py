@@ -13,15 +13,8 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-from adapters.base import (
-    AdapterContext,
-    ConversationRef,
-    InboundRequest,
-    OutboundMessage,
-)
 from adapters.chatvisor import ChatvisorAdapter
 from adapters.chatvisor.cursor import PollCursor, Tracked
-from adapters.http import HttpClient
 from adapters.registry import AGENT_SIDE, build_agent_adapters, build_bot_adapters
 from bridge.errors import (
     ConfigError,
@@ -30,6 +23,9 @@ from bridge.errors import (
     PlatformAuthError,
     PlatformRejected,
 )
+from bridge.ports.agent_side import ConversationRef, InboundRequest, OutboundMessage
+from bridge.ports.context import AdapterContext
+from bridge.ports.http import HttpClient
 from bridge.settings import load_settings
 from tests.adapters.contract import HISTORY, SNAPSHOT, AgentSideContract, Harness
 from tests.adapters.fake_chatvisor import API_TOKEN, WEBHOOK_TOKEN, FakeChatvisor
@@ -481,7 +477,7 @@ async def test_the_example_config_loads_and_builds(
     monkeypatch.setenv("CHATVISOR_API_TOKEN", "key-1")
     monkeypatch.setenv("CHATVISOR_WEBHOOK_TOKEN", "hook-1")
     settings = load_settings(EXAMPLE)
-    context = AdapterContext(http, {"console_hub": None})
+    context = AdapterContext(http)
     adapters = build_agent_adapters(settings, context)
     assert {name: a.platform for name, a in adapters.items()} == {
         "support": "chatvisor",

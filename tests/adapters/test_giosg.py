@@ -16,14 +16,7 @@ import pytest
 from aioresponses import aioresponses
 from yarl import URL
 
-from adapters.base import (
-    AdapterContext,
-    ConversationRef,
-    InboundRequest,
-    OutboundMessage,
-)
 from adapters.giosg import GiosgAction, GiosgAdapter, GiosgAttachment
-from adapters.http import HttpClient
 from adapters.registry import AGENT_SIDE, build_agent_adapters, build_bot_adapters
 from bridge.errors import (
     ConfigError,
@@ -33,6 +26,9 @@ from bridge.errors import (
     PlatformRejected,
     PlatformUnavailable,
 )
+from bridge.ports.agent_side import ConversationRef, InboundRequest, OutboundMessage
+from bridge.ports.context import AdapterContext
+from bridge.ports.http import HttpClient
 from bridge.settings import load_settings
 from tests.adapters.contract import SNAPSHOT, AgentSideContract, Harness
 from tests.adapters.fake_giosg import (
@@ -104,7 +100,7 @@ def make_adapter(
         "room_id": ROOM,
         **options,
     }
-    context = AdapterContext(http, {"state": state if state is not None else MemoryState()})
+    context = AdapterContext(http, state_store=state if state is not None else MemoryState())
     return GiosgAdapter.from_settings(CHANNEL, raw, context)
 
 

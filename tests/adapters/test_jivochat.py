@@ -21,15 +21,6 @@ import pytest
 from aioresponses import aioresponses
 from standardwebhooks.webhooks import Webhook
 
-from adapters.base import (
-    AdapterContext,
-    AgentSideAdapter,
-    ConversationRef,
-    ConversationSnapshot,
-    InboundRequest,
-    OutboundMessage,
-)
-from adapters.http import HttpClient
 from adapters.jivochat import JivoBotProvider, JivoChatAdapter, JivoChatApiAdapter
 from adapters.jivochat.bot import JIVO_BOT_MESSAGE, JIVO_TARGET, NO_AGENT_ONLINE
 from adapters.registry import build_agent_adapters, build_bot_adapters
@@ -44,6 +35,15 @@ from bridge.errors import (
     PlatformUnavailable,
 )
 from bridge.models import AgentMessageRequest
+from bridge.ports.agent_side import (
+    AgentSideAdapter,
+    ConversationRef,
+    ConversationSnapshot,
+    InboundRequest,
+    OutboundMessage,
+)
+from bridge.ports.context import AdapterContext
+from bridge.ports.http import HttpClient
 from bridge.settings import load_settings
 from tests.adapters.contract import SNAPSHOT, AgentSideContract, Harness
 from tests.adapters.fake_jivochat import (
@@ -79,7 +79,7 @@ async def context() -> AsyncIterator[AdapterContext]:
     """The app's one-session HTTP client, two quick retries, as in production."""
     async with aiohttp.ClientSession() as session:
         yield AdapterContext(
-            HttpClient(session, timeout=5, quick_retries=2), {"webhook_secret": WEBHOOK_SECRET}
+            HttpClient(session, timeout=5, quick_retries=2), webhook_secret=WEBHOOK_SECRET
         )
 
 
@@ -91,7 +91,7 @@ def mocked() -> Iterator[aioresponses]:
 
 def offline() -> AdapterContext:
     """A context for tests that make no outbound call."""
-    return AdapterContext(HttpClient(None, timeout=1, quick_retries=0), {})  # type: ignore[arg-type]
+    return AdapterContext(HttpClient(None, timeout=1, quick_retries=0))  # type: ignore[arg-type]
 
 
 def bot_api_options(**extra: Any) -> dict[str, Any]:

@@ -15,13 +15,6 @@ import pytest
 from aiohttp import ClientSession
 from aioresponses import aioresponses
 
-from adapters.base import (
-    AdapterContext,
-    ConversationRef,
-    InboundRequest,
-    OutboundMessage,
-)
-from adapters.http import HttpClient
 from adapters.kommunicate import KommunicateAdapter
 from adapters.kommunicate.inbound import MESSAGE_ID_KEY, ORIGIN_KEY, ORIGIN_VALUE
 from adapters.registry import build_agent_adapters, build_bot_adapters
@@ -33,6 +26,9 @@ from bridge.errors import (
     PlatformRejected,
     PlatformUnavailable,
 )
+from bridge.ports.agent_side import ConversationRef, InboundRequest, OutboundMessage
+from bridge.ports.context import AdapterContext
+from bridge.ports.http import HttpClient
 from bridge.settings import load_settings
 from tests.adapters.contract import SNAPSHOT, AgentSideContract, Harness
 from tests.adapters.fake_kommunicate import FakeKommunicate, basic

@@ -20,8 +20,6 @@ import pytest
 from aiohttp import web
 from aioresponses import aioresponses
 
-from adapters.base import AdapterContext, InboundRequest
-from adapters.http import HttpClient
 from adapters.registry import build_agent_adapters, build_bot_adapters
 from adapters.tovie import TovieBot
 from bridge.errors import (
@@ -35,6 +33,9 @@ from bridge.errors import (
     PlatformUnavailable,
 )
 from bridge.models import CustomerMessageRequest, HandoffRequest
+from bridge.ports.agent_side import InboundRequest
+from bridge.ports.context import AdapterContext
+from bridge.ports.http import HttpClient
 from bridge.relay import outbox
 from bridge.settings import load_settings
 from tests.adapters.mocking import CompatResponse

@@ -17,18 +17,18 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aioresponses import aioresponses
 
-from adapters.base import (
-    AdapterContext,
+from adapters.registry import AGENT_SIDE, build_agent_adapters, build_bot_adapters
+from adapters.vivochat import VivoChatAdapter, render_transcript
+from bridge.errors import ConfigError, InvalidSignature, MalformedPayload
+from bridge.ports.agent_side import (
     ConversationInfo,
     ConversationRef,
     InboundEvent,
     InboundRequest,
     OutboundMessage,
 )
-from adapters.http import HttpClient
-from adapters.registry import AGENT_SIDE, build_agent_adapters, build_bot_adapters
-from adapters.vivochat import VivoChatAdapter, render_transcript
-from bridge.errors import ConfigError, InvalidSignature, MalformedPayload
+from bridge.ports.context import AdapterContext
+from bridge.ports.http import HttpClient
 from bridge.settings import load_settings
 from tests.adapters.contract import HISTORY, SNAPSHOT, AgentSideContract, Harness
 from tests.adapters.fake_vivochat import Delivery, FakeVivoChat, chat_accepted, fixture

@@ -12,8 +12,8 @@ import pytest
 from aiohttp.test_utils import unused_port
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from adapters.console.links import JoinLinks
 from bridge.errors import Forbidden
+from bridge.ports.links import JoinLinks
 from tests.conftest import (
     CONSOLE_SECRET,
     Database,

@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import unused_port
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from adapters.console.links import DeskLinks
+from bridge.ports.links import DeskLinks
 from bridge.settings import Settings
 from tests.conftest import CONSOLE_SECRET, Database, RunningBridge, make_settings
 from tests.fakes import FakeBot, handoff_body

@@ -8,22 +8,22 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession
 
-from adapters.base import (
-    AdapterContext,
-    AgentSideAdapter,
-    ConversationRef,
-    ConversationSnapshot,
-    OpenResult,
-    OutboundMessage,
-)
-from adapters.console.links import JoinLinks
-from adapters.http import HttpClient
 from adapters.webhook import StandardWebhooksBot
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
 from bridge.errors import PlatformRejected, PlatformUnavailable
 from bridge.models import CustomerMessageRequest, HandoffRequest
+from bridge.ports.agent_side import (
+    AgentSideAdapter,
+    ConversationRef,
+    ConversationSnapshot,
+    OpenResult,
+    OutboundMessage,
+)
+from bridge.ports.context import AdapterContext
+from bridge.ports.http import HttpClient
+from bridge.ports.links import JoinLinks
 from bridge.relay.dispatch import Dispatcher
 from bridge.relay.worker import RelayWorker
 from bridge.services.assignment import Assignment
@@ -81,7 +81,7 @@ async def test_dead_open_fails_the_handoff_and_frees_the_customer(
     service = HandoffService(store, routing, Assignment(store, routing), "mysite", adapters, links)
     async with ClientSession() as session:
         http = HttpClient(session, timeout=1, quick_retries=0)
-        context = AdapterContext(http, {"webhook_secret": WEBHOOK_SECRET})
+        context = AdapterContext(http, webhook_secret=WEBHOOK_SECRET)
         bots = {"webhook": StandardWebhooksBot.from_settings("webhook", {}, context)}
         dispatcher = Dispatcher(store, adapters, bots, http)
         worker = RelayWorker(store, dispatcher, service, settings.relay)

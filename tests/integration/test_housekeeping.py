@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import InboundEvent
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
+from bridge.ports.agent_side import InboundEvent
 from bridge.relay import outbox
 from bridge.relay.housekeeping import prune_once
 from bridge.services.early_events import parked_row

@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 
-from adapters.http import HttpClient
 from bridge.errors import PlatformRejected
 from bridge.outbound import REFUSED_AT_DELIVERY, OutboundPolicy
+from bridge.ports.http import HttpClient
 from tests.conftest import Database, RunningBridge, make_settings, start_bridge, stop_bridge
 from tests.fake_dns import TableResolver
 from tests.fakes import FakeBot, handoff_body

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import unused_port
 from multidict import CIMultiDictProxy
 
-from adapters.console.web import STATIC
+from adapters.console.pages import STATIC
 from tests.conftest import Database, RunningBridge, start_bridge, stop_bridge
 from tests.fakes import FakeBot, handoff_body
 from tests.integration.test_desk import desk_settings, desk_token

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from adapters.base import InboundEvent
 from bridge.api.agents import AgentBody, TeamBody
 from bridge.db.lengths import column_length
 from bridge.db.tables import AgentRow, Base, ConversationRow, MessageRow, TeamRow
@@ -24,6 +23,7 @@ from bridge.models import (
     HistoryMessage,
     PresenceUpdate,
 )
+from bridge.ports.agent_side import InboundEvent
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import time
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from adapters.console.links import JoinLinks
 from bridge.errors import Forbidden
+from bridge.ports.links import JoinLinks
 
 LINKS = JoinLinks("s3cret", "https://bridge.example.com/", ttl_seconds=3600)
 

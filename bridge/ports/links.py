@@ -1,5 +1,8 @@
 """Signed, expiring console links: join links (one conversation) and desk links (one agent).
 
+The core signs them (the handoff service hands out join links, the agents API desk
+links) and the console's pages check them.
+
 Both are HMAC-signed with the console secret plus a timestamp; each kind has its own
 salt, so a token of one kind is never accepted as the other.
 """

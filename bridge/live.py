@@ -1,4 +1,7 @@
-"""Wakes the console pages watching a conversation when something in it changes.
+"""Wakes the live pages (the console's) watching a conversation when something in it changes.
+
+The core wakes it when a customer or its metadata change; the console adapter when a
+delivery reaches it.
 
 The pages read what changed from the database, so a wake-up carries no data and a
 missed one costs only latency: each stream also re-reads on a short timer, which is

@@ -1,4 +1,7 @@
-"""The one place that turns HTTP outcomes into adapter errors, with quick tenacity retries.
+"""The app's one HTTP client, which every adapter is given.
+
+It is the one place that turns HTTP outcomes into adapter errors, with quick tenacity
+retries.
 
 5xx, 429, timeouts and connection errors become `PlatformUnavailable` (retried here a few
 times, then durably by the relay); 401/403 become `PlatformAuthError`; any other 4xx or
