@@ -318,7 +318,7 @@ class ParkedEventRow(Base):
     channel: Mapped[str] = mapped_column(String(128))
     external_ref: Mapped[str] = mapped_column(String(256))
     event_id: Mapped[str] = mapped_column(String(256))
-    # The event as the adapter parsed it (adapters.base.InboundEvent's fields).
+    # The event as the adapter parsed it (bridge.ports.agent_side.InboundEvent's fields).
     event: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
