@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from bridge.db.repo.base import TxPart, affected
 from bridge.db.tables import ConversationRow
@@ -59,16 +59,9 @@ class ConversationQueries(TxPart):
         """The newest conversation on a channel with this platform id, else the active one
         of this customer (searched across the main channel's channels when given)."""
         if external_ref is not None:
-            query = (
-                select(ConversationRow)
-                .where(
-                    ConversationRow.channel == channel,
-                    ConversationRow.external_ref == external_ref,
-                )
-                .order_by(ConversationRow.created_at.desc())
-                .limit(1)
+            row = await self._newest(
+                ConversationRow.channel == channel, ConversationRow.external_ref == external_ref
             )
-            row = (await self.session.execute(query)).scalar_one_or_none()
             if row is not None or customer_id is None:
                 return row
         if customer_id is None:
@@ -93,12 +86,16 @@ class ConversationQueries(TxPart):
         self, bot_platform: str, bot_conversation_id: str
     ) -> ConversationRow | None:
         """The newest conversation handed over from this bot conversation."""
+        return await self._newest(
+            ConversationRow.bot_platform == bot_platform,
+            ConversationRow.bot_conversation_id == bot_conversation_id,
+        )
+
+    async def _newest(self, *conditions: ColumnElement[bool]) -> ConversationRow | None:
+        # A bot or platform id may be reused after a conversation ended: the latest one counts.
         query = (
             select(ConversationRow)
-            .where(
-                ConversationRow.bot_platform == bot_platform,
-                ConversationRow.bot_conversation_id == bot_conversation_id,
-            )
+            .where(*conditions)
             .order_by(ConversationRow.created_at.desc())
             .limit(1)
         )
