@@ -94,9 +94,11 @@ def _no_team(team_id: str) -> NotFound:
     return NotFound(f"no team {team_id!r}", [FieldProblem("team_id", "unknown team")])
 
 
-async def _visible_agent(request: web.Request, tx: Tx, agent_id: str) -> AgentRow:
-    """The agent, or 404 when it is unknown or another organization's (nothing to probe)."""
-    row = await tx.get_agent(agent_id)
+async def _visible_agent(request: web.Request) -> AgentRow:
+    """The path's agent, or 404 when it is unknown or another organization's (nothing to probe)."""
+    agent_id = request.match_info["agent_id"]
+    async with request.app[STORE].transaction() as tx:
+        row = await tx.get_agent(agent_id)
     if row is None or not visible(request, row.organization_id):
         raise _no_agent(agent_id)
     return row
@@ -154,11 +156,9 @@ async def list_agents(request: web.Request) -> web.Response:
 @routes.get("/v1/agents/{agent_id}")
 async def get_agent(request: web.Request) -> web.Response:
     """One agent with presence and load."""
-    agent_id = request.match_info["agent_id"]
-    async with request.app[STORE].transaction() as tx:
-        row = await _visible_agent(request, tx, agent_id)
+    row = await _visible_agent(request)
     teams = await _teams_by_agent(request)
-    return web.json_response(agent_view(row, teams.get(agent_id, [])))
+    return web.json_response(agent_view(row, teams.get(row.id, [])))
 
 
 @routes.put("/v1/agents/{agent_id}")
@@ -190,10 +190,8 @@ async def put_agent(request: web.Request) -> web.Response:
 @routes.put("/v1/agents/{agent_id}/presence")
 async def put_presence(request: web.Request) -> web.Response:
     """Set an agent's presence; pending chats with routers are re-evaluated."""
-    agent_id = request.match_info["agent_id"]
     body = await parse_body(request, PresenceBody)
-    async with request.app[STORE].transaction() as tx:
-        await _visible_agent(request, tx, agent_id)
+    agent_id = (await _visible_agent(request)).id
     await request.app[ASSIGNMENT].set_presence(agent_id, body.presence)
     return web.json_response({"id": agent_id, "presence": body.presence})
 
@@ -201,9 +199,7 @@ async def put_presence(request: web.Request) -> web.Response:
 @routes.get("/v1/agents/{agent_id}/desk_link")
 async def get_desk_link(request: web.Request) -> web.Response:
     """A fresh personal desk link for the agent (whoever holds it signs in as the agent)."""
-    agent_id = request.match_info["agent_id"]
-    async with request.app[STORE].transaction() as tx:
-        await _visible_agent(request, tx, agent_id)
+    agent_id = (await _visible_agent(request)).id
     return web.json_response(
         {"agent_id": agent_id, "url": request.app[DESK_LINKS].url(agent_id)},
         headers={"Cache-Control": "no-store"},
