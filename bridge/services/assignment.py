@@ -28,7 +28,7 @@ from bridge.errors import (
 from bridge.events import announce
 from bridge.relay import outbox
 from bridge.routing.engine import Decision
-from bridge.routing.steps import Directory, Progress, advance
+from bridge.routing.steps.escalation import Directory, Progress, advance
 from bridge.services.routing_state import RoutingState
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from bridge.ports.agent_side import AgentSideAdapter
 from bridge.relay import outbox
 from bridge.relay.worker import DeliveryResult
 from bridge.routing.engine import Decision, HandoffFacts, decide
-from bridge.routing.steps import Directory
+from bridge.routing.steps.escalation import Directory
 from bridge.services.assignment import Assignment
 from bridge.services.early_events import replay_job
 from bridge.services.messages import history_rows
