@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +18,7 @@ from aiohttp.test_utils import TestServer, unused_port
 from bridge.app import create_app
 from bridge.settings import Settings, load_settings
 from tests.fakes import WEBHOOK_SECRET, FakeBot
+from tests.kit.eventually import WITHIN_SECONDS, eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config" / "bridge.yaml"
@@ -134,17 +134,17 @@ class RunningBridge:
         async with self.http.get(self.url(path), **kwargs) as response:
             return response.status, await _json_or_text(response)
 
-    async def get_until(self, path: str, holds: Callable[[Any], Any], within: float = 15.0) -> Any:
+    async def get_until(
+        self, path: str, holds: Callable[[Any], Any], within: float = WITHIN_SECONDS
+    ) -> Any:
         """GET `path` until it answers 200 and `holds(body)`; fail with the last answer."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            status, body = await self.get(path)
-            if status == 200 and holds(body):
-                return body
-            if loop.time() > deadline:
-                raise AssertionError(f"timed out waiting on {path}: {status} {body}")
-            await asyncio.sleep(0.05)
+        _, body = await eventually(
+            lambda: self.get(path),
+            lambda answer: answer[0] == 200 and holds(answer[1]),
+            within=within,
+            what=path,
+        )
+        return body
 
 
 async def _json_or_text(response: Any) -> Any:
@@ -172,12 +172,8 @@ async def stop_bridge(bridge: RunningBridge) -> None:
 @pytest.fixture
 async def bot() -> AsyncIterator[FakeBot]:
     """A fake bot callback server that verifies every signature."""
-    fake = FakeBot()
-    await fake.start()
-    try:
+    async with FakeBot() as fake:
         yield fake
-    finally:
-        await fake.close()
 
 
 @pytest.fixture

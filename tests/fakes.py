@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections import Counter, deque
-from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from tests.kit.fake_platform import FakePlatform
 
 # A fixed Standard Webhooks secret for tests (32 zero-ish bytes, base64).
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -28,7 +27,7 @@ class ReceivedEvent:
 
 
 @dataclass
-class FakeBot:
+class FakeBot(FakePlatform):
     """The bot's callback endpoint. Verifies every signature with the standardwebhooks package.
 
     `script` holds statuses to answer before accepting (e.g. [500, 500] then 204);
@@ -36,7 +35,6 @@ class FakeBot:
     """
 
     secret: str = WEBHOOK_SECRET
-    script: deque[int] = field(default_factory=deque)
     events: list[ReceivedEvent] = field(default_factory=list)
     attempts: Counter[str] = field(default_factory=Counter)
     bad_signatures: int = 0
@@ -49,8 +47,10 @@ class FakeBot:
     # tests about the queue clear this set).
     ignored: set[str] = field(default_factory=lambda: {"queue.updated"})
     other_events: list[ReceivedEvent] = field(default_factory=list)
-    server: TestServer | None = None
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        """One endpoint: the callback URL the bot hands the bridge."""
+        router.add_post("/callback", self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.text()
@@ -62,8 +62,7 @@ class FakeBot:
         webhook_id = request.headers["webhook-id"]
         self.attempts[webhook_id] += 1
         scripted = self.script_type is None or json.loads(body)["type"] == self.script_type
-        if self.script and scripted:
-            status = self.script.popleft()
+        if scripted and (status := self.scripted()) is not None:
             headers = (
                 {"Retry-After": self.retry_after} if status == 429 and self.retry_after else {}
             )
@@ -75,43 +74,19 @@ class FakeBot:
             event = ReceivedEvent(webhook_id, payload["type"], payload["data"], payload)
             kept = self.other_events if event.type in self.ignored else self.events
             kept.append(event)
-        self._changed.set()
         return web.Response(status=204)
-
-    async def start(self) -> str:
-        app = web.Application()
-        app.router.add_post("/callback", self.handle)
-        self.server = TestServer(app, port=0)
-        await self.server.start_server()
-        return self.url
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return str(self.server.make_url("/callback"))
+        """The callback URL to hand the bridge."""
+        return self.url_for("/callback")
 
     def of_type(self, event_type: str) -> list[ReceivedEvent]:
         return [event for event in self.events if event.type == event_type]
 
-    async def wait_for(self, predicate: Callable[[FakeBot], bool], within: float = 15.0) -> None:
-        """Wait until `predicate(self)` holds; fail with what was received if it never does."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while not predicate(self):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"timed out; received {[(e.type, e.webhook_id) for e in self.events]}"
-                )
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
-            except TimeoutError:
-                pass
+    def report(self) -> str:
+        """The events accepted, for a wait that timed out."""
+        return f"received {[(e.type, e.webhook_id) for e in self.events]}"
 
 
 def handoff_body(

@@ -1,73 +1,62 @@
 """A fake Chatvisor: a real aiohttp app on port 0 that answers like the REST API.
 
-It keeps customers (tagged through the API), their messages and statuses, and records
-every request. Tests make agents act on it (`agent_writes`, `set_status`) and read back
-what the bridge sent.
+It keeps customers (tagged through the API), their messages and statuses; every request
+is recorded in `calls`. Tests make agents act on it (`agent_writes`, `set_status`) and
+read back what the bridge sent.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from aiohttp.typedefs import Handler, Middleware
+
+from tests.kit.fake_platform import FakePlatform
 
 API_TOKEN = "cv-api-token-1"
 WEBHOOK_TOKEN = "cv-hook-secret-7f3a"
+# The first call of an open; `hold(tagging)` keeps it in flight.
+TAG_PATH = "/rest/v1/customer/tag"
 
 
 @dataclass
-class FakeChatvisor:
-    """Chatvisor's REST API as far as the adapter uses it."""
+class FakeChatvisor(FakePlatform):
+    """Chatvisor's REST API as far as the adapter uses it; `script` answers before handling."""
 
     token: str = API_TOKEN
     # Customers by Chatvisor customerId, in the order they were created.
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)
-    requests: list[tuple[str, str, Any]] = field(default_factory=list)
     statuses: list[tuple[str, str]] = field(default_factory=list)
     assignments: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     visibility: list[bool] = field(default_factory=list)
     users: list[dict[str, Any]] = field(default_factory=list)
-    # Statuses to answer (before handling) to the next requests, e.g. [503].
-    script: deque[int] = field(default_factory=deque)
-    # When set, tagging (the first call of an open) waits for it: a test can send webhooks
-    # while the bridge's open is still in flight.
-    tag_gate: asyncio.Event | None = None
-    server: TestServer | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _clock: itertools.count[int] = field(
         default_factory=lambda: itertools.count(1_763_719_200_000, 1000)
     )
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def start(self) -> str:
-        app = web.Application(middlewares=[self._middleware])
-        app.router.add_post("/rest/v1/customer/tag", self._tag)
-        app.router.add_post("/rest/v1/customer/{cid}/agenturl", self._agent_url)
-        app.router.add_post("/rest/v1/customer/{cid}/assign", self._assign)
-        app.router.add_post("/rest/v1/customer/{cid}/message", self._message)
-        app.router.add_put("/rest/v1/customer/{cid}/status", self._status)
-        app.router.add_get("/rest/v1/customer", self._list)
-        app.router.add_get("/rest/v1/user", self._users)
-        app.router.add_put("/rest/v1/chat/visibility", self._visibility)
-        self.server = TestServer(app, port=0)
-        await self.server.start_server()
-        return self.url
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        """The endpoints of the REST API the adapter calls."""
+        router.add_post(TAG_PATH, self._tag)
+        router.add_post("/rest/v1/customer/{cid}/agenturl", self._agent_url)
+        router.add_post("/rest/v1/customer/{cid}/assign", self._assign)
+        router.add_post("/rest/v1/customer/{cid}/message", self._message)
+        router.add_put("/rest/v1/customer/{cid}/status", self._status)
+        router.add_get("/rest/v1/customer", self._list)
+        router.add_get("/rest/v1/user", self._users)
+        router.add_put("/rest/v1/chat/visibility", self._visibility)
 
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()
+    def middlewares(self) -> list[Middleware]:
+        """Every endpoint checks the API token first."""
+        return [self._authenticated]
 
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return str(self.server.make_url("")).rstrip("/")
+    def report(self) -> str:
+        """Every request, with its body, for a wait that timed out."""
+        return f"requests: {[(c.method, c.path, c.body) for c in self.calls]}"
 
     # -- what tests read -------------------------------------------------------------------
 
@@ -78,26 +67,6 @@ class FakeChatvisor:
             for m in self.messages
             if m.get("source") and (customer_id is None or m["customerId"] == customer_id)
         ]
-
-    def paths(self, method: str | None = None) -> list[str]:
-        """Paths requested (with the method when given)."""
-        return [p for m, p, _ in self.requests if method is None or m == method]
-
-    async def wait_for(
-        self, predicate: Callable[[FakeChatvisor], bool], within: float = 15.0
-    ) -> None:
-        """Wait until `predicate(self)` holds; fail with what was received if it never does."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while not predicate(self):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"timed out; requests: {self.requests}")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
-            except TimeoutError:
-                pass
 
     # -- what agents do on the platform ----------------------------------------------------
 
@@ -143,23 +112,14 @@ class FakeChatvisor:
     # -- the API ---------------------------------------------------------------------------
 
     @web.middleware
-    async def _middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
-        body = await request.json() if request.can_read_body else None
-        self.requests.append((request.method, request.path, body))
-        self._changed.set()
+    async def _authenticated(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"error": "Authentication failed"}, status=401)
-        if self.script:
-            return web.json_response({"error": "scripted"}, status=self.script.popleft())
-        response: web.StreamResponse = await handler(request)
-        self._changed.set()
-        return response
+        if (status := self.scripted()) is not None:
+            return web.json_response({"error": "scripted"}, status=status)
+        return await handler(request)
 
     async def _tag(self, request: web.Request) -> web.Response:
-        if self.tag_gate is not None:
-            await self.tag_gate.wait()
         tag = await request.json()
         customer_id = f"cv-{tag['id']}"
         customer = self.customers.setdefault(

@@ -10,20 +10,19 @@ from the JSON fixtures under fixtures/giosg, which follow giosg's documented sha
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import secrets
 import uuid
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from aiohttp.typedefs import Handler, Middleware
+
+from tests.kit.fake_platform import FakePlatform
 
 FIXTURES = Path(__file__).parent / "fixtures" / "giosg"
 ORG = "e6a08f51-c250-4074-847b-58d444dbbeb1"
@@ -107,8 +106,8 @@ class Received:
 
 
 @dataclass
-class FakeGiosg:
-    """The platform's state, its server, and what it received."""
+class FakeGiosg(FakePlatform):
+    """The platform's state and what it received; `script` answers before anything else."""
 
     api_token: str
     org: str = ORG
@@ -119,55 +118,37 @@ class FakeGiosg:
     page_size: int = 2
     # Answer 400 to messages with attachments, as a platform that refuses rich content.
     reject_attachments: bool = False
-    # Statuses to answer (before anything else) to the next requests, e.g. [503].
-    script: deque[int] = field(default_factory=deque)
     webhook_url: str | None = None
     visitors: dict[str, Visitor] = field(default_factory=dict)
     chats: dict[str, Chat] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     room_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
-    requests: list[tuple[str, str]] = field(default_factory=list)
     echo_statuses: list[int] = field(default_factory=list)
-    server: TestServer | None = None
     _tokens: dict[str, str] = field(default_factory=dict)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     # -- running -------------------------------------------------------------------------
 
-    async def start(self) -> str:
-        """Serve on a free port; returns the base URL."""
-        app = web.Application(middlewares=[self._middleware])
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        """giosg's public (visitor) and organization APIs, as far as the adapter uses them."""
         org = "/api/v5/orgs/{org}"
         public = "/api/v5/public"
-        app.router.add_post(public + "/orgs/{org}/auth", self._auth)
-        app.router.add_post(public + "/orgs/{org}/rooms/{room}/visitors", self._room_visitor)
-        app.router.add_post(
-            public + "/orgs/{org}/rooms/{room}/visitors/{vid}/chats", self._create_chat
-        )
-        app.router.add_post(public + "/visitors/{vid}/chats/{chat}/messages", self._message)
-        app.router.add_post(org + "/rooms/{room}/visitors/{vid}/variables", self._set_variable)
-        app.router.add_patch(org + "/owned_chats/{chat}", self._update_chat)
-        app.router.add_get(org + "/teams", self._teams)
-        app.router.add_patch(org + "/rooms/{room}/settings", self._room_settings)
-        app.router.add_post(
-            "/api/v5/users/{uid}/chats/{chat}/outgoing_chat_invitations", self._invite
-        )
-        self.server = TestServer(app, host="127.0.0.1", port=0)
-        await self.server.start_server()
-        return self.url
+        router.add_post(public + "/orgs/{org}/auth", self._auth)
+        router.add_post(public + "/orgs/{org}/rooms/{room}/visitors", self._room_visitor)
+        router.add_post(public + "/orgs/{org}/rooms/{room}/visitors/{vid}/chats", self._create_chat)
+        router.add_post(public + "/visitors/{vid}/chats/{chat}/messages", self._message)
+        router.add_post(org + "/rooms/{room}/visitors/{vid}/variables", self._set_variable)
+        router.add_patch(org + "/owned_chats/{chat}", self._update_chat)
+        router.add_get(org + "/teams", self._teams)
+        router.add_patch(org + "/rooms/{room}/settings", self._room_settings)
+        router.add_post("/api/v5/users/{uid}/chats/{chat}/outgoing_chat_invitations", self._invite)
 
-    async def close(self) -> None:
-        """Finish the echoes in flight and stop serving."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.server is not None:
-            await self.server.close()
+    def middlewares(self) -> list[Middleware]:
+        """The script answers before any check."""
+        return [self._scripted]
 
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return str(self.server.make_url("")).rstrip("/")
+    def report(self) -> str:
+        """The requests seen, for a wait that timed out."""
+        return f"giosg saw {self.called()}"
 
     # -- what tests look at --------------------------------------------------------------
 
@@ -188,34 +169,13 @@ class FakeGiosg:
         """Every visitor access token runs out (they last 30 minutes on giosg)."""
         self._tokens.clear()
 
-    async def wait_until(self, predicate: Callable[[FakeGiosg], bool], within: float = 15) -> None:
-        """Wait until `predicate(self)` holds; fail with the requests seen if it never does."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while not predicate(self):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"timed out; giosg saw {self.requests}")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
-            except TimeoutError:
-                pass
-
     # -- handlers ------------------------------------------------------------------------
 
     @web.middleware
-    async def _middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
-        self.requests.append((request.method, request.path))
-        try:
-            if self.script:
-                return web.json_response({"detail": "scripted"}, status=self.script.popleft())
-            response: web.StreamResponse = await handler(request)
-            return response
-        finally:
-            self._changed.set()
+    async def _scripted(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if (status := self.scripted()) is not None:
+            return web.json_response({"detail": "scripted"}, status=status)
+        return await handler(request)
 
     def _org_auth(self, request: web.Request) -> None:
         if request.headers.get("Authorization") != f"Token {self.api_token}":
@@ -300,22 +260,16 @@ class FakeGiosg:
             echo = message_webhook(
                 chat.id, body["message"], message_id, sender_type="visitor", sender_id=visitor.id
             )
-            task = asyncio.create_task(self._echo(echo))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.spawn(self._echo(echo))
         return web.json_response({"id": message_id, "chat_id": chat.id, **body}, status=201)
 
     async def _echo(self, payload: dict[str, Any]) -> None:
         assert self.webhook_url is not None
         try:
-            async with (
-                aiohttp.ClientSession() as session,
-                session.post(self.webhook_url, json=payload) as response,
-            ):
+            async with self.http.post(self.webhook_url, json=payload) as response:
                 self.echo_statuses.append(response.status)
         except aiohttp.ClientError:
             self.echo_statuses.append(0)
-        self._changed.set()
 
     async def _set_variable(self, request: web.Request) -> web.Response:
         self._org_auth(request)

@@ -7,17 +7,15 @@ shape, `0`/`1` for the channel status, and any statuses queued in `script` first
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from tests.kit.fake_platform import FakePlatform
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "jivochat"
 
@@ -47,39 +45,26 @@ def client_message(
 
 
 @dataclass
-class FakeJivo:
-    """Jivo's Bot API endpoint and one Chat API channel endpoint."""
+class FakeJivo(FakePlatform):
+    """Jivo's Bot API endpoint and one Chat API channel endpoint.
+
+    `script` answers both APIs before accepting, e.g. [503] then the real answer.
+    """
 
     agents_online: bool = True
-    # Statuses to answer before accepting (both APIs), e.g. [503] then the real answer.
-    script: deque[int] = field(default_factory=deque)
     bot_api_events: list[dict[str, Any]] = field(default_factory=list)
     chat_api_events: list[dict[str, Any]] = field(default_factory=list)
     refused: int = 0
     attempts: int = 0
-    server: TestServer | None = None
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def start(self) -> str:
-        """Listen on port 0; returns the base URL."""
-        app = web.Application()
-        app.router.add_post("/webhooks/{provider_id}/{token}", self._bot_api)
-        app.router.add_get("/{secret}/{public_id}/status", self._status)
-        app.router.add_post("/{secret}/{public_id}", self._chat_api)
-        self.server = TestServer(app, port=0)
-        await self.server.start_server()
-        return self.url
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        """The Bot API endpoint, and the channel's status and message endpoints.
 
-    async def close(self) -> None:
-        """Stop listening."""
-        if self.server is not None:
-            await self.server.close()
-
-    @property
-    def url(self) -> str:
-        """The base URL, for the adapters' `bot_api_url` and `chat_api_url`."""
-        assert self.server is not None
-        return str(self.server.make_url("")).rstrip("/")
+        The base URL is the adapters' `bot_api_url` and `chat_api_url`.
+        """
+        router.add_post("/webhooks/{provider_id}/{token}", self._bot_api)
+        router.add_get("/{secret}/{public_id}/status", self._status)
+        router.add_post("/{secret}/{public_id}", self._chat_api)
 
     def of_event(self, name: str) -> list[dict[str, Any]]:
         """Accepted Bot API events of one kind (BOT_MESSAGE, INVITE_AGENT)."""
@@ -89,26 +74,14 @@ class FakeJivo:
         """Texts of the client messages the Chat API channel accepted, in order."""
         return [str(event["message"].get("text")) for event in self.chat_api_events]
 
-    async def wait_for(self, predicate: Callable[[FakeJivo], bool], within: float = 15.0) -> None:
-        """Wait until `predicate(self)` holds; fail with what was received if it never does."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while not predicate(self):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"timed out; bot API got {self.bot_api_events}, chat API {self.chat_api_events}"
-                )
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
-            except TimeoutError:
-                pass
+    def report(self) -> str:
+        """What both APIs accepted, for a wait that timed out."""
+        return f"bot API got {self.bot_api_events}, chat API {self.chat_api_events}"
 
     def _scripted(self) -> web.Response | None:
         self.attempts += 1
-        if self.script:
-            return web.Response(status=self.script.popleft())
+        if (status := self.scripted()) is not None:
+            return web.Response(status=status)
         return None
 
     async def _bot_api(self, request: web.Request) -> web.Response:
@@ -131,7 +104,6 @@ class FakeJivo:
         ):
             return web.Response(status=400, text="Bad Request")
         self.bot_api_events.append(event)
-        self._changed.set()
         return web.json_response({})
 
     def _channel_matches(self, request: web.Request) -> bool:
@@ -165,5 +137,4 @@ class FakeJivo:
         ):
             return web.Response(status=400, text="Bad Request")
         self.chat_api_events.append(event)
-        self._changed.set()
         return web.json_response({})

@@ -12,20 +12,18 @@ conversation to the configured webhook.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import time
 from collections import Counter, deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from adapters.kommunicate.inbound import MESSAGE_ID_KEY
+from tests.kit.fake_platform import FakePlatform
 from tests.kit.lost_answers import LostAnswers
 
 CREATE_PATH = "/rest/ws/group/conversation"
@@ -71,8 +69,11 @@ class Group:
 
 
 @dataclass
-class FakeKommunicate:
-    """The platform's side of the adapter, recording what it receives."""
+class FakeKommunicate(FakePlatform):
+    """The platform's side of the adapter, recording what it receives.
+
+    Its script is per operation (`scripts`), not the base's one `script` for every request.
+    """
 
     api_key: str
     webhook_token: str
@@ -85,43 +86,21 @@ class FakeKommunicate:
     scripts: dict[str, deque[int]] = field(default_factory=dict)
     unauthorized: int = 0
     echo_statuses: list[int] = field(default_factory=list)
-    # Sends whose answer is lost after the message was stored.
-    lost: LostAnswers = field(default_factory=lambda: LostAnswers(frozenset({SEND_PATH})))
-    server: TestServer | None = None
+    # Only sends lose their answer (after the message was stored).
+    lost: LostAnswers = field(
+        default_factory=lambda: LostAnswers(frozenset({SEND_PATH})), kw_only=True
+    )
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(81_000_001))
     _keys: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _client: aiohttp.ClientSession | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self) -> str:
-        """Listen on a free port; returns the base URL."""
-        app = web.Application(middlewares=[self.lost.middleware])
-        app.router.add_post(CREATE_PATH, self._create)
-        app.router.add_post(SEND_PATH, self._send)
-        app.router.add_patch(ASSIGN_PATH, self._assign)
-        app.router.add_patch(STATUS_PATH, self._status)
-        self.server = TestServer(app, host="127.0.0.1", port=0)
-        await self.server.start_server()
-        self._client = aiohttp.ClientSession()
-        return self.url
-
-    async def close(self) -> None:
-        """Finish the webhook posts in flight, then stop."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.close()
-        if self.server is not None:
-            await self.server.close()
-
-    @property
-    def url(self) -> str:
-        """The base URL to configure as the adapter's `base_url`."""
-        assert self.server is not None
-        return str(self.server.make_url("")).rstrip("/")
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        """The REST API the adapter calls; the base URL is the adapter's `base_url`."""
+        router.add_post(CREATE_PATH, self._create)
+        router.add_post(SEND_PATH, self._send)
+        router.add_patch(ASSIGN_PATH, self._assign)
+        router.add_patch(STATUS_PATH, self._status)
 
     # -- what tests read ------------------------------------------------------------------
 
@@ -141,24 +120,12 @@ class FakeKommunicate:
             if group_id is None or m["groupId"] == group_id
         ]
 
-    async def wait_for(
-        self, predicate: Callable[[FakeKommunicate], bool], within: float = 15.0
-    ) -> None:
-        """Wait until `predicate(self)` holds; fail with what was received if it never does."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while not predicate(self):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"timed out; groups={list(self.groups.values())} messages={self.messages}"
-                    f" statuses={self.status_changes} attempts={dict(self.attempts)}"
-                )
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
-            except TimeoutError:
-                pass
+    def report(self) -> str:
+        """The platform's state, for a wait that timed out."""
+        return (
+            f"groups={list(self.groups.values())} messages={self.messages}"
+            f" statuses={self.status_changes} attempts={dict(self.attempts)}"
+        )
 
     # -- the message webhook --------------------------------------------------------------
 
@@ -207,9 +174,9 @@ class FakeKommunicate:
 
     async def deliver(self, payload: dict[str, Any], token: str | None = None) -> int:
         """POST a webhook to `webhook_url` as Kommunicate does; returns the answer's status."""
-        assert self.webhook_url is not None and self._client is not None
+        assert self.webhook_url is not None
         headers = {"Authentication": basic(token if token is not None else self.webhook_token)}
-        async with self._client.post(self.webhook_url, json=payload, headers=headers) as answer:
+        async with self.http.post(self.webhook_url, json=payload, headers=headers) as answer:
             await answer.read()
             return answer.status
 
@@ -219,7 +186,6 @@ class FakeKommunicate:
         except aiohttp.ClientError:
             status = -1
         self.echo_statuses.append(status)
-        self._changed.set()
 
     # -- the REST API ---------------------------------------------------------------------
 
@@ -228,7 +194,6 @@ class FakeKommunicate:
             self.unauthorized += 1
             return _error(401, "AUTHENTICATION_FAILED", "invalid Api-Key")
         self.attempts[operation] += 1
-        self._changed.set()
         script = self.scripts.get(operation)
         if script:
             status = script.popleft()
@@ -265,7 +230,6 @@ class FakeKommunicate:
                 assignee=metadata.get("CONVERSATION_ASSIGNEE"),
             )
             self.groups[group_id] = group
-        self._changed.set()
         return _success(
             {
                 "id": group.id,
@@ -304,11 +268,8 @@ class FakeKommunicate:
             "metadata": dict(body.get("metadata") or {}),
         }
         self.messages.append(message)
-        self._changed.set()
         if self.webhook_url is not None:
-            task = asyncio.create_task(self._echo(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.spawn(self._echo(message))
         return _success({"messageKey": message["key"], "createdAt": _now_ms()})
 
     async def _assign(self, request: web.Request) -> web.Response:
@@ -321,7 +282,6 @@ class FakeKommunicate:
         self.assignments.append({**request.query, "Of-User-Id": request.headers["Of-User-Id"]})
         already = group.assignee == assignee
         group.assignee = assignee
-        self._changed.set()
         return _success("already updated" if already else "updated")
 
     async def _status(self, request: web.Request) -> web.Response:
@@ -335,5 +295,4 @@ class FakeKommunicate:
             return _error(400, "AL-U-01", "Of-User-Id is required")
         self.status_changes.append({**request.query, "Of-User-Id": request.headers["Of-User-Id"]})
         group.status = int(status)
-        self._changed.set()
         return _success("updated")

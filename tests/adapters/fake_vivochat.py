@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientSession, web
-from aiohttp.test_utils import TestServer
+from aiohttp import web
+
+from tests.kit.fake_platform import FakePlatform
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vivochat"
 
@@ -67,7 +68,7 @@ class Chat:
 
 
 @dataclass
-class FakeVivoChat:
+class FakeVivoChat(FakePlatform):
     """VivoChat as the bridge meets it. Configure `webhooks` and `verification_url`."""
 
     widget_id: str
@@ -81,30 +82,12 @@ class FakeVivoChat:
     chats: dict[str, Chat] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
-    server: TestServer | None = None
-    _http: ClientSession | None = None
 
-    async def start(self) -> None:
-        """Listen on a free port."""
-        app = web.Application()
-        app.router.add_post("/widget/{widget_id}/run", self._run_widget)
-        app.router.add_post("/operator/chats/{chat_id}/accept", self._accept)
-        app.router.add_route("*", "/{tail:.*}", self._unexpected)
-        self.server = TestServer(app, port=0)
-        await self.server.start_server()
-        self._http = ClientSession()
-
-    async def close(self) -> None:
-        """Stop listening."""
-        if self._http is not None:
-            await self._http.close()
-        if self.server is not None:
-            await self.server.close()
-
-    def url(self, path: str) -> str:
-        """An address on the fake."""
-        assert self.server is not None
-        return str(self.server.make_url(path))
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        """What a page and an operator do; anything else is unexpected."""
+        router.add_post("/widget/{widget_id}/run", self._run_widget)
+        router.add_post("/operator/chats/{chat_id}/accept", self._accept)
+        router.add_route("*", "/{tail:.*}", self._unexpected)
 
     # -- what a page and an operator do, over HTTP -------------------------------------
 
@@ -172,15 +155,13 @@ class FakeVivoChat:
     # -- helpers -------------------------------------------------------------------------
 
     async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        assert self._http is not None
-        async with self._http.post(self.url(path), json=body) as response:
+        async with self.http.post(self.url_for(path), json=body) as response:
             answer: dict[str, Any] = await response.json()
             assert response.status == 200, answer
             return answer
 
     async def _deliver(self, url: str, payload: dict[str, Any]) -> Delivery:
-        assert self._http is not None
-        async with self._http.post(url, json=payload) as response:
+        async with self.http.post(url, json=payload) as response:
             try:
                 reply: Any = await response.json(content_type=None)
             except ValueError:

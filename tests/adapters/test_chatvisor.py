@@ -370,12 +370,8 @@ async def test_chat_visibility_is_set(adapter: ChatvisorAdapter, mocked: aioresp
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeChatvisor]:
-    platform = FakeChatvisor()
-    await platform.start()
-    try:
+    async with FakeChatvisor() as platform:
         yield platform
-    finally:
-        await platform.close()
 
 
 async def _opened(adapter: ChatvisorAdapter, customer: str = "cust-1") -> str:
@@ -438,7 +434,7 @@ async def test_polling_reads_every_page_and_survives_a_bad_cursor(
         fake.agent_writes(cid, f"reply to {cid}")
     events, cursor = await adapter.poll(cursor)
     assert sorted(e.external_ref or "" for e in events) == sorted(ids)
-    pages = [p for m, p, _ in fake.requests if m == "GET" and p == "/rest/v1/customer"]
+    pages = [p for p in fake.paths("GET") if p == "/rest/v1/customer"]
     assert len(pages) == 1 + 3  # the baseline's empty page, then pages of 2, 2 and 1
     assert set(json.loads(cursor or "")["open"]) == set(ids)
 

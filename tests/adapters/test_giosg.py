@@ -633,12 +633,8 @@ class GiosgHarness(Harness):
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeGiosg]:
     # One item a page, so every lookup walks `next` links.
-    platform = FakeGiosg(api_token=API_TOKEN, page_size=1)
-    await platform.start()
-    try:
+    async with FakeGiosg(api_token=API_TOKEN, page_size=1) as platform:
         yield platform
-    finally:
-        await platform.close()
 
 
 class TestGiosgContract(AgentSideContract):
@@ -671,11 +667,11 @@ async def test_posting_survives_expired_visitor_tokens(
     assert secret not in json.dumps(variables)
     fake.join_agent(opened.external_ref)
     fake.expire_tokens()
-    fake.requests.clear()
+    fake.calls.clear()
     await adapter.post_message(ref, MESSAGE)
     assert fake.sent_texts() == ["Any news?"]
     # A post is a fresh token for the kept visitor, then the message: nothing else.
-    assert fake.requests == [
+    assert fake.called() == [
         ("POST", f"/api/v5/public/orgs/{ORG}/auth"),
         ("POST", f"/api/v5/public/visitors/{chat.visitor_id}/chats/{chat.id}/messages"),
     ]

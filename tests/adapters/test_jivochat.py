@@ -401,19 +401,13 @@ class ChatApiHarness(Harness):
 class TestJivoChatApiContract(AgentSideContract):
     @pytest.fixture
     async def harness(self, context: AdapterContext) -> AsyncIterator[ChatApiHarness]:
-        fake = FakeJivo()
-        await fake.start()
-        try:
+        async with FakeJivo() as fake:
             adapter = JivoChatAdapter.from_settings("ch", chat_api_options(fake.url), context)
             yield ChatApiHarness(adapter, fake)
-        finally:
-            await fake.close()
 
 
 async def test_open_introduces_the_customer_with_the_metadata(context: AdapterContext) -> None:
-    fake = FakeJivo()
-    await fake.start()
-    try:
+    async with FakeJivo() as fake:
         adapter = JivoChatAdapter.from_settings("ch", chat_api_options(fake.url), context)
         opened = await adapter.open_conversation(SNAPSHOT)
         assert opened.external_ref == "cust-1"
@@ -422,8 +416,6 @@ async def test_open_introduces_the_customer_with_the_metadata(context: AdapterCo
         assert "plan: vip; order: 42; labels: vip; region: en" in intro["message"]["text"]
         fake.agents_online = False
         assert await adapter.check_availability() is False
-    finally:
-        await fake.close()
 
 
 # -- bot side: deliveries ---------------------------------------------------------------------

@@ -363,9 +363,7 @@ async def test_a_send_whose_answer_was_lost_is_repeated_under_the_same_message_i
     # Kommunicate stores the message, the answer never arrives, the send is repeated: by
     # the quick retry, then by the relay after a restart. Kommunicate documents no
     # deduplication, so it shows every copy; each names the same bridge message.
-    fake = FakeKommunicate(api_key=API_KEY, webhook_token=TOKEN)
-    await fake.start()
-    try:
+    async with FakeKommunicate(api_key=API_KEY, webhook_token=TOKEN) as fake:
         async with ClientSession() as session:
             context = AdapterContext(HttpClient(session, timeout=5, quick_retries=1))
             channel = KommunicateAdapter.from_settings("ch", options(base_url=fake.url), context)
@@ -376,8 +374,6 @@ async def test_a_send_whose_answer_was_lost_is_repeated_under_the_same_message_i
             restarted = KommunicateAdapter.from_settings("ch", options(base_url=fake.url), context)
             await restarted.post_message(ref, message("customer", "Any news?", 7))
             await channel.post_message(ref, message("customer", "Hello?", 8))
-    finally:
-        await fake.close()
     assert fake.lost.lost == 1
     assert fake.texts() == ["Any news?", "Any news?", "Any news?", "Hello?"]
     assert fake.message_ids() == [f"{SNAPSHOT.id}:7"] * 3 + [f"{SNAPSHOT.id}:8"]
@@ -616,17 +612,13 @@ class KommunicateHarness(Harness):
 class TestKommunicateContract(AgentSideContract):
     @pytest.fixture
     async def harness(self, secrets: None) -> AsyncIterator[KommunicateHarness]:
-        fake = FakeKommunicate(api_key=API_KEY, webhook_token=TOKEN)
-        await fake.start()
-        try:
+        async with FakeKommunicate(api_key=API_KEY, webhook_token=TOKEN) as fake:
             async with ClientSession() as session:
                 context = AdapterContext(HttpClient(session, timeout=5, quick_retries=0))
                 channel = KommunicateAdapter.from_settings(
                     "ch", options(base_url=fake.url), context
                 )
                 yield KommunicateHarness(channel, fake)
-        finally:
-            await fake.close()
 
     async def test_the_fake_saw_the_group_and_the_authors(
         self, harness: KommunicateHarness

@@ -434,14 +434,10 @@ class VivoChatHarness(Harness):
 
 @pytest.fixture
 async def fake_vivochat() -> AsyncIterator[FakeVivoChat]:
-    fake = FakeVivoChat(
+    async with FakeVivoChat(
         widget_id="w-test", main_channel_id="MainChannel", regions={"en": CHANNEL_ID}
-    )
-    await fake.start()
-    try:
+    ) as fake:
         yield fake
-    finally:
-        await fake.close()
 
 
 class TestVivoChatContract(AgentSideContract):

@@ -24,6 +24,7 @@ from tests.conftest import (
     stop_bridge,
 )
 from tests.fakes import FakeBot, handoff_body
+from tests.kit.eventually import eventually
 
 BOT = {"Authorization": "Bearer bot-secret-1"}
 ADMIN = {"Authorization": "Bearer admin-secret-2"}
@@ -147,20 +148,18 @@ def test_serving_on_all_addresses_without_tokens_is_refused(tmp_path: Path) -> N
 
 
 async def _wait_ready(port: int, process: asyncio.subprocess.Process) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
     async with aiohttp.ClientSession() as http:
-        while loop.time() < deadline:
+
+        async def ready() -> bool:
             if process.returncode is not None:
                 raise AssertionError(f"the service exited with {process.returncode}")
             try:
                 async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
-                    if response.status == 200:
-                        return
+                    return response.status == 200
             except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the service did not become ready")
+                return False
+
+        await eventually(ready, within=30, what="the service to become ready")
 
 
 @pytest.mark.parametrize(

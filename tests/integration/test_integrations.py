@@ -67,9 +67,7 @@ async def _post_signed(
 async def test_subscriber_gets_signed_lifecycle_events_in_order(
     bridge: RunningBridge, bot: FakeBot
 ) -> None:
-    crm = FakeBot()
-    await crm.start()
-    try:
+    async with FakeBot() as crm:
         status, sub = await bridge.post(
             "/v1/subscriptions", {"url": crm.url, "events": ["*"], "description": "CRM"}
         )
@@ -109,8 +107,6 @@ async def test_subscriber_gets_signed_lifecycle_events_in_order(
             assert r.status == 204
         async with bridge.http.delete(bridge.url(f"/v1/subscriptions/{sub['id']}")) as r:
             assert r.status == 404
-    finally:
-        await crm.close()
 
 
 async def test_signed_updates_apply_once_and_bad_signatures_store_nothing(

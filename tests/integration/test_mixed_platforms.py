@@ -135,7 +135,7 @@ async def _run(
     state = await bridge.get_until(f"/v1/conversations/{en['id']}", lambda b: b["external_ref"])
     assert state["external_ref"] == f"{group.id}:customer-cust-en"
 
-    await giosg.wait_until(lambda g: len(g.sent_texts()) >= 3 and len(g.echo_statuses) >= 3)
+    await giosg.wait_for(lambda g: len(g.sent_texts()) >= 3 and len(g.echo_statuses) >= 3)
     chat = giosg.only_chat()
     assert giosg.sent_texts() == [*HISTORY, "Any news? (de)"]
     assert {r.chat_id for r in giosg.received} == {chat.id}

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import unused_port
 
 from bridge.errors import PlatformRejected
 from bridge.outbound import REFUSED_AT_DELIVERY, OutboundPolicy
@@ -19,6 +20,7 @@ from bridge.ports.http import HttpClient
 from tests.conftest import Database, RunningBridge, make_settings, start_bridge, stop_bridge
 from tests.fake_dns import TableResolver
 from tests.fakes import FakeBot, handoff_body
+from tests.kit.fake_platform import FakePlatform
 
 PUBLIC = "93.184.215.14"
 MARKER = "INTERNAL-ONLY-7f3a9c"
@@ -151,48 +153,36 @@ async def test_a_name_rebound_after_acceptance_is_dead_at_delivery(database: Dat
         await stop_bridge(running)
 
 
-class Receiver:
+@dataclass
+class Receiver(FakePlatform):
     """A receiver that answers every POST with one status and a body of internal data."""
 
-    def __init__(self, status: int, headers: dict[str, str] | None = None) -> None:
-        self.status = status
-        self.headers = headers or {}
-        self.paths: list[str] = []
-        self.server: TestServer | None = None
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        """Every path answers the same."""
+        router.add_route("*", "/{tail:.*}", self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
-        self.paths.append(request.path)
         body = json.dumps({"secret_config": MARKER, "detail": "x" * 50})
         return web.Response(status=self.status, text=body, headers=self.headers)
-
-    async def __aenter__(self) -> Receiver:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self.server = TestServer(app, port=0)
-        await self.server.start_server()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        await self.server.close()
-
-    def url(self, path: str) -> str:
-        assert self.server is not None
-        return str(self.server.make_url(path))
 
 
 async def test_a_receivers_answer_never_shows_in_the_outbox(bridge: RunningBridge) -> None:
     async with Receiver(500) as receiver:
-        status, _ = await bridge.post("/v1/subscriptions", {"url": receiver.url("/crm")})
+        status, _ = await bridge.post("/v1/subscriptions", {"url": receiver.url_for("/crm")})
         assert status == 201
-        status, conversation = await bridge.post("/v1/handoffs", handoff_body(receiver.url("/cb")))
+        status, conversation = await bridge.post(
+            "/v1/handoffs", handoff_body(receiver.url_for("/cb"))
+        )
         assert status == 201
         dead = await bridge.get_until(
             "/v1/outbox?status=dead",
             lambda b: {i["kind"] for i in b["items"]} >= {"bot.event", "subscription.event"},
         )
     assert {i["last_error"] for i in dead["items"]} == {"HTTP 500"}
-    assert {"/cb", "/crm"} <= set(receiver.paths)
+    assert {"/cb", "/crm"} <= set(receiver.paths())
     for path in ("/v1/outbox", f"/v1/conversations/{conversation['id']}"):
         async with bridge.http.get(bridge.url(path)) as response:
             assert MARKER not in await response.text()
@@ -200,12 +190,12 @@ async def test_a_receivers_answer_never_shows_in_the_outbox(bridge: RunningBridg
 
 async def test_redirects_are_not_followed(bridge: RunningBridge) -> None:
     async with Receiver(307) as receiver:
-        receiver.headers["Location"] = receiver.url("/elsewhere")
-        status, _ = await bridge.post("/v1/handoffs", handoff_body(receiver.url("/cb")))
+        receiver.headers["Location"] = receiver.url_for("/elsewhere")
+        status, _ = await bridge.post("/v1/handoffs", handoff_body(receiver.url_for("/cb")))
         assert status == 201
         dead = await _dead(bridge)
     assert {i["last_error"] for i in dead} == {"HTTP 307"}
-    assert "/elsewhere" not in receiver.paths
+    assert "/elsewhere" not in receiver.paths()
 
 
 async def test_open_and_closed_ports_read_the_same(bridge: RunningBridge) -> None:
@@ -247,7 +237,7 @@ async def test_the_guarded_client_never_connects_to_a_refused_address() -> None:
     async with Receiver(204) as receiver, aiohttp.ClientSession() as session:
         client = HttpClient(session, timeout=5, quick_retries=0, policy=OutboundPolicy())
         with pytest.raises(PlatformRejected, match=REFUSED_AT_DELIVERY):
-            await client.request("POST", receiver.url("/cb"), data=b"{}")
+            await client.request("POST", receiver.url_for("/cb"), data=b"{}")
         trusting = HttpClient(session, timeout=5, quick_retries=0)
-        await trusting.request("POST", receiver.url("/cb"), data=b"{}")
-    assert receiver.paths == ["/cb"]
+        await trusting.request("POST", receiver.url_for("/cb"), data=b"{}")
+    assert receiver.paths() == ["/cb"]

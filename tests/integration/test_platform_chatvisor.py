@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import unused_port
 
-from tests.adapters.fake_chatvisor import API_TOKEN, WEBHOOK_TOKEN, FakeChatvisor
+from tests.adapters.fake_chatvisor import API_TOKEN, TAG_PATH, WEBHOOK_TOKEN, FakeChatvisor
 from tests.conftest import Database, RunningBridge, make_settings, start_bridge, stop_bridge
 from tests.fakes import FakeBot, handoff_body
+from tests.kit.eventually import eventually
 
 CUSTOMER = "cv-cust-1"  # the fake's customerId for our customer "cust-1"
 HOOK = f"/webhooks/chatvisor/{WEBHOOK_TOKEN}"
@@ -29,12 +30,8 @@ def agent_events(bot: FakeBot) -> list[str]:
 
 @pytest.fixture
 async def chatvisor() -> AsyncIterator[FakeChatvisor]:
-    fake = FakeChatvisor()
-    await fake.start()
-    try:
+    async with FakeChatvisor() as fake:
         yield fake
-    finally:
-        await fake.close()
 
 
 @pytest.fixture(autouse=True)
@@ -71,18 +68,6 @@ async def running(
         await stop_bridge(bridge)
 
 
-async def until(check: Callable[[], Any], within: float = 15.0) -> Any:
-    """Poll an async check until it returns something truthy (bounded, no fixed sleeps)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await check()
-        if result or loop.time() > deadline:
-            assert result, "condition not met in time"
-            return result
-        await asyncio.sleep(0.02)
-
-
 async def _handed_off(bridge: RunningBridge, bot: FakeBot, fake: FakeChatvisor) -> str:
     """Transfer to Chatvisor, and wait until the history is there and the join link is its."""
     body = handoff_body(bot.url, channel="chatvisor", region=None)
@@ -97,8 +82,8 @@ async def _handed_off(bridge: RunningBridge, bot: FakeBot, fake: FakeChatvisor) 
         _, state = await bridge.get(f"/v1/conversations/{cid}")
         return bool(state["join_url"] == expected_link)
 
-    await until(linked)
-    tags = [body for _, path, body in fake.requests if path == "/rest/v1/customer/tag"]
+    await eventually(linked, what="Chatvisor's join link")
+    tags = [call.body for call in fake.calls if call.path == TAG_PATH]
     assert tags == [
         {
             "email": "john@example.com",
@@ -235,12 +220,12 @@ EARLY_DONE = {"customerId": CUSTOMER, "status": "DONE", "lastMessage": None, "ti
 
 async def _open_in_flight(bridge: RunningBridge, bot: FakeBot, fake: FakeChatvisor) -> str:
     """Hand off, and return once the bridge is waiting for Chatvisor's answer to the open."""
-    assert fake.tag_gate is not None
+    assert fake.holding
     status, conversation = await bridge.post(
         "/v1/handoffs", handoff_body(bot.url, channel="chatvisor", region=None)
     )
     assert status == 201, conversation
-    await fake.wait_for(lambda f: "/rest/v1/customer/tag" in f.paths())
+    await fake.wait_for(lambda f: TAG_PATH in f.paths())
     return str(conversation["id"])
 
 
@@ -253,7 +238,7 @@ async def _from_agents_queued(bridge: RunningBridge, cid: str) -> list[str]:
 async def test_events_sent_before_the_open_finished_are_applied_in_order_once(
     database: Database, bot: FakeBot, chatvisor: FakeChatvisor
 ) -> None:
-    chatvisor.tag_gate = asyncio.Event()
+    chatvisor.hold(lambda call: call.path == TAG_PATH)
     async with running(database, chatvisor) as bridge:
         cid = await _open_in_flight(bridge, bot, chatvisor)
 
@@ -265,7 +250,7 @@ async def test_events_sent_before_the_open_finished_are_applied_in_order_once(
         assert (state["status"], state["external_ref"]) == ("pending", None)
 
         # The open finishes: both events apply, in the order they arrived.
-        chatvisor.tag_gate.set()
+        chatvisor.release()
         state = await bridge.get_until(
             f"/v1/conversations/{cid}", lambda s: s["status"] == "closed"
         )
@@ -295,14 +280,14 @@ async def test_an_early_event_that_waited_past_the_bound_is_dropped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="bridge")
-    chatvisor.tag_gate = asyncio.Event()
+    chatvisor.hold(lambda call: call.path == TAG_PATH)
     settings = {"relay": {"keep_early_events_seconds": 0.05}}
     async with running(database, chatvisor, bridge_settings=settings) as bridge:
         cid = await _open_in_flight(bridge, bot, chatvisor)
         assert (await bridge.post(HOOK, EARLY_DONE))[0] == 200
         # Not an assertion on time: the open is held until the event is past its bound.
         await asyncio.sleep(0.1)
-        chatvisor.tag_gate.set()
+        chatvisor.release()
 
         outbox = await bridge.get_until(
             f"/v1/outbox?conversation_id={cid}",

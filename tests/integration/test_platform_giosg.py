@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from tests.adapters.fake_giosg import (
 )
 from tests.conftest import Database, RunningBridge, make_settings, start_bridge, stop_bridge
 from tests.fakes import FakeBot, handoff_body
+from tests.kit.eventually import eventually
 
 CHANNEL = "giosg-fi"
 API_TOKEN = "giosg-api-token-it-4b7e1d"
@@ -32,12 +32,8 @@ _AGENT_EVENTS = {"agent.joined", "agent.message", "conversation.closed", "conver
 @pytest.fixture
 async def giosg() -> AsyncIterator[FakeGiosg]:
     # One item a page, so every lookup the adapter makes walks giosg's `next` links.
-    fake = FakeGiosg(api_token=API_TOKEN, page_size=1)
-    await fake.start()
-    try:
+    async with FakeGiosg(api_token=API_TOKEN, page_size=1) as fake:
         yield fake
-    finally:
-        await fake.close()
 
 
 @pytest.fixture
@@ -73,15 +69,6 @@ async def _deliver(
     return await bridge.post(f"/webhooks/{CHANNEL}/{secret}", payload)
 
 
-async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError("timed out waiting for the bridge")
-        await asyncio.sleep(0.05)
-
-
 async def _handed_off(bridge: RunningBridge, bot: FakeBot, giosg: FakeGiosg) -> tuple[str, str]:
     """Transfer to giosg and wait for the history to arrive there; returns (ours, chat)."""
     status, conversation = await bridge.post(
@@ -89,7 +76,7 @@ async def _handed_off(bridge: RunningBridge, bot: FakeBot, giosg: FakeGiosg) -> 
     )
     assert status == 201, conversation
     assert (conversation["channel"], conversation["platform"]) == (CHANNEL, "giosg")
-    await giosg.wait_until(lambda g: len(g.sent_texts()) >= 2)
+    await giosg.wait_for(lambda g: len(g.sent_texts()) >= 2)
     assert giosg.sent_texts() == ["Where is my order?", "Let me get a person."]
     chat = giosg.only_chat()
     status, state = await bridge.get(f"/v1/conversations/{conversation['id']}")
@@ -124,13 +111,13 @@ async def test_a_handoff_to_giosg_from_transfer_to_close(
     # The customer writes after the visitor's token ran out: the adapter gets a fresh one
     # with the kept secret, and asks giosg nothing else first.
     giosg.expire_tokens()
-    giosg.requests.clear()
+    giosg.calls.clear()
     status, _ = await bridge.post(
         f"/v1/conversations/{cid}/messages", {"text": "Any news?", "id": "m-1"}
     )
     assert status == 201
-    await giosg.wait_until(lambda g: g.sent_texts()[-1:] == ["Any news?"])
-    assert giosg.requests == [
+    await giosg.wait_for(lambda g: g.sent_texts()[-1:] == ["Any news?"])
+    assert giosg.called() == [
         ("POST", f"/api/v5/public/orgs/{ORG}/auth"),
         ("POST", f"/api/v5/public/visitors/{chat.visitor_id}/chats/{chat_id}/messages"),
     ]
@@ -152,7 +139,7 @@ async def test_a_handoff_to_giosg_from_transfer_to_close(
     assert await _roles(bridge, cid) == ["customer", "bot", "customer", "agent"]
 
     # giosg echoed the three visitor messages the bridge posted; they were taken and dropped.
-    await giosg.wait_until(lambda g: len(g.echo_statuses) == 3)
+    await giosg.wait_for(lambda g: len(g.echo_statuses) == 3)
     assert giosg.echo_statuses == [200, 200, 200]
 
     # A webhook with a wrong secret is refused and leaves nothing behind.
@@ -180,13 +167,13 @@ async def test_a_close_by_the_bot_ends_the_giosg_chat(
     cid, chat_id = await _handed_off(bridge, bot, giosg)
     status, _ = await bridge.post(f"/v1/conversations/{cid}/close", {"reason": "solved"})
     assert status == 200
-    await giosg.wait_until(lambda g: g.chats[chat_id].is_ended)
+    await giosg.wait_for(lambda g: g.chats[chat_id].is_ended)
 
     async def delivered() -> bool:
         _, listing = await bridge.get(f"/v1/outbox?conversation_id={cid}")
         return all(item["status"] == "delivered" for item in listing["items"])
 
-    await _eventually(delivered)
+    await eventually(delivered, what="the bridge")
     # giosg then reports the chat ended; the conversation is closed already, so nothing
     # is queued for the bot (the webhook is applied before it is answered).
     status, _ = await _deliver(bridge, chat_webhook("webhook_chat_ended", chat_id))

@@ -34,12 +34,8 @@ CHAT_WEBHOOK = f"/webhooks/jivo-chat/{WEBHOOK_TOKEN}"
 @pytest.fixture
 async def jivo() -> AsyncIterator[FakeJivo]:
     """The fake Jivo: Bot API endpoint and Chat API channel."""
-    fake = FakeJivo()
-    await fake.start()
-    try:
+    async with FakeJivo() as fake:
         yield fake
-    finally:
-        await fake.close()
 
 
 @pytest.fixture

@@ -29,12 +29,8 @@ HISTORY = ["Where is my order?", "Let me get a person."]
 
 @pytest.fixture
 async def kommunicate() -> AsyncIterator[FakeKommunicate]:
-    fake = FakeKommunicate(api_key=API_KEY, webhook_token=TOKEN)
-    await fake.start()
-    try:
+    async with FakeKommunicate(api_key=API_KEY, webhook_token=TOKEN) as fake:
         yield fake
-    finally:
-        await fake.close()
 
 
 @pytest.fixture

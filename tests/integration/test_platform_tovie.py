@@ -23,12 +23,8 @@ USER = "tovie-user-1"
 
 @pytest.fixture
 async def tovie() -> AsyncIterator[FakeTovie]:
-    fake = FakeTovie()
-    await fake.start()
-    try:
+    async with FakeTovie() as fake:
         yield fake
-    finally:
-        await fake.close()
 
 
 @pytest.fixture

@@ -25,14 +25,10 @@ CUSTOMER = "cust-7f3c9a1e5b2d4c68"
 
 @pytest.fixture
 async def vivochat() -> AsyncIterator[FakeVivoChat]:
-    fake = FakeVivoChat(
+    async with FakeVivoChat(
         widget_id="w-mysite", main_channel_id=MAIN_CHANNEL, regions={"es": ES_CHANNEL}
-    )
-    await fake.start()
-    try:
+    ) as fake:
         yield fake
-    finally:
-        await fake.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from typing import Any
 
@@ -56,13 +55,8 @@ async def test_client_error_is_dead_visible_and_retryable(
     bot.script = deque([400])
     bot.script_type = "agent.joined"
     cid, token = await _joined_conversation(bridge, bot)
-    dead: list[dict[str, Any]] = []
-    for _ in range(200):
-        _, listing = await bridge.get("/v1/outbox?status=dead")
-        dead = listing["items"]
-        if dead:
-            break
-        await asyncio.sleep(0.05)
+    listing = await bridge.get_until("/v1/outbox?status=dead", lambda body: body["items"])
+    dead: list[dict[str, Any]] = listing["items"]
     assert len(dead) == 1, dead
     item = dead[0]
     assert (item["event_type"], item["attempts"], item["conversation_id"]) == (

@@ -6,15 +6,14 @@ Both tests run on a SQLite file and on the real PostgreSQL (the `database` fixtu
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
 import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -34,9 +33,8 @@ from tests.conftest import (
     stop_bridge,
 )
 from tests.fakes import WEBHOOK_SECRET, FakeBot, handoff_body
+from tests.kit.eventually import eventually
 
-# How often the polling loops look again; waits are bounded by their own deadlines.
-POLL_SECONDS = 0.02
 # The subprocess's relay: request timeout 2 s and no quick retries give a 12 s lease
 # (request_timeout * (quick_retries + 1) + 10, see bridge/relay/worker.py), so a row the
 # killed process had in flight is taken over by the new one about 12 s after its claim.
@@ -58,30 +56,38 @@ STARTUP_SECONDS = 30.0
 
 @dataclass
 class ControlledBot(FakeBot):
-    """A FakeBot with switches: refuse everything, answer slowly, hold requests past a count.
+    """A FakeBot with switches: refuse everything, answer slowly, hold events past a count.
 
     `refuse_status` answers that status to every (correctly signed) request while set.
-    `delay` is slept before each answer. With `hold_after` set, the first `hold_after`
-    requests are answered normally and every later one waits, unanswered, until
-    `release()`; after that it is handled as usual (recorded once per webhook-id).
+    `delay` is slept before each answer. `hold_events(after)` answers the first `after`
+    events normally and keeps every later one waiting, unanswered, until `release()`;
+    after that it is handled as usual (recorded once per webhook-id).
     """
 
     refuse_status: int | None = None
     delay: float = 0.0
-    hold_after: int | None = None
-    arrivals: Counter[str] = field(default_factory=Counter)
-    held_ids: list[str] = field(default_factory=list)
-    admitted: int = 0
-    _gate: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def arrivals(self) -> Counter[str]:
+        """Requests per webhook-id as they arrived, held ones included."""
+        return Counter(call.headers.get("webhook-id", "") for call in self.calls)
+
+    @property
+    def held_ids(self) -> list[str]:
+        """The webhook-ids of the requests held, in arrival order."""
+        return [call.headers.get("webhook-id", "") for call in self.held]
+
+    def hold_events(self, after: int) -> None:
+        """Answer `after` events, then hold the rest until `release()` (queue updates pass)."""
+        self.hold(lambda call: self._under_test(call.body), after=after)
+
+    def _under_test(self, body: Any) -> bool:
+        # Queue updates pass straight through: only the events under test are held,
+        # refused or slowed.
+        return isinstance(body, dict) and body.get("type") not in self.ignored
 
     async def handle(self, request: web.Request) -> web.Response:
-        # Read the body now: a held request's connection may be gone by the time it is
-        # handled, and FakeBot.handle reads the (then cached) body again.
-        body = await request.read()
-        webhook_id = request.headers.get("webhook-id", "")
-        self.arrivals[webhook_id] += 1
-        if json.loads(body).get("type") in self.ignored:
-            # Queue updates pass straight through: only the events under test are held.
+        if not self._under_test(json.loads(await request.read())):
             return await super().handle(request)
         if self.refuse_status is not None:
             # FakeBot.handle answers the script's next status after verifying the
@@ -89,31 +95,16 @@ class ControlledBot(FakeBot):
             self.script.clear()
             self.script.append(self.refuse_status)
             return await super().handle(request)
-        if self.hold_after is not None and self.admitted >= self.hold_after:
-            self.held_ids.append(webhook_id)
-            await self._gate.wait()
-        else:
-            self.admitted += 1
         if self.delay:
             await asyncio.sleep(self.delay)
         return await super().handle(request)
 
-    def release(self) -> None:
-        """Stop holding: held requests are handled now, later ones right away."""
-        self.hold_after = None
-        self._gate.set()
-
 
 @pytest.fixture
 async def controlled_bot() -> AsyncIterator[ControlledBot]:
-    """A ControlledBot callback server that verifies every signature."""
-    fake = ControlledBot()
-    await fake.start()
-    try:
+    """A ControlledBot callback server that verifies every signature (it releases on exit)."""
+    async with ControlledBot() as fake:
         yield fake
-    finally:
-        fake.release()
-        await fake.close()
 
 
 # ---- helpers -------------------------------------------------------------------------
@@ -125,23 +116,6 @@ class BridgeClient(Protocol):
     async def get(self, path: str, **kwargs: Any) -> tuple[int, Any]: ...
 
     async def post(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]: ...
-
-
-async def wait_until(
-    condition: Callable[[], bool | Awaitable[bool]], *, within: float, what: str
-) -> None:
-    """Poll `condition` until it holds; fail naming `what` once `within` seconds pass."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        if loop.time() >= deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(POLL_SECONDS)
 
 
 async def outbox_items(bridge: BridgeClient, status: str | None = None) -> list[dict[str, Any]]:
@@ -206,7 +180,7 @@ async def test_undelivered_outbox_is_delivered_once_after_restart(
             sent[conversation["id"]] = texts
 
         # The head of every conversation's bot lane has been tried and refused.
-        await wait_until(
+        await eventually(
             lambda: len(bot.attempts) >= CONVERSATIONS,
             within=15,
             what="a refused attempt on every conversation",
@@ -234,7 +208,7 @@ async def test_undelivered_outbox_is_delivered_once_after_restart(
         # committed but before it starts the delivery, and such a row is only taken over
         # once its lease runs out: delayed, never lost.
         await bot.wait_for(lambda b: len(b.events) >= expected_total, within=15 + 20)
-        await wait_until(lambda: no_pending(second), within=15, what="an empty pending outbox")
+        await eventually(lambda: no_pending(second), within=15, what="an empty pending outbox")
         assert not await outbox_items(second, "dead")
     finally:
         await stop_bridge(second)
@@ -339,7 +313,7 @@ class BridgeProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        await wait_until(self._ready, within=STARTUP_SECONDS, what=f"/readyz on {self.port}")
+        await eventually(self._ready, within=STARTUP_SECONDS, what=f"/readyz on {self.port}")
 
     async def _ready(self) -> bool:
         assert self.process is not None
@@ -387,7 +361,7 @@ async def test_kill_9_mid_flight_loses_nothing(
     """SIGKILL while joins are being delivered: a restart delivers every join, each once."""
     bot = controlled_bot
     bot.delay = 0.05
-    bot.hold_after = ANSWERED_BEFORE_KILL
+    bot.hold_events(ANSWERED_BEFORE_KILL)
     async with aiohttp.ClientSession() as http:
         bridge = BridgeProcess(write_config(tmp_path), database, tmp_path / "bridge.log", http)
         try:
@@ -408,7 +382,7 @@ async def test_kill_9_mid_flight_loses_nothing(
 
             # Kill once the bot has answered some joins and holds at least one unanswered:
             # that delivery is in flight, its row leased by the process about to die.
-            await wait_until(
+            await eventually(
                 lambda: bool(bot.held_ids), within=20, what="a delivery held in flight"
             )
             await bridge.kill()
@@ -421,7 +395,7 @@ async def test_kill_9_mid_flight_loses_nothing(
 
             await bridge.start()
             expected = set(tokens)
-            await wait_until(
+            await eventually(
                 lambda: (
                     {e.data["conversation_id"] for e in bot.of_type("agent.joined")} >= expected
                 ),
@@ -429,7 +403,7 @@ async def test_kill_9_mid_flight_loses_nothing(
                 what="an accepted agent.joined for every conversation",
             )
             # Rows the killed process had leased come back after the lease (~12 s).
-            await wait_until(
+            await eventually(
                 lambda: no_pending(bridge),
                 within=LEASE_SECONDS + 20,
                 what="an empty pending outbox",

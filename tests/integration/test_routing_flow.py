@@ -161,17 +161,6 @@ async def test_routers_api_codes_and_pagination(bridge: RunningBridge) -> None:
     assert (await _call(bridge, "DELETE", f"{ROUTERS}/{rid}"))[0] == 404
 
 
-async def _wait_for(bridge: RunningBridge, cid: str, check: Any, within: float = 15) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        _, state = await bridge.get(f"/v1/conversations/{cid}")
-        if check(state):
-            return state
-        assert loop.time() < deadline, state
-        await asyncio.sleep(0.1)
-
-
 async def test_offline_team_escalates_without_anyone_touching_it(
     bridge: RunningBridge, bot: FakeBot
 ) -> None:
@@ -190,8 +179,8 @@ async def test_offline_team_escalates_without_anyone_touching_it(
     assert any("step 1" in line for line in conversation["route"]["trace"]), conversation["route"]
 
     # Nobody takes it: after 1 s the third step adds c1, with no request from anyone.
-    state = await _wait_for(
-        bridge, conversation["id"], lambda s: "c1" in s["routing"]["offered_to"]
+    state = await bridge.get_until(
+        f"/v1/conversations/{conversation['id']}", lambda s: "c1" in s["routing"]["offered_to"]
     )
     assert state["routing"]["steps_in_effect"] == 3
     assert any("step 2" in line for line in state["route"]["trace"]), state["route"]["trace"]
@@ -272,8 +261,8 @@ async def test_escalation_timer_survives_a_restart(database: Database, bot: Fake
     # The timer is in the store: a new instance fires it once, on time.
     second = await start_bridge(routing_settings(database))
     try:
-        state = await _wait_for(
-            second, conversation["id"], lambda s: "c1" in s["routing"]["offered_to"]
+        state = await second.get_until(
+            f"/v1/conversations/{conversation['id']}", lambda s: "c1" in s["routing"]["offered_to"]
         )
         assert state["routing"]["steps_in_effect"] == 2
         _, timers = await second.get(f"/v1/outbox?conversation_id={conversation['id']}")

@@ -5,16 +5,16 @@ reached the bridge: a timeout after the platform's commit, a proxy that went awa
 the bridge killed between its send and recording it. The sender cannot tell this from a
 request that never arrived, so it sends again, and what the platform then shows depends
 on whether its API has an idempotency key the bridge sends.
+
+Every fake has one (`FakePlatform.lost`), inert until a test calls `lose_next()`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from aiohttp.typedefs import Handler
 
 
 @dataclass
