@@ -10,10 +10,11 @@ answers. The base gives it:
 - `url` (what the bridge is configured with) and `url_for(path)`;
 - `calls`: every request as it arrived (method, path, query, headers, JSON body), recorded
   before anything answers it, so refused and held requests are there too;
-- `script` and `scripted()`: statuses to answer the next requests with, where the fake
-  asks (after its own authentication check, as the real platform would);
+- `script` and `scripted()`: statuses to answer the next requests with, at the point
+  where the fake asks for them (most after their own authentication check, as the real
+  platform would);
 - `hold()` / `release()`: a gate that keeps requests waiting, e.g. to act while the
-  bridge's call is still in flight;
+  bridge's call is still in flight (it holds before the fake's own checks);
 - `lost`: handle the next requests, then drop their answers (see lost_answers.py);
 - `http` and `spawn()`: the fake's own calls to the bridge (webhooks, echoes);
 - `wait_for(predicate)`: `eventually` on the fake's state, failing with `report()`.
