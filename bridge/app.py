@@ -42,13 +42,13 @@ from bridge.ports.links import DeskLinks, JoinLinks
 from bridge.relay import signing
 from bridge.relay.dispatch import Dispatcher
 from bridge.relay.housekeeping import Housekeeper
-from bridge.relay.poller import Poller
 from bridge.relay.worker import RelayWorker
 from bridge.resolver import OutboundGuard
 from bridge.services.assignment import ROUTING_EVALUATE, Assignment
-from bridge.services.early_events import INBOUND_REPLAY
 from bridge.services.handoff import HandoffService
-from bridge.services.inbound import InboundService
+from bridge.services.inbound.early_events import INBOUND_REPLAY
+from bridge.services.inbound.poller import Poller
+from bridge.services.inbound.service import InboundService
 from bridge.services.profiles import ProfileService
 from bridge.services.routing_state import RoutingState
 from bridge.settings import Settings

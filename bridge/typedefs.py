@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from bridge.resolver import OutboundGuard
     from bridge.services.assignment import Assignment
     from bridge.services.handoff import HandoffService
-    from bridge.services.inbound import InboundService
+    from bridge.services.inbound.service import InboundService
     from bridge.services.profiles import ProfileService
     from bridge.services.routing_state import RoutingState
     from bridge.settings import Settings

@@ -27,7 +27,7 @@ from bridge.relay.worker import DeliveryResult
 from bridge.routing.engine import Decision, HandoffFacts, decide
 from bridge.routing.steps.escalation import Directory
 from bridge.services.assignment import Assignment
-from bridge.services.early_events import replay_job
+from bridge.services.inbound.early_events import replay_job
 from bridge.services.messages import history_rows
 from bridge.services.routing_state import RoutingState
 from bridge.views import message_view

@@ -16,7 +16,7 @@ from bridge.db.repo import Store
 from bridge.ports.agent_side import InboundEvent
 from bridge.relay import outbox
 from bridge.relay.housekeeping import prune_once
-from bridge.services.early_events import parked_row
+from bridge.services.inbound.early_events import parked_row
 from bridge.settings import Settings
 from tests.conftest import Database, make_settings
 

@@ -12,7 +12,6 @@ from bridge.api.agents import AgentBody, TeamBody
 from bridge.db.lengths import column_length
 from bridge.db.tables import AgentRow, Base, ConversationRow, MessageRow, TeamRow
 from bridge.errors import MalformedJSON, MalformedPayload
-from bridge.inbound_limits import storable_events
 from bridge.input_limits import MAX_JSON_DEPTH, json_depth, load_json, stored_id
 from bridge.models import (
     AssignRequest,
@@ -24,6 +23,7 @@ from bridge.models import (
     PresenceUpdate,
 )
 from bridge.ports.agent_side import InboundEvent
+from bridge.services.inbound.limits import storable_events
 
 
 @pytest.mark.parametrize(

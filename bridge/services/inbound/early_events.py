@@ -5,8 +5,8 @@ Chatvisor's "status DONE" can come ~50 ms after the handoff, while the open stil
 for Chatvisor's answer. Such an event is parked in the store under its channel and
 platform id. The transaction in which the open stores that id also queues an
 `inbound.replay` job, which applies the parked events in the order they arrived. Applying
-is idempotent (see bridge/services/inbound.py) and a copy parked twice is kept once, so an event
-applied from the park and redelivered by the platform is applied once.
+is idempotent (see service.py beside this module) and a copy parked twice is kept once, so
+an event applied from the park and redelivered by the platform is applied once.
 
 Parking is bounded in time: an event still waiting after `relay.keep_early_events_seconds`
 is dropped (housekeeping removes it, with a log line), and so is one that arrived before

@@ -1,8 +1,8 @@
 """Polls platforms whose webhooks are not set up, feeding events to the inbound service.
 
 The cursor of each channel is kept in the store, so a restart resumes where it was.
-Applying an event is idempotent (see bridge/services/inbound.py), so two replicas polling the
-same platform, or a poll overlapping a webhook, apply each event once.
+Applying an event is idempotent (see service.py beside this module), so two replicas
+polling the same platform, or a poll overlapping a webhook, apply each event once.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from bridge.db.repo import Store
-from bridge.inbound_limits import storable_events
 from bridge.ports.agent_side import AgentSideAdapter
-from bridge.services.inbound import InboundService
+from bridge.services.inbound.limits import storable_events
+from bridge.services.inbound.service import InboundService
 
 log = logging.getLogger(__name__)
 _CURSOR = "poll_cursor"

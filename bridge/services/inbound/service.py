@@ -7,7 +7,7 @@ nothing. So a webhook redelivered (even concurrently, on two replicas) is applie
 and every copy gets a 2xx.
 
 An event about a chat whose platform id the open has not stored yet is parked, and
-applied in the order of arrival once the id is known (see bridge/services/early_events.py).
+applied in the order of arrival once the id is known (see early_events.py beside this module).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from bridge.db.tables import ConversationRow
 from bridge.domain.conversation import reply_joins_first
 from bridge.domain.status import ACTIVE
 from bridge.errors import FieldProblem, InvalidTransition, NotFound
-from bridge.inbound_limits import storable_events
 from bridge.models import AgentMessageRequest
 from bridge.ports.agent_side import (
     AgentSideAdapter,
@@ -32,8 +31,9 @@ from bridge.ports.agent_side import (
 )
 from bridge.relay.dispatch import message_from_payload
 from bridge.services.assignment import Assignment
-from bridge.services.early_events import can_park, event_of, parked_row, reason_to_drop
 from bridge.services.handoff import HandoffService
+from bridge.services.inbound.early_events import can_park, event_of, parked_row, reason_to_drop
+from bridge.services.inbound.limits import storable_events
 from bridge.views import message_view
 
 log = logging.getLogger(__name__)

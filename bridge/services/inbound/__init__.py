@@ -1,0 +1,1 @@
+"""Platform events in: webhooks and polls, kept to what the store holds, applied once."""
