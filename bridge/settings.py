@@ -106,6 +106,18 @@ class RelaySettings(BaseModel):
     keep_early_events_seconds: float = Field(default=600, gt=0)
 
 
+class QueueSettings(BaseModel):
+    """How the bot hears of its place in the queue."""
+
+    # A bot hears of a new position at most once per conversation this often, so a
+    # busy channel costs one batch of queue.updated events per interval, not one per
+    # waiting chat at every handoff and take.
+    update_seconds: float = Field(default=5.0, gt=0)
+    # A position is counted when it is read, up to this many chats ahead (an index range,
+    # so its cost grows with the chats ahead); further back the last announced one is shown.
+    count_limit: int = Field(default=100, ge=1)
+
+
 class OutboundSettings(BaseModel):
     """Where the bridge may send callers' URLs (bot callbacks, subscriptions): see README."""
 
@@ -265,6 +277,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     relay: RelaySettings = Field(default_factory=RelaySettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     # The main channel a handoff lands on when it names none.

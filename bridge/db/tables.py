@@ -119,6 +119,9 @@ class ConversationRow(Base):
     routing_progress: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     assignee_id: Mapped[str | None] = mapped_column(String(128))
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The position and estimated wait last announced to the bot in queue.updated, written
+    # only by the queue announcer (bridge/services/queue.py): a position is derived from
+    # the waiting set when it is read, never written to every waiting row at each change.
     queue_position: Mapped[int | None] = mapped_column(Integer)
     queue_eta_seconds: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -148,6 +151,8 @@ class ConversationRow(Base):
         Index("ix_conversations_channel_external_ref", "channel", "external_ref"),
         Index("ix_conversations_queue", "channel", "status", "priority", "created_at"),
         Index("ix_conversations_assignee_status", "assignee_id", "status"),
+        # The channel's latest assignments, for the estimated wait, without reading its history.
+        Index("ix_conversations_channel_assigned", "channel", "assigned_at"),
     )
 
 
@@ -327,6 +332,33 @@ class ParkedEventRow(Base):
         # A redelivery while the first copy waits is parked once.
         Index("uq_parked_events_channel_event", "channel", "event_id", unique=True),
     )
+
+
+class QueueChangeRow(Base):
+    """A channel's queue changed (a chat joined or left it): its positions are due again.
+
+    Written in the transaction of the change and removed by the announcer that announced
+    the channel. Insert-only on the request path, so concurrent handoffs and takes of one
+    channel never wait for each other on a shared counter row.
+    """
+
+    __tablename__ = "queue_changes"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(128))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_queue_changes_channel_id", "channel", "id"),)
+
+
+class QueueChannelRow(Base):
+    """When a channel's positions were last announced: replicas announce a channel in turn,
+    at most once per `queue.update_seconds`."""
+
+    __tablename__ = "queue_channels"
+
+    channel: Mapped[str] = mapped_column(String(128), primary_key=True)
+    announced_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SecretRow(Base):

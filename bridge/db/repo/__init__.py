@@ -1,8 +1,8 @@
 """Repositories: the only place that writes SQL. One `Tx` is one database transaction.
 
 A `Tx` is made of one part per aggregate (conversations, messages, the directory of agents
-and teams, routers, the outbox, subscriptions, inbound bookkeeping, adapter state), all
-sharing one session, so a change and the deliveries it causes commit together.
+and teams, routers, the outbox, the queue, subscriptions, inbound bookkeeping, adapter
+state), all sharing one session, so a change and the deliveries it causes commit together.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bridge.db.repo.directory import DirectoryQueries
 from bridge.db.repo.inbound import InboundQueries
 from bridge.db.repo.messages import MessageQueries
 from bridge.db.repo.outbox import OutboxQueries
+from bridge.db.repo.queue import QueueQueries
 from bridge.db.repo.routers import RouterQueries
 from bridge.db.repo.subscriptions import SubscriptionQueries
 
@@ -30,6 +31,7 @@ class Tx(
     DirectoryQueries,
     RouterQueries,
     OutboxQueries,
+    QueueQueries,
     SubscriptionQueries,
     InboundQueries,
     AdapterStateQueries,
@@ -45,6 +47,14 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """A transaction that commits on success and rolls back on any error."""
-        async with self._sessionmaker() as session, session.begin():
-            yield Tx(session)
+        """A transaction that commits on success and rolls back on any error.
+
+        Hooks registered with `Tx.after_commit` run after the commit, so what they wake
+        (a background task) finds the change in the store.
+        """
+        async with self._sessionmaker() as session:
+            tx = Tx(session)
+            async with session.begin():
+                yield tx
+        for hook in tx.committed_hooks:
+            hook()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Result
@@ -22,6 +22,12 @@ class TxPart:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self.committed_hooks: list[Callable[[], None]] = []
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Call `hook` once this transaction has committed (never when it rolls back)."""
+        if hook not in self.committed_hooks:
+            self.committed_hooks.append(hook)
 
     async def _insert_new(
         self, table: type[Any], values: Mapping[str, Any], key: Sequence[str]

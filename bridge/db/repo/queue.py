@@ -1,0 +1,143 @@
+"""The queue of waiting chats: positions counted on the index, and what is due to be announced.
+
+Nothing here writes to every waiting row: a position is a count over the index
+`ix_conversations_queue (channel, status, priority, created_at)` when it is read, a
+change to a channel's queue is one inserted marker row, and the announcer writes only
+the positions that changed since they were last announced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy import ColumnElement, delete, distinct, func, insert, literal, select, update
+
+from bridge.db.repo.base import TxPart, affected
+from bridge.db.tables import ConversationRow, QueueChangeRow, QueueChannelRow
+from bridge.domain.status import Status
+
+# A channel never announced counts as announced long ago.
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Waiting(NamedTuple):
+    """A waiting chat in queue order, with the position and wait last announced for it."""
+
+    id: str
+    announced_position: int | None
+    announced_eta: int | None
+
+
+class Announced(NamedTuple):
+    """A position and estimated wait to record as announced."""
+
+    id: str
+    position: int
+    eta: int | None
+
+
+class QueueQueries(TxPart):
+    """Positions in a channel's queue, its change markers and its announcement turns."""
+
+    async def ahead_in_queue(self, row: ConversationRow, limit: int) -> int | None:
+        """How many waiting chats of the channel are ahead of `row`; None past `limit`.
+
+        Queue order is priority (higher first), then age, then id. Each part of the count
+        is one range of the index, read no further than `limit + 1` entries, so the cost
+        is bounded however long the queue is.
+        """
+        waiting = (
+            ConversationRow.channel == row.channel,
+            ConversationRow.status == Status.PENDING,
+        )
+
+        def bounded(*condition: ColumnElement[bool]) -> ColumnElement[int]:
+            ahead = select(literal(1)).where(*waiting, *condition).limit(limit + 1).subquery()
+            return select(func.count()).select_from(ahead).scalar_subquery()
+
+        query = select(
+            bounded(ConversationRow.priority > row.priority),
+            bounded(
+                ConversationRow.priority == row.priority,
+                ConversationRow.created_at < row.created_at,
+            ),
+            # Ties in age are rare; only they are read from the table, for the id.
+            bounded(
+                ConversationRow.priority == row.priority,
+                ConversationRow.created_at == row.created_at,
+                ConversationRow.id < row.id,
+            ),
+        )
+        counts = (await self.session.execute(query)).one()
+        ahead = sum(int(count) for count in counts)
+        return ahead if ahead <= limit else None
+
+    async def mark_queue_changed(self, channel: str, now: datetime) -> None:
+        """Record that the channel's queue changed, in the transaction of the change."""
+        await self.session.execute(
+            insert(QueueChangeRow).values(channel=channel, changed_at=now)
+        )
+
+    async def changed_queues(self) -> list[str]:
+        """Channels whose queue changed since they were last announced."""
+        query = select(distinct(QueueChangeRow.channel)).order_by(QueueChangeRow.channel)
+        return list((await self.session.execute(query)).scalars())
+
+    async def claim_queue(self, channel: str, now: datetime, every: timedelta) -> datetime | None:
+        """Take this channel's turn to announce; None when taken, else when it may next be.
+
+        One conditional UPDATE: of replicas claiming together one wins, and a channel
+        announced less than `every` ago is not announced again yet.
+        """
+        await self._insert_new(
+            QueueChannelRow, {"channel": channel, "announced_at": _NEVER}, ["channel"]
+        )
+        claimed = await self.session.execute(
+            update(QueueChannelRow)
+            .where(QueueChannelRow.channel == channel, QueueChannelRow.announced_at <= now - every)
+            .values(announced_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if affected(claimed):
+            return None
+        query = select(QueueChannelRow.announced_at).where(QueueChannelRow.channel == channel)
+        announced = (await self.session.execute(query)).scalar_one()
+        return announced + every
+
+    async def take_queue_changes(self, channel: str) -> int:
+        """Remove the channel's change markers; those committed after this stay for next time."""
+        result = await self.session.execute(
+            delete(QueueChangeRow).where(QueueChangeRow.channel == channel)
+        )
+        return affected(result)
+
+    async def waiting_in_order(self, channel: str) -> list[Waiting]:
+        """The channel's waiting chats in queue order, with what was last announced to each."""
+        query = (
+            select(
+                ConversationRow.id,
+                ConversationRow.queue_position,
+                ConversationRow.queue_eta_seconds,
+            )
+            .where(ConversationRow.channel == channel, ConversationRow.status == Status.PENDING)
+            .order_by(
+                ConversationRow.priority.desc(), ConversationRow.created_at, ConversationRow.id
+            )
+        )
+        return [Waiting(*row) for row in (await self.session.execute(query)).all()]
+
+    async def set_announced(self, announced: Sequence[Announced]) -> list[ConversationRow]:
+        """Record positions as announced; returns those conversations, for their events."""
+        if not announced:
+            return []
+        await self.session.execute(
+            update(ConversationRow),
+            [
+                {"id": a.id, "queue_position": a.position, "queue_eta_seconds": a.eta}
+                for a in announced
+            ],
+        )
+        query = select(ConversationRow).where(ConversationRow.id.in_([a.id for a in announced]))
+        return list((await self.session.execute(query)).scalars())
