@@ -45,10 +45,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from adapters.base import EnvSecret, secret_matches
-from bridge.errors import InvalidSignature, MalformedPayload
+from adapters.kit import EnvSecret, PlatformAdapter, UrlToken, webhook_object
+from bridge.errors import MalformedPayload
 from bridge.ports.agent_side import (
-    AgentSideAdapter,
     Capabilities,
     ConversationInfo,
     ConversationReader,
@@ -131,9 +130,7 @@ _MODELS: dict[str, type[ChatAccepted] | type[ClientCheckToken]] = {
 
 def parse_payload(request: InboundRequest) -> ChatAccepted | ClientCheckToken:
     """The webhook as one of VivoChat's documented payloads, or MalformedPayload."""
-    data = request.json()
-    if not isinstance(data, dict):
-        raise MalformedPayload("a VivoChat webhook body must be a JSON object")
+    data = webhook_object(request, "a VivoChat webhook body")
     kind = data.get("type")
     model = _MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
@@ -205,22 +202,19 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-class VivoChatAdapter(AgentSideAdapter):
+class VivoChatAdapter(PlatformAdapter[VivoChatOptions]):
     """VivoChat: routing by the widget's region code, history handed over on accept."""
 
     platform: ClassVar[str] = "vivochat"
-    options_model: ClassVar[type[BaseModel]] = VivoChatOptions
     # History goes out in the chat_accepted reply; the customer already talks to the
     # operator in the widget, so there is nothing to relay messages to; no join link.
     capabilities: ClassVar[Capabilities] = Capabilities(
         history=True, join_url=False, messages=False, inbound=True
     )
-
-    @property
-    def settings(self) -> VivoChatOptions:
-        """This channel's validated options."""
-        assert isinstance(self.options, VivoChatOptions)
-        return self.options
+    # VivoChat documents no signature: each webhook URL carries a secret path segment.
+    webhook_auth: ClassVar[UrlToken] = UrlToken(
+        refusal="the VivoChat webhook URL token does not match"
+    )
 
     async def open_conversation(self, conversation: ConversationSnapshot) -> OpenResult:
         """Return the customer id as the platform's reference; VivoChat needs no call.
@@ -264,12 +258,6 @@ class VivoChatAdapter(AgentSideAdapter):
 
     # -- inbound -----------------------------------------------------------------------
 
-    def verify_inbound(self, request: InboundRequest) -> None:
-        """Check the URL's secret segment (VivoChat documents no signature)."""
-        expected = self.settings.webhook_token.get_secret_value()
-        if not secret_matches(request.path_token, expected):
-            raise InvalidSignature("the VivoChat webhook URL token does not match")
-
     def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
         """`chat_accepted` with a userToken is an agent join; nothing else is an event.
 
@@ -280,12 +268,12 @@ class VivoChatAdapter(AgentSideAdapter):
         payload = parse_payload(request)
         if not isinstance(payload, ChatAccepted):
             return []
-        if payload.channel.id != self.settings.channel_id:
+        if payload.channel.id != self.options.channel_id:
             log.warning(
                 "vivochat.channel_mismatch",
                 extra={
                     "channel": self.channel,
-                    "expected": self.settings.channel_id,
+                    "expected": self.options.channel_id,
                     "received": payload.channel.id,
                     "chat": payload.chat_id,
                 },
@@ -300,7 +288,7 @@ class VivoChatAdapter(AgentSideAdapter):
                 # VivoChat's dialog id: a redelivered webhook carries the same one.
                 event_id=payload.chat_id,
                 customer_id=customer_id,
-                agent_name=self.settings.agent_name,
+                agent_name=self.options.agent_name,
             )
         ]
 
@@ -337,7 +325,7 @@ class VivoChatAdapter(AgentSideAdapter):
         """`chat_accepted`'s answer: metadata, labels, transcript and contacts for the operator."""
         if info is None:
             return {"result": "ok"}
-        options = self.settings
+        options = self.options
         custom: list[dict[str, str]] = [
             {"title": str(key), "content": _text(value)}
             for key, value in info.metadata.items()

@@ -32,13 +32,12 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-from adapters.base import message_key, secret_matches
 from adapters.chatvisor.cursor import PollCursor
 from adapters.chatvisor.options import ChatvisorOptions
 from adapters.chatvisor.wire import CustomerState, parse_customer, parse_webhook
-from bridge.errors import InvalidSignature, MalformedPayload, PlatformRejected
+from adapters.kit import PlatformAdapter, UrlToken, json_or_none, message_key
+from bridge.errors import MalformedPayload, PlatformRejected
 from bridge.ports.agent_side import (
-    AgentSideAdapter,
     Capabilities,
     ConversationRef,
     ConversationSnapshot,
@@ -55,11 +54,10 @@ log = logging.getLogger(__name__)
 _TAG_FIELDS = ("email", "firstname", "id", "labels", "lastname")
 
 
-class ChatvisorAdapter(AgentSideAdapter):
+class ChatvisorAdapter(PlatformAdapter[ChatvisorOptions]):
     """Chatvisor / TeamViewer Engage as the agent side."""
 
     platform: ClassVar[str] = "chatvisor"
-    options_model: ClassVar[type[ChatvisorOptions]] = ChatvisorOptions
     capabilities: ClassVar[Capabilities] = Capabilities(
         history=False,
         join_url=True,
@@ -68,11 +66,10 @@ class ChatvisorAdapter(AgentSideAdapter):
         inbound=True,
         polling=True,
     )
-
-    @property
-    def _opts(self) -> ChatvisorOptions:
-        assert isinstance(self.options, ChatvisorOptions)
-        return self.options
+    # Chatvisor signs nothing: the secret last segment of the webhook URL authenticates it.
+    webhook_auth: ClassVar[UrlToken] = UrlToken(
+        refusal="the Chatvisor webhook URL token does not match"
+    )
 
     # -- outbound --------------------------------------------------------------------------
 
@@ -81,13 +78,12 @@ class ChatvisorAdapter(AgentSideAdapter):
         customer = conversation.customer
         tag: dict[str, Any] = {key: customer.get(key) for key in _TAG_FIELDS}
         tag["labels"] = list(customer.get("labels") or [])
-        tagged = await self._call("POST", self._opts.url(self._opts.tag_path), json_body=tag)
-        customer_id = _customer_id(_json_or_none(tagged)) or str(customer["id"])
+        tagged = await self._call("POST", self.options.url(self.options.tag_path), json_body=tag)
+        customer_id = _customer_id(json_or_none(tagged)) or str(customer["id"])
         assignment = self._assignment(conversation.settings)
         if assignment is not None:
-            await self._call(
-                "POST", self._opts.url(self._opts.assign_path, customer_id), json_body=assignment
-            )
+            url = self.options.url(self.options.assign_path, customer_id)
+            await self._call("POST", url, json_body=assignment)
         join_url = await self._agent_url(customer_id)
         log.info(
             "chatvisor.opened",
@@ -97,7 +93,7 @@ class ChatvisorAdapter(AgentSideAdapter):
 
     async def post_message(self, conversation: ConversationRef, message: OutboundMessage) -> None:
         """Post one message into the customer's chat, marked so its echo is recognised."""
-        marker = self._opts.echo_marker
+        marker = self.options.echo_marker
         body = {
             "text": message.text,
             "sender": {"type": message.role.upper(), "name": message.author},
@@ -106,23 +102,23 @@ class ChatvisorAdapter(AgentSideAdapter):
             "externalId": f"{marker}:{message_key(conversation, message)}",
             "source": marker,
         }
-        url = self._opts.url(self._opts.message_path, self._customer_of(conversation))
+        url = self.options.url(self.options.message_path, self._customer_of(conversation))
         await self._call("POST", url, json_body=body)
 
     async def close_conversation(self, conversation: ConversationRef, reason: str) -> None:
         """Mark the customer DONE, which ends the chat for Chatvisor's agents."""
-        url = self._opts.url(self._opts.status_path, self._customer_of(conversation))
+        url = self.options.url(self.options.status_path, self._customer_of(conversation))
         await self._call("PUT", url, json_body={"status": "DONE"})
 
     async def set_chat_visibility(self, visible: bool) -> None:
         """Show or hide the chat widget (combines with Chatvisor's action rules)."""
-        url = self._opts.url(self._opts.visibility_path)
+        url = self.options.url(self.options.visibility_path)
         await self._call("PUT", url, json_body={"visible": visible})
 
     async def agent_presence(self) -> list[InboundEvent]:
         """Every agent account with its presence, as agent.presence events."""
-        response = await self._call("GET", self._opts.url(self._opts.users_path))
-        users = _results(_json_or_none(response), "user list")
+        response = await self._call("GET", self.options.url(self.options.users_path))
+        users = _results(json_or_none(response), "user list")
         events = []
         for user in users:
             if not isinstance(user, dict) or user.get("id") in (None, ""):
@@ -149,47 +145,42 @@ class ChatvisorAdapter(AgentSideAdapter):
 
     def poll_interval(self) -> float | None:
         """The configured interval; None leaves polling to webhooks."""
-        return self._opts.poll_interval_seconds
+        return self.options.poll_interval_seconds
 
     async def poll(self, cursor: str | None) -> tuple[list[InboundEvent], str | None]:
         """Agent messages and closes since the last poll, from the customer list."""
         state = PollCursor.load(cursor)
         customers, complete = await self._list_customers()
         events = state.advance(customers, complete)
-        if self._opts.sync_presence_on_poll:
+        if self.options.sync_presence_on_poll:
             events.extend(await self.agent_presence())
         return events, state.dump()
 
     async def _list_customers(self) -> tuple[list[CustomerState], bool]:
         """Up to poll_max_pages pages; True when the last page came back short."""
-        size = self._opts.poll_page_size
+        size = self.options.poll_page_size
         customers: list[CustomerState] = []
-        for page in range(self._opts.poll_max_pages):
+        for page in range(self.options.poll_max_pages):
             # offset is sent as page * size so either reading of the documented
             # parameters (offset or pageNumber) selects the same page.
             params = {"offset": str(page * size), "pageNumber": str(page), "pageSize": str(size)}
             response = await self._call(
-                "GET", self._opts.url(self._opts.customers_path), params=params
+                "GET", self.options.url(self.options.customers_path), params=params
             )
-            entries = _results(_json_or_none(response), "customer list")
+            entries = _results(json_or_none(response), "customer list")
             try:
-                customers.extend(parse_customer(e, self._opts.echo_marker) for e in entries)
+                customers.extend(parse_customer(e, self.options.echo_marker) for e in entries)
             except MalformedPayload as exc:
-                raise PlatformRejected(f"GET {self._opts.customers_path}: {exc.message}") from exc
+                raise PlatformRejected(f"GET {self.options.customers_path}: {exc.message}") from exc
             if len(entries) < size:
                 return customers, True
         return customers, False
 
     # -- inbound webhooks ------------------------------------------------------------------
 
-    def verify_inbound(self, request: InboundRequest) -> None:
-        """The secret URL segment must match (Chatvisor signs nothing)."""
-        if not secret_matches(request.path_token, self._opts.webhook_token.get_secret_value()):
-            raise InvalidSignature("the Chatvisor webhook URL token does not match")
-
     def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
         """DONE closes; an agent's message is relayed; the customer's and our echoes drop."""
-        return parse_webhook(request.json(), self._opts.echo_marker)
+        return parse_webhook(request.json(), self.options.echo_marker)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -197,7 +188,7 @@ class ChatvisorAdapter(AgentSideAdapter):
         """A user or a team, from the handoff's settings, else from the channel's options."""
         user, team = settings.get("default_assignee"), settings.get("team_id")
         if user is None and team is None:
-            user, team = self._opts.default_assignee, self._opts.team_id
+            user, team = self.options.default_assignee, self.options.team_id
         if user is not None and team is not None:
             raise PlatformRejected(
                 "settings.default_assignee and settings.team_id are mutually exclusive"
@@ -210,8 +201,9 @@ class ChatvisorAdapter(AgentSideAdapter):
         return None
 
     async def _agent_url(self, customer_id: str) -> str | None:
-        response = await self._call("POST", self._opts.url(self._opts.agent_url_path, customer_id))
-        body = _json_or_none(response)
+        endpoint = self.options.url(self.options.agent_url_path, customer_id)
+        response = await self._call("POST", endpoint)
+        body = json_or_none(response)
         url = body.get("url") if isinstance(body, dict) else body
         if url is None and not isinstance(body, dict):
             url = response.body.decode("utf-8", "replace").strip()
@@ -238,19 +230,12 @@ class ChatvisorAdapter(AgentSideAdapter):
         params: dict[str, str] | None = None,
     ) -> HttpResponse:
         headers = {
-            "Authorization": f"Bearer {self._opts.api_token.get_secret_value()}",
+            "Authorization": f"Bearer {self.options.api_token.get_secret_value()}",
             "Accept": "application/json",
         }
-        return await self.context.http.request(
+        return await self.http.request(
             method, url, json_body=json_body, headers=headers, params=params
         )
-
-
-def _json_or_none(response: HttpResponse) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _customer_id(body: Any) -> str | None:

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from adapters.base import EnvSecret
+from adapters.kit import EnvSecret
 
 CUSTOMER_PLACEHOLDER = "{customerId}"
 

@@ -66,12 +66,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
-from adapters.base import secret_matches
 from adapters.giosg.options import GiosgOptions
 from adapters.giosg.wire import GiosgAttachment, parse_webhook, plain_text, rich_body
-from bridge.errors import InvalidSignature, PlatformAuthError, PlatformRejected
+from adapters.kit import PlatformAdapter, UrlToken, json_object
+from bridge.errors import PlatformAuthError, PlatformRejected
 from bridge.ports.agent_side import (
-    AgentSideAdapter,
     Capabilities,
     ConversationRef,
     ConversationSnapshot,
@@ -80,7 +79,6 @@ from bridge.ports.agent_side import (
     OpenResult,
     OutboundMessage,
 )
-from bridge.ports.http import HttpResponse
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +91,6 @@ class _Visitor:
     # Kept out of repr, so a stray log of the object shows no credential.
     secret: str = field(repr=False)
     token: str = field(repr=False)
-
-
-def _object(response: HttpResponse, what: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise PlatformRejected(f"giosg answered {what} with something other than JSON") from exc
-    if not isinstance(body, dict):
-        raise PlatformRejected(f"giosg answered {what} with something other than an object")
-    return body
 
 
 def _field(body: Mapping[str, Any], key: str, what: str) -> str:
@@ -147,20 +135,18 @@ def _variables(conversation: ConversationSnapshot) -> dict[str, str]:
     return values
 
 
-class GiosgAdapter(AgentSideAdapter):
+class GiosgAdapter(PlatformAdapter[GiosgOptions]):
     """giosg LIVE: the bridge is an external visitor; agents answer in the giosg console."""
 
     platform: ClassVar[str] = "giosg"
-    options_model: ClassVar[type[GiosgOptions]] = GiosgOptions
     capabilities: ClassVar[Capabilities] = Capabilities(history=False, availability=True)
-
-    @property
-    def _opts(self) -> GiosgOptions:
-        assert isinstance(self.options, GiosgOptions)
-        return self.options
+    # giosg signs no webhook: the secret last segment of the URL the giosg app posts to.
+    webhook_auth: ClassVar[UrlToken] = UrlToken(
+        "webhook_secret", refusal="giosg webhook: the secret in the URL does not match"
+    )
 
     def _org_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Token {self._opts.api_token.get_secret_value()}"}
+        return {"Authorization": f"Token {self.options.api_token.get_secret_value()}"}
 
     @staticmethod
     def _visitor_headers(visitor: _Visitor) -> dict[str, str]:
@@ -170,9 +156,9 @@ class GiosgAdapter(AgentSideAdapter):
 
     async def open_conversation(self, conversation: ConversationSnapshot) -> OpenResult:
         """Make a visitor with the customer's variables, open its chat, invite the team."""
-        opts = self._opts
+        opts = self.options
         visitor = await self._authenticate(None)
-        await self.context.http.request(
+        await self.http.request(
             "POST",
             opts.url(opts.room_visitors_path, room_id=opts.room_id),
             json_body={"id": visitor.visitor_id},
@@ -182,19 +168,21 @@ class GiosgAdapter(AgentSideAdapter):
             opts.visitor_variables_path, room_id=opts.room_id, visitor_id=visitor.visitor_id
         )
         for name, value in _variables(conversation).items():
-            await self.context.http.request(
+            await self.http.request(
                 "POST",
                 variables_url,
                 json_body={"key": name, "value": value},
                 headers=self._org_headers(),
             )
-        response = await self.context.http.request(
+        response = await self.http.request(
             "POST",
             opts.url(opts.visitor_chats_path, room_id=opts.room_id, visitor_id=visitor.visitor_id),
             json_body={},
             headers=self._visitor_headers(visitor),
         )
-        chat_id = _field(_object(response, "the new chat"), "id", "the new chat")
+        chat_id = _field(
+            json_object(response, "the new chat", platform=self.platform), "id", "the new chat"
+        )
         await self._keep(chat_id, visitor)
         await self._invite_team(conversation.id, chat_id)
         log.info("giosg.opened", extra={"conversation": conversation.id, "chat": chat_id})
@@ -230,9 +218,9 @@ class GiosgAdapter(AgentSideAdapter):
     async def close_conversation(self, conversation: ConversationRef, reason: str) -> None:
         """End the giosg chat (`is_ended: true` locks it for good)."""
         chat_id = self._chat_of(conversation)
-        await self.context.http.request(
+        await self.http.request(
             "PATCH",
-            self._opts.url(self._opts.chat_path, chat_id=chat_id),
+            self.options.url(self.options.chat_path, chat_id=chat_id),
             json_body={"is_ended": True},
             headers=self._org_headers(),
         )
@@ -240,7 +228,7 @@ class GiosgAdapter(AgentSideAdapter):
 
     async def check_availability(self) -> bool | None:
         """Whether the configured team is online; None without a team (or if it is gone)."""
-        if self._opts.team_id is None:
+        if self.options.team_id is None:
             return None
         team = await self._team()
         if team is None:
@@ -250,20 +238,15 @@ class GiosgAdapter(AgentSideAdapter):
 
     async def link_router(self, room_id: str, router_id: str | None) -> None:
         """Make `room_id` route its chats with `router_id` (None unlinks it)."""
-        await self.context.http.request(
+        await self.http.request(
             "PATCH",
-            self._opts.url(self._opts.room_settings_path, room_id=room_id),
+            self.options.url(self.options.room_settings_path, room_id=room_id),
             json_body={"router_id": router_id},
             headers=self._org_headers(),
         )
         log.info("giosg.router_linked", extra={"channel": self.channel, "room": room_id})
 
     # -- inbound -------------------------------------------------------------------------
-
-    def verify_inbound(self, request: InboundRequest) -> None:
-        """The secret last segment of the webhook URL must match (giosg signs nothing)."""
-        if not secret_matches(request.path_token, self._opts.webhook_secret.get_secret_value()):
-            raise InvalidSignature("giosg webhook: the secret in the URL does not match")
 
     def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
         """Agent messages, joins and ended chats; the bridge's own messages are dropped."""
@@ -278,11 +261,10 @@ class GiosgAdapter(AgentSideAdapter):
 
     async def _authenticate(self, secret: str | None) -> _Visitor:
         # A null secret makes a new visitor; the stored one gets a fresh token for it.
-        response = await self.context.http.request(
-            "POST", self._opts.url(self._opts.auth_path), json_body={"visitor_secret_id": secret}
-        )
-        body = _object(response, "the visitor authentication")
+        url = self.options.url(self.options.auth_path)
+        response = await self.http.request("POST", url, json_body={"visitor_secret_id": secret})
         what = "the visitor authentication"
+        body = json_object(response, what, platform=self.platform)
         return _Visitor(
             visitor_id=_field(body, "visitor_id", what),
             secret=secret or _field(body, "visitor_secret_id", what),
@@ -314,23 +296,23 @@ class GiosgAdapter(AgentSideAdapter):
         return visitor
 
     async def _send(self, visitor: _Visitor, chat_id: str, body: dict[str, Any]) -> None:
-        await self.context.http.request(
+        await self.http.request(
             "POST",
-            self._opts.url(
-                self._opts.visitor_messages_path, visitor_id=visitor.visitor_id, chat_id=chat_id
+            self.options.url(
+                self.options.visitor_messages_path, visitor_id=visitor.visitor_id, chat_id=chat_id
             ),
             json_body=body,
             headers=self._visitor_headers(visitor),
         )
 
     async def _team(self) -> dict[str, Any] | None:
-        team_id = self._opts.team_id
+        team_id = self.options.team_id
         return await self._first(
-            self._opts.url(self._opts.teams_path), lambda t: t.get("id") == team_id
+            self.options.url(self.options.teams_path), lambda t: t.get("id") == team_id
         )
 
     async def _invite_team(self, conversation_id: str, chat_id: str) -> None:
-        opts = self._opts
+        opts = self.options
         if opts.team_id is None or opts.user_id is None:
             return
         team = await self._team()
@@ -341,7 +323,7 @@ class GiosgAdapter(AgentSideAdapter):
             # still has the pending chat.
             log.info("giosg.team_offline", extra={"conversation": conversation_id})
             return
-        await self.context.http.request(
+        await self.http.request(
             "POST",
             opts.url(opts.invitations_path, user_id=opts.user_id, chat_id=chat_id),
             json_body={"invited_team_id": opts.team_id},
@@ -360,13 +342,13 @@ class GiosgAdapter(AgentSideAdapter):
 
     async def _pages(self, url: str) -> AsyncGenerator[dict[str, Any], None]:
         """Every result of a paginated `{results, next}` listing, on giosg's own host."""
-        base = urlsplit(self._opts.base_url)
+        base = urlsplit(self.options.base_url)
         next_url: str | None = url
-        for _ in range(self._opts.max_pages):
+        for _ in range(self.options.max_pages):
             if next_url is None:
                 return
-            response = await self.context.http.request("GET", next_url, headers=self._org_headers())
-            page = _object(response, "a listing")
+            response = await self.http.request("GET", next_url, headers=self._org_headers())
+            page = json_object(response, "a listing", platform=self.platform)
             results = page.get("results")
             if not isinstance(results, list):
                 raise PlatformRejected("giosg's listing has no results list")
@@ -378,7 +360,7 @@ class GiosgAdapter(AgentSideAdapter):
                 return
             if not isinstance(following, str):
                 raise PlatformRejected("giosg's listing has a next that is not a URL")
-            next_url = urljoin(self._opts.base_url + "/", following)
+            next_url = urljoin(self.options.base_url + "/", following)
             target = urlsplit(next_url)
             if (target.scheme, target.netloc) != (base.scheme, base.netloc):
                 # The API token goes with every page: never to another host.

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from adapters.base import EnvSecret
+from adapters.kit import EnvSecret
 
 # Which placeholders each path needs; a path may use exactly these.
 _PLACEHOLDERS: dict[str, frozenset[str]] = {

@@ -4,11 +4,12 @@
   dialog passes through Jivo; the bridge is its bot provider and relays to the real bot
   (Standard Webhooks) through the outbox. See `adapters.jivochat.bot`.
 - `JivoChatAdapter` (channels: platform `jivochat`): Jivo's agents, either by the Bot
-  API's INVITE_AGENT for a chat already in Jivo (`mode: bot_api`) or through Jivo's Chat
-  API for custom channels (`mode: chat_api`). See `adapters.jivochat.agent`.
+  API's INVITE_AGENT for a chat already in Jivo (`mode: bot_api`, a JivoBotApiAdapter)
+  or through Jivo's Chat API for custom channels (`mode: chat_api`, a
+  JivoChatApiAdapter). See `adapters.jivochat.agent`.
 """
 
-from adapters.jivochat.agent import JivoChatAdapter, JivoChatApiAdapter
+from adapters.jivochat.agent import JivoBotApiAdapter, JivoChatAdapter, JivoChatApiAdapter
 from adapters.jivochat.bot import JivoBotProvider
 
-__all__ = ["JivoBotProvider", "JivoChatAdapter", "JivoChatApiAdapter"]
+__all__ = ["JivoBotApiAdapter", "JivoBotProvider", "JivoChatAdapter", "JivoChatApiAdapter"]

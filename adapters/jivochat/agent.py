@@ -36,11 +36,10 @@ Assumptions where the public docs are thin:
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
-from adapters.base import secret_matches
 from adapters.jivochat.options import (
     BotApiChannelOptions,
     ChatApiChannelOptions,
@@ -51,18 +50,16 @@ from adapters.jivochat.wire import (
     as_id,
     compact,
     event_key,
-    event_object,
     optional_object,
     optional_text,
-    request_secret_url,
     secret_url,
     short_id,
     stable_uuid,
 )
-from bridge.errors import InvalidSignature, MalformedPayload, PlatformRejected
+from adapters.kit import PlatformAdapter, UrlToken, webhook_object
+from bridge.errors import MalformedPayload, PlatformRejected
 from bridge.models import MAX_TEXT
 from bridge.ports.agent_side import (
-    AgentSideAdapter,
     Capabilities,
     ConversationRef,
     ConversationSnapshot,
@@ -79,29 +76,33 @@ log = logging.getLogger(__name__)
 OUR_ID_PREFIX = "bridge-"
 _FILE_TYPES = {"photo", "document", "video", "audio", "voice", "sticker"}
 
-
-def _mode_options(options: BaseModel) -> BaseModel:
-    return options.root if isinstance(options, JivoChannelOptions) else options
+ModeT = TypeVar("ModeT", BotApiChannelOptions, ChatApiChannelOptions)
 
 
-class JivoChatAdapter(AgentSideAdapter):
-    """JivoChat's agents via the Bot API (`mode: bot_api`); chat_api gets the subclass below."""
+class JivoChatAdapter(PlatformAdapter[ModeT]):
+    """A Jivo channel: `mode: bot_api` is a JivoBotApiAdapter, `chat_api` a JivoChatApiAdapter."""
 
     platform: ClassVar[str] = "jivochat"
+    # Both modes' options; the one `mode` chose is each class's typed `options`.
     options_model: ClassVar[type[BaseModel]] = JivoChannelOptions
-    capabilities: ClassVar[Capabilities] = Capabilities(history=True, messages=False, inbound=False)
 
-    def __new__(cls, channel: str, options: BaseModel, context: AdapterContext) -> JivoChatAdapter:
+    def __new__(
+        cls, channel: str, options: BaseModel, context: AdapterContext
+    ) -> JivoChatAdapter[Any]:
         # What the platform can do depends on the mode, and `capabilities` is a class
         # attribute of the contract: so each mode is its own class, picked here.
-        if cls is JivoChatAdapter and isinstance(_mode_options(options), ChatApiChannelOptions):
+        if cls is not JivoChatAdapter:
+            return super().__new__(cls)
+        mode = options.root if isinstance(options, JivoChannelOptions) else options
+        if isinstance(mode, ChatApiChannelOptions):
             return super().__new__(JivoChatApiAdapter)
-        return super().__new__(cls)
+        return super().__new__(JivoBotApiAdapter)
 
-    def _bot_api(self) -> BotApiChannelOptions:
-        options = _mode_options(self.options)
-        assert isinstance(options, BotApiChannelOptions)
-        return options
+
+class JivoBotApiAdapter(JivoChatAdapter[BotApiChannelOptions]):
+    """JivoChat's agents via the Bot API's INVITE_AGENT (`mode: bot_api`)."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(history=True, messages=False, inbound=False)
 
     async def open_conversation(self, conversation: ConversationSnapshot) -> OpenResult:
         """Send INVITE_AGENT for the Jivo chat the bot handed over; the chat id is the ref."""
@@ -112,7 +113,7 @@ class JivoChatAdapter(AgentSideAdapter):
                 "a Jivo bot_api handoff needs metadata.jivo_chat_id (and jivo_client_id or"
                 " customer.id): the bot API invites an agent into an existing Jivo chat"
             )
-        options = self._bot_api()
+        options = self.options
         invite = {
             "event": INVITE_AGENT,
             "id": stable_uuid("invite", conversation.id),
@@ -126,7 +127,7 @@ class JivoChatAdapter(AgentSideAdapter):
             options.token,
             provider_id=options.provider_id,
         )
-        await request_secret_url(self.context.http, "POST", url, options.token, json_body=invite)
+        await self.http.request("POST", url, json_body=invite)
         log.info("jivochat.invite_agent", extra={"conversation": conversation.id})
         return OpenResult(external_ref=str(chat_id))
 
@@ -141,20 +142,19 @@ class JivoChatAdapter(AgentSideAdapter):
         log.info("jivochat.close_not_supported", extra={"conversation": conversation.id})
 
 
-class JivoChatApiAdapter(JivoChatAdapter):
+class JivoChatApiAdapter(JivoChatAdapter[ChatApiChannelOptions]):
     """JivoChat's Chat API (`mode: chat_api`): the bridge is a custom client channel."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(
         history=False, messages=True, availability=True, inbound=True
     )
-
-    def _chat_api(self) -> ChatApiChannelOptions:
-        options = _mode_options(self.options)
-        assert isinstance(options, ChatApiChannelOptions)
-        return options
+    # Jivo signs nothing: the webhook URL's secret segment is compared in constant time.
+    webhook_auth: ClassVar[UrlToken] = UrlToken(
+        refusal="the Jivo Chat API webhook URL token does not match"
+    )
 
     def _endpoint(self, suffix: str = "") -> str:
-        options = self._chat_api()
+        options = self.options
         return secret_url(
             options.chat_api_url,
             options.chat_api_path + suffix,
@@ -164,23 +164,16 @@ class JivoChatApiAdapter(JivoChatAdapter):
 
     async def _send(self, sender: dict[str, Any], message_id: str, text: str) -> None:
         body = {"sender": sender, "message": {"type": "text", "id": message_id, "text": text}}
-        options = self._chat_api()
-        await request_secret_url(
-            self.context.http, "POST", self._endpoint(), options.endpoint_secret, json_body=body
-        )
+        # The endpoint's URL holds its secret; the client's errors never show it.
+        await self.http.request("POST", self._endpoint(), json_body=body)
 
     async def check_availability(self) -> bool:
         """`GET {endpoint}/status`: 1 when an agent can take the chat, 0 when not."""
-        options = self._chat_api()
-        response = await request_secret_url(
-            self.context.http,
-            "GET",
-            self._endpoint(options.status_suffix),
-            options.endpoint_secret,
-        )
+        response = await self.http.request("GET", self._endpoint(self.options.status_suffix))
         answer = response.body.decode("utf-8", "replace").strip()
         if answer not in ("0", "1"):
-            raise PlatformRejected(f"Jivo's status answered {answer[:40]!r}, not 0 or 1")
+            quoted = response.redact(answer)[:40]
+            raise PlatformRejected(f"Jivo's status answered {quoted!r}, not 0 or 1")
         return answer == "1"
 
     async def open_conversation(self, conversation: ConversationSnapshot) -> OpenResult:
@@ -208,20 +201,14 @@ class JivoChatApiAdapter(JivoChatAdapter):
         """Tell the agent in the chat: the Chat API has no call that ends a chat."""
         if conversation.external_ref is None:
             return
-        notice = self._chat_api().close_notice.format(reason=reason)
+        notice = self.options.close_notice.format(reason=reason)
         await self._send(
             {"id": conversation.external_ref}, f"{OUR_ID_PREFIX}{conversation.id}-close", notice
         )
 
-    def verify_inbound(self, request: InboundRequest) -> None:
-        """Jivo signs nothing: the webhook URL's secret segment is compared in constant time."""
-        expected = self._chat_api().webhook_token.get_secret_value()
-        if not secret_matches(request.path_token, expected):
-            raise InvalidSignature("the Jivo Chat API webhook URL token does not match")
-
     def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
         """An agent's reply as agent.message; echoes, typing and read notices are dropped."""
-        body = event_object(request)
+        body = webhook_object(request, "a Jivo event")
         message = optional_object(body, "message")
         if not message:
             raise MalformedPayload("a Jivo Chat API event needs a 'message' object")

@@ -50,9 +50,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
-
-from adapters.base import secret_matches
 from adapters.jivochat.options import JivoBotOptions
 from adapters.jivochat.recent import RecentEvents
 from adapters.jivochat.reply import bot_message, parse_reply
@@ -65,20 +62,18 @@ from adapters.jivochat.wire import (
     as_id,
     compact,
     event_key,
-    event_object,
     optional_object,
     optional_text,
-    request_secret_url,
     secret_url,
     short_id,
     stable_uuid,
 )
-from adapters.webhook import StandardWebhooksBot
+from adapters.kit import BotPlatform, UrlToken, webhook_object
+from adapters.webhook import deliver_signed
 from bridge.domain.conversation import reply_joins_first
 from bridge.domain.status import ACTIVE, Status
 from bridge.errors import (
     FieldProblem,
-    InvalidSignature,
     InvalidTransition,
     MalformedPayload,
     NotFound,
@@ -101,15 +96,15 @@ _TO_JIVO = " -> jivo"
 _HANDLED = (CLIENT_MESSAGE, AGENT_UNAVAILABLE, AGENT_JOINED, AGENT_MESSAGE, CHAT_CLOSED)
 
 
-class JivoBotProvider(StandardWebhooksBot):
+class JivoBotProvider(BotPlatform[JivoBotOptions]):
     """The Jivo Bot API provider in front of a Standard Webhooks bot."""
 
     platform: ClassVar[str] = "jivochat"
-    options_model: ClassVar[type[BaseModel]] = JivoBotOptions
-
-    def _options(self) -> JivoBotOptions:
-        assert isinstance(self.options, JivoBotOptions)
-        return self.options
+    # Jivo signs nothing: the provider URL's token is the credential, and the bot's
+    # `/reply` calls carry it too.
+    api_auth: ClassVar[UrlToken] = UrlToken(
+        "token", refusal="the Jivo provider URL token does not match"
+    )
 
     # -- outbound ----------------------------------------------------------------------
 
@@ -117,39 +112,36 @@ class JivoBotProvider(StandardWebhooksBot):
         """A queued BOT_MESSAGE goes to Jivo; every other event to the bot, signed."""
         event = json.loads(body)
         if event.get("type") != JIVO_BOT_MESSAGE:
-            await super().deliver_event(target, event_id, body)
+            secret = self.context.signing_secret
+            await deliver_signed(self.callbacks, secret, target, event_id, body)
             return
         payload = event.get("data", {}).get("jivo")
         if not isinstance(payload, dict):
             raise PlatformRejected(f"outbox event {event_id} holds no Jivo payload")
-        options = self._options()
+        options = self.options
         token = options.outbound_token()
         url = secret_url(
             options.bot_api_url, options.bot_api_path, token, provider_id=options.provider_id
         )
-        await request_secret_url(self.context.http, "POST", url, token, json_body=payload)
+        # The URL holds the token; the client's errors never show it.
+        await self.http.request("POST", url, json_body=payload)
 
     # -- inbound -----------------------------------------------------------------------
 
-    async def handle_request(
-        self, path: str, request: InboundRequest, gateway: BotGateway
-    ) -> InboundReply:
+    async def serve(self, path: str, request: InboundRequest, gateway: BotGateway) -> InboundReply:
         """`{token}`: a Jivo Bot API event; `{token}/reply`: the bot's reply to a chat."""
-        token, _, action = path.partition("/")
-        if not secret_matches(token, self._options().token.get_secret_value()):
-            raise InvalidSignature("the Jivo provider URL token does not match")
         if request.method != "POST":
             raise NotFound(
                 "the Jivo provider URL takes POST only", [FieldProblem("method", "use POST")]
             )
-        if action == "":
+        if path == "":
             return await self._jivo_event(request, gateway)
-        if action == "reply":
+        if path == "reply":
             return await self._bot_reply(request, gateway)
-        raise NotFound(f"no {action!r} on the Jivo provider URL", [FieldProblem("path", action)])
+        raise NotFound(f"no {path!r} on the Jivo provider URL", [FieldProblem("path", path)])
 
     async def _jivo_event(self, request: InboundRequest, gateway: BotGateway) -> InboundReply:
-        body = event_object(request)
+        body = webhook_object(request, "a Jivo event")
         kind = optional_text(body, "event")
         if not kind:
             raise MalformedPayload("a Jivo Bot API event needs its 'event' name")
@@ -186,7 +178,7 @@ class JivoBotProvider(StandardWebhooksBot):
         data: dict[str, Any],
         target: str | None = None,
     ) -> None:
-        target = target or str(self._options().bot_url)
+        target = target or str(self.options.bot_url)
         await gateway.notify_bot(self.name, event.chat_id, target, event_type, data)
 
     def _customer_message(self, event: _JivoEvent, handoff: HandedOff | None) -> dict[str, Any]:

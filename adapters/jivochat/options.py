@@ -15,8 +15,8 @@ from pydantic import (
     field_validator,
 )
 
-from adapters.base import EnvSecret
 from adapters.jivochat.wire import check_base_url, check_path_template
+from adapters.kit import EnvSecret
 
 # A secret that is the only credential in a URL must not be guessable.
 MIN_TOKEN_LENGTH = 16

@@ -1,4 +1,4 @@
-"""Jivo's wire format: reading its events, building its URLs, and posting to secret URLs.
+"""Jivo's wire format: reading its events and building its (secret) URLs.
 
 Shared by the bot side (the Bot API provider) and the agent side (both modes).
 """
@@ -14,14 +14,7 @@ from urllib.parse import quote
 
 from pydantic import SecretStr
 
-from bridge.errors import (
-    MalformedPayload,
-    PlatformAuthError,
-    PlatformRejected,
-    PlatformUnavailable,
-)
-from bridge.ports.agent_side import InboundRequest
-from bridge.ports.http import HttpClient, HttpResponse
+from bridge.errors import MalformedPayload
 
 # Jivo → provider events (Bot API). AGENT_JOINED and AGENT_MESSAGE are listed on the
 # Russian page only; INVITE_AGENT_ACCEPTED and CONTACT_FORM_SENT only in third-party bots.
@@ -42,14 +35,6 @@ _NAMESPACE = uuid.UUID("5d0c4c0e-7c1b-4a57-9a57-6a1f0e0b7a11")
 def stable_uuid(*parts: str) -> str:
     """A UUID that is always the same for the same parts (Jivo wants a uuid `id`)."""
     return str(uuid.uuid5(_NAMESPACE, "\0".join(parts)))
-
-
-def event_object(request: InboundRequest) -> dict[str, Any]:
-    """The webhook body as a JSON object, or MalformedPayload."""
-    body = request.json()
-    if not isinstance(body, dict):
-        raise MalformedPayload("a Jivo event must be a JSON object")
-    return body
 
 
 def as_id(value: Any, field: str) -> str:
@@ -120,33 +105,6 @@ def check_base_url(value: str) -> str:
     if not value.startswith(("https://", "http://")):
         raise ValueError("must start with https:// (or http:// for a local test server)")
     return value.rstrip("/")
-
-
-def _redacted(message: str, secret: SecretStr) -> str:
-    raw = secret.get_secret_value()
-    for form in {raw, quote(raw, safe="")}:
-        message = message.replace(form, "***")
-    return message
-
-
-async def request_secret_url(
-    http: HttpClient, method: str, url: str, secret: SecretStr, *, json_body: Any = None
-) -> HttpResponse:
-    """Call a URL that holds a secret; errors keep their type but never show the secret.
-
-    The relay stores and logs an error's message (it shows in `/v1/outbox`), and the
-    HTTP helper puts the URL in it: Jivo authenticates by the URL alone, so it must go.
-    """
-    try:
-        return await http.request(method, url, json_body=json_body)
-    except PlatformUnavailable as exc:
-        raise PlatformUnavailable(
-            _redacted(str(exc), secret), status=exc.status, retry_after=exc.retry_after
-        ) from None
-    except PlatformAuthError as exc:
-        raise PlatformAuthError(_redacted(str(exc), secret), status=exc.status) from None
-    except PlatformRejected as exc:
-        raise PlatformRejected(_redacted(str(exc), secret), status=exc.status) from None
 
 
 def compact(payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -54,15 +54,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
-
-from adapters.base import message_key
+from adapters.kit import HeaderToken, PlatformAdapter, json_or_none, message_key
 from adapters.kommunicate import inbound
 from adapters.kommunicate.inbound import MESSAGE_ID_KEY, ORIGIN_KEY, ORIGIN_VALUE
 from adapters.kommunicate.options import ConversationSettings, KommunicateOptions
 from bridge.errors import PlatformRejected
 from bridge.ports.agent_side import (
-    AgentSideAdapter,
     Capabilities,
     ConversationRef,
     ConversationSnapshot,
@@ -93,34 +90,35 @@ def _customer_name(customer: Mapping[str, Any]) -> str:
 
 def _answer(response: HttpResponse, what: str) -> Any:
     """The JSON answer (None when it is not JSON); a `"status": "error"` is a refusal."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
+    body = json_or_none(response)
     if isinstance(body, dict) and str(body.get("status", "")).lower() == "error":
-        detail = json.dumps(body.get("errorResponse") or body.get("response") or body)[:300]
-        raise PlatformRejected(f"kommunicate refused to {what}: {detail}", status=response.status)
+        # The refusal is stored and shown: it must not quote back the API key.
+        detail = json.dumps(body.get("errorResponse") or body.get("response") or body)
+        raise PlatformRejected(
+            f"kommunicate refused to {what}: {response.redact(detail)[:300]}",
+            status=response.status,
+        )
     return body
 
 
-class KommunicateAdapter(AgentSideAdapter):
+class KommunicateAdapter(PlatformAdapter[KommunicateOptions]):
     """Kommunicate: agents answer handed-off chats in the Kommunicate dashboard."""
 
     platform: ClassVar[str] = "kommunicate"
-    options_model: ClassVar[type[BaseModel]] = KommunicateOptions
     capabilities: ClassVar[Capabilities] = Capabilities(history=False, join_url=True)
-
-    @property
-    def opts(self) -> KommunicateOptions:
-        """This channel's validated options."""
-        assert isinstance(self.options, KommunicateOptions)
-        return self.options
+    # Kommunicate documents `Authentication` (sic); `Authorization` is taken should it switch.
+    webhook_auth: ClassVar[HeaderToken] = HeaderToken(
+        "Authentication",
+        scheme="Basic",
+        also=("Authorization",),
+        refusal="the Authentication header does not carry the webhook token",
+    )
 
     # -- outbound -----------------------------------------------------------------------
 
     async def open_conversation(self, conversation: ConversationSnapshot) -> OpenResult:
         """Create the group with its members and routing metadata; assign when asked to."""
-        opts = self.opts
+        opts = self.options
         wanted = ConversationSettings.parse(conversation.settings)
         customer_user = self.customer_user_id(conversation.customer)
         # A handoff can turn skip routing on, not off: the bridge's merged settings say
@@ -166,13 +164,13 @@ class KommunicateAdapter(AgentSideAdapter):
             "clientGroupId": conversation.id,
             "metadata": metadata,
         }
-        response = await self.context.http.request(
+        response = await self.http.request(
             "POST",
             self._url(opts.create_conversation_path),
             json_body=body,
             headers=self._headers(),
         )
-        group_id = self._group_id(_answer(response, "create the conversation"))
+        group_id = self._group_id(_answer(response, "create the conversation"), response)
         if assignee:
             await self.change_assignee(group_id, assignee)
         log.info("kommunicate.opened", extra={"conversation": conversation.id, "group": group_id})
@@ -183,14 +181,14 @@ class KommunicateAdapter(AgentSideAdapter):
 
     async def change_assignee(self, group_id: str, assignee: str) -> None:
         """Make `assignee` (an agent or bot user id) the conversation's assignee."""
-        opts = self.opts
+        opts = self.options
         params = {
             "groupId": group_id,
             "assignee": assignee,
             "sendNotifyMessage": str(opts.notify_on_assign).lower(),
             "takeOverFromBot": str(opts.take_over_from_bot).lower(),
         }
-        response = await self.context.http.request(
+        response = await self.http.request(
             "PATCH",
             self._url(opts.assignee_change_path),
             headers=self._headers(acting=True),
@@ -206,7 +204,7 @@ class KommunicateAdapter(AgentSideAdapter):
     async def post_message(self, conversation: ConversationRef, message: OutboundMessage) -> None:
         """Post one message as its original author, marked as the bridge's, with its id."""
         group_id, customer_user = self._parse_ref(conversation)
-        sender = customer_user if message.role == "customer" else self.opts.bot_user_id
+        sender = customer_user if message.role == "customer" else self.options.bot_user_id
         body = {
             "groupId": group_id,
             "message": message.text,
@@ -217,18 +215,17 @@ class KommunicateAdapter(AgentSideAdapter):
                 MESSAGE_ID_KEY: message_key(conversation, message),
             },
         }
-        response = await self.context.http.request(
-            "POST", self._url(self.opts.send_message_path), json_body=body, headers=self._headers()
-        )
+        url = self._url(self.options.send_message_path)
+        response = await self.http.request("POST", url, json_body=body, headers=self._headers())
         _answer(response, "take a message")
 
     async def close_conversation(self, conversation: ConversationRef, reason: str) -> None:
         """Mark the conversation resolved (Kommunicate has no separate hand-back status)."""
         group_id, _ = self._parse_ref(conversation)
-        params = {"groupId": group_id, "status": str(self.opts.resolved_status)}
-        response = await self.context.http.request(
+        params = {"groupId": group_id, "status": str(self.options.resolved_status)}
+        response = await self.http.request(
             "PATCH",
-            self._url(self.opts.status_change_path),
+            self._url(self.options.status_change_path),
             headers=self._headers(acting=True),
             params=params,
         )
@@ -246,7 +243,7 @@ class KommunicateAdapter(AgentSideAdapter):
         customer_id = str(customer.get("id") or "")
         if not customer_id:
             raise PlatformRejected("kommunicate needs the customer's id")
-        user_id = f"{self.opts.customer_user_prefix}{customer_id}"
+        user_id = f"{self.options.customer_user_prefix}{customer_id}"
         if len(user_id) > _MAX_USER_ID:
             raise PlatformRejected(
                 f"the customer's Kommunicate user id is over {_MAX_USER_ID} chars"
@@ -255,23 +252,20 @@ class KommunicateAdapter(AgentSideAdapter):
 
     # -- inbound ------------------------------------------------------------------------
 
-    def verify_inbound(self, request: InboundRequest) -> None:
-        """Check `Authentication: Basic base64(token)` against the configured token."""
-        inbound.verify(request, self.opts)
-
     def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
         """An agent's message as `agent.message`; echoes and non-agent messages are dropped."""
-        return inbound.parse(request, self.opts)
+        return inbound.parse(request, self.options)
 
     # -- helpers ------------------------------------------------------------------------
 
     @staticmethod
-    def _group_id(answer: Any) -> str:
+    def _group_id(answer: Any, response: HttpResponse) -> str:
         inner = answer.get("response") if isinstance(answer, dict) else None
         candidate = inner.get("id", inner.get("groupId")) if isinstance(inner, dict) else None
         if isinstance(candidate, bool) or not isinstance(candidate, int | str) or candidate == "":
             raise PlatformRejected(
-                f"kommunicate created no conversation id we can read: {str(answer)[:200]}"
+                "kommunicate created no conversation id we can read:"
+                f" {response.redact(str(answer))[:200]}"
             )
         return str(candidate)
 
@@ -286,13 +280,13 @@ class KommunicateAdapter(AgentSideAdapter):
         return group_id, customer_user
 
     def _url(self, path: str) -> str:
-        return self.opts.base_url + path
+        return self.options.base_url + path
 
     def _dashboard_link(self, group_id: str) -> str:
-        return self.opts.dashboard_url.format(groupId=group_id)
+        return self.options.dashboard_url.format(groupId=group_id)
 
     def _headers(self, *, acting: bool = False) -> dict[str, str]:
-        headers = {"Api-Key": self.opts.api_key.get_secret_value()}
+        headers = {"Api-Key": self.options.api_key.get_secret_value()}
         if acting:
-            headers["Of-User-Id"] = self.opts.acting_user_id
+            headers["Of-User-Id"] = self.options.acting_user_id
         return headers

@@ -1,4 +1,4 @@
-"""Kommunicate's message webhook: its `Authentication` header checked, its agent replies read.
+"""Kommunicate's message webhook: its agent replies read (the adapter checks its header).
 
 Kommunicate posts every message of every conversation to the one webhook URL: the
 customer's and bot's messages the bridge itself posted come back too, as do messages of
@@ -7,14 +7,13 @@ bots in the conversation and system notices. Only a human agent's reply becomes 
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.base import secret_matches
+from adapters.kit import webhook_object
 from adapters.kommunicate.options import KommunicateOptions
-from bridge.errors import InvalidSignature, MalformedPayload
+from bridge.errors import MalformedPayload
 from bridge.ports.agent_side import InboundEvent, InboundRequest
 
 log = logging.getLogger(__name__)
@@ -30,36 +29,9 @@ MESSAGE_ID_KEY = "handoff_bridge_message_id"
 SYSTEM_CONTENT_TYPES = frozenset({"10", "11", "102", "103"})
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    # Plain dicts (tests, other servers) are case-sensitive; HTTP header names are not.
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
-
-
-def basic_credentials(token: str) -> str:
-    """The header value Kommunicate sends for a webhook token: `Basic base64(token)`."""
-    return "Basic " + base64.b64encode(token.encode()).decode()
-
-
-def verify(request: InboundRequest, options: KommunicateOptions) -> None:
-    """Raise InvalidSignature unless the request carries the configured webhook token."""
-    expected = basic_credentials(options.webhook_token.get_secret_value())
-    # Kommunicate documents `Authentication` (sic); accept `Authorization` should it switch.
-    given = _header(request.headers, "Authentication") or _header(request.headers, "Authorization")
-    scheme, _, credentials = (given or "").strip().partition(" ")
-    presented = f"Basic {credentials.strip()}" if scheme.lower() == "basic" else None
-    if not secret_matches(presented, expected):
-        raise InvalidSignature("the Authentication header does not carry the webhook token")
-
-
 def parse(request: InboundRequest, options: KommunicateOptions) -> list[InboundEvent]:
     """An agent's reply as one `agent.message`; anything else as no event."""
-    payload = request.json()
-    if not isinstance(payload, dict):
-        raise MalformedPayload("a Kommunicate webhook body must be a JSON object")
+    payload = webhook_object(request, "a Kommunicate webhook body")
     key = payload.get("key")
     sender = payload.get("from")
     group_id = payload.get("groupId")

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from adapters.base import EnvSecret
+from adapters.kit import EnvSecret
 from bridge.errors import PlatformRejected
 
 _GROUP_NAME_FIELDS = {"customer_name": "", "customer_id": "", "channel": "", "conversation_id": ""}

@@ -52,7 +52,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from adapters.base import secret_matches
+from adapters.kit import BotPlatform, UrlToken
 from adapters.tovie import wire
 from adapters.tovie.options import TovieOptions
 from bridge.domain.status import ACTIVE, Status
@@ -60,7 +60,6 @@ from bridge.errors import (
     Conflict,
     FieldProblem,
     InvalidInput,
-    InvalidSignature,
     InvalidTransition,
     MalformedPayload,
     NotFound,
@@ -68,7 +67,7 @@ from bridge.errors import (
 )
 from bridge.models import CustomerMessageRequest, HandoffRequest
 from bridge.ports.agent_side import InboundReply, InboundRequest
-from bridge.ports.bot_side import BotGateway, BotSideAdapter
+from bridge.ports.bot_side import BotGateway
 from bridge.ports.context import AdapterContext
 
 log = logging.getLogger(__name__)
@@ -80,18 +79,21 @@ _CLOSING_EVENTS = ("conversation.closed", "conversation.released", "handoff.fail
 Handler = Callable[[InboundRequest, BotGateway], Awaitable[InboundReply]]
 
 
-class TovieBot(BotSideAdapter):
+class TovieBot(BotPlatform[TovieOptions]):
     """Tovie DialogStudio, through the Operator API the bridge implements for it."""
 
     platform: ClassVar[str] = "tovie"
-    options_model: ClassVar[type[BaseModel]] = TovieOptions
+    # Tovie cannot sign its calls: the apiUrl's last segment is the credential.
+    api_auth: ClassVar[UrlToken] = UrlToken(
+        "api_token",
+        refusal="the token in the Tovie apiUrl is wrong",
+        problem=FieldProblem("path", "wrong token"),
+    )
 
     def __init__(self, name: str, options: BaseModel, context: AdapterContext) -> None:
         super().__init__(name, options, context)
-        assert isinstance(options, TovieOptions)
-        self._options = options
-        self._extensions = frozenset(e.lower().lstrip(".") for e in options.file_extensions)
-        paths = options.paths
+        self._extensions = frozenset(e.lower().lstrip(".") for e in self.options.file_extensions)
+        paths = self.options.paths
         # Method and handler per Operator API call; getDestinations is the one GET.
         self._routes: dict[str, tuple[str, Handler]] = {
             paths.set_webhook: ("POST", self._set_webhook),
@@ -104,16 +106,9 @@ class TovieBot(BotSideAdapter):
 
     # -- Tovie → bridge: the Operator API ------------------------------------------------
 
-    async def handle_request(
-        self, path: str, request: InboundRequest, gateway: BotGateway
-    ) -> InboundReply:
-        """Serve `{apiUrl}/<method>`: check the token in the URL, then the method."""
-        token, _, method = path.strip("/").partition("/")
-        # Checked before anything else, so a wrong token learns nothing about the API.
-        if not secret_matches(token, self._options.api_token.get_secret_value()):
-            raise InvalidSignature(
-                "the token in the Tovie apiUrl is wrong", [FieldProblem("path", "wrong token")]
-            )
+    async def serve(self, path: str, request: InboundRequest, gateway: BotGateway) -> InboundReply:
+        """Serve `{apiUrl}/<method>` (the kit checked the token in the URL first)."""
+        method = path.strip("/")
         route = self._routes.get(method)
         if route is None:
             known = ", ".join(self._routes)
@@ -132,7 +127,7 @@ class TovieBot(BotSideAdapter):
         return InboundReply()
 
     async def _get_destinations(self, request: InboundRequest, gateway: BotGateway) -> InboundReply:
-        names = self._options.destination_names
+        names = self.options.destination_names
         found: list[dict[str, Any]] = []
         for entry in await gateway.destinations():
             main = str(entry["channel"])
@@ -148,7 +143,7 @@ class TovieBot(BotSideAdapter):
         call = wire.parse(wire.SelectDestinationCall, request)
         channel, region = await self._route(call.destination_id, gateway)
         callback = await gateway.get_state(self.name, _WEBHOOK_KEY) or (
-            str(self._options.webhook_url) if self._options.webhook_url else None
+            str(self.options.webhook_url) if self.options.webhook_url else None
         )
         if callback is None:
             raise Conflict(
@@ -241,11 +236,11 @@ class TovieBot(BotSideAdapter):
                 return
             except InvalidTransition:
                 pass  # ended meanwhile: the line belongs to whatever comes next
-        if self._options.history_limit == 0:
+        if self.options.history_limit == 0:
             return
         lines = await self._load(user_id, gateway)
         lines.append({"text": text, "at": datetime.now(UTC).isoformat()})
-        await self._keep(user_id, lines[-self._options.history_limit :], gateway)
+        await self._keep(user_id, lines[-self.options.history_limit :], gateway)
 
     # -- the pre-handoff buffer ----------------------------------------------------------
 
@@ -275,7 +270,7 @@ class TovieBot(BotSideAdapter):
 
     def _recent(self, lines: list[dict[str, str]]) -> list[dict[str, str]]:
         """The kept lines that are recent enough, as handoff history."""
-        oldest = datetime.now(UTC) - timedelta(seconds=self._options.history_max_age_seconds)
+        oldest = datetime.now(UTC) - timedelta(seconds=self.options.history_max_age_seconds)
         history = []
         for line in lines:
             try:
@@ -295,7 +290,7 @@ class TovieBot(BotSideAdapter):
             log.debug("tovie.event_skipped", extra={"bot": self.name, "event": event_id})
             return
         # Tovie's setWebhook chose the target: it goes through the outbound URL policy.
-        await self.context.callback_http.request("POST", target, json_body=event)
+        await self.callbacks.request("POST", target, json_body=event)
 
     def _tovie_event(self, event_id: str, body: str) -> dict[str, Any] | None:
         try:
@@ -307,7 +302,7 @@ class TovieBot(BotSideAdapter):
         if not isinstance(user_id, str) or not user_id:
             # Retrying cannot help: without a userId Tovie cannot place the event.
             raise PlatformRejected(f"event {event_id} names no Tovie userId")
-        options = self._options
+        options = self.options
         if kind == "agent.message":
             message = data.get("message")
             message = message if isinstance(message, dict) else {}

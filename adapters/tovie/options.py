@@ -6,7 +6,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
-from adapters.base import EnvSecret
+from adapters.kit import EnvSecret
 from bridge.models import MAX_HISTORY
 
 _FILE_EXTENSIONS = [

@@ -11,14 +11,20 @@ An error says only what happened ("HTTP 500", "timed out", "connection failed"),
 what the receiver answered nor how a connection failed: it is stored and shown by
 `GET /v1/outbox`, and callers choose some of the URLs, so it must not read internal
 services back to them or tell an open port from a closed one.
+
+An adapter's client is `redacting` its secrets (the kit does this for every adapter with
+the SecretStr values of its options): an error it raises, its cause, the answer it logs
+at DEBUG and any excerpt of an answer an adapter quotes never show one of them, though a
+platform may echo a request (and a token in its URL) in an error answer.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -35,9 +41,11 @@ from tenacity import (
 from bridge.errors import (
     DestinationRefused,
     PlatformAuthError,
+    PlatformError,
     PlatformRejected,
     PlatformUnavailable,
 )
+from bridge.logs import Redactor
 from bridge.outbound import REFUSED_AT_DELIVERY, OutboundPolicy
 
 log = logging.getLogger(__name__)
@@ -47,6 +55,10 @@ log = logging.getLogger(__name__)
 _MAX_INLINE_RETRY_AFTER = 2.0
 
 
+def _unchanged(text: str) -> str:
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
     """A finished response: status, headers and the whole body."""
@@ -54,10 +66,17 @@ class HttpResponse:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    # The redaction of the client that received it, for adapters that quote the answer.
+    redact: Callable[[str], str] = field(default=_unchanged, repr=False, compare=False)
 
     def json(self) -> Any:
         """The body parsed as JSON (None when empty)."""
         return json.loads(self.body) if self.body else None
+
+    def excerpt(self, limit: int = 300) -> str:
+        """The start of the body as text, without the client's secrets: for error messages."""
+        # Redacted before it is cut, so a secret across the cut cannot show in part.
+        return self.redact(self.body.decode("utf-8", "replace"))[:limit]
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -74,6 +93,21 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _redacted(exc: PlatformError, redact: Redactor) -> PlatformError:
+    """The same error (type, status, Retry-After) with the secrets taken out of its text."""
+    message = redact(str(exc))
+    if isinstance(exc, PlatformUnavailable):
+        return PlatformUnavailable(message, status=exc.status, retry_after=exc.retry_after)
+    return type(exc)(message, status=exc.status)
+
+
+def _clean_cause(exc: BaseException, redact: Redactor) -> BaseException | None:
+    """The error's cause, kept for debugging unless its text shows a secret (a traceback
+    prints it, and an aiohttp error may quote the URL)."""
+    cause = exc.__cause__
+    return cause if cause is None or redact(str(cause)) == str(cause) else None
 
 
 def _should_retry_inline(exc: BaseException) -> bool:
@@ -102,6 +136,27 @@ class HttpClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._quick_retries = quick_retries
         self._policy = policy
+        self._secrets: tuple[str, ...] = ()
+        self._redact: Redactor | None = None
+
+    def redacting(self, secrets: Iterable[str]) -> HttpClient:
+        """This client (the same session and policy), never showing these secrets.
+
+        Its errors, their causes, the answers it logs and `HttpResponse.excerpt` have every
+        one of them (raw, URL-quoted or JSON-escaped) replaced, as the logs do.
+        """
+        values = tuple(dict.fromkeys((*self._secrets, *(s for s in secrets if s))))
+        clone = copy.copy(self)
+        clone._secrets = values
+        clone._redact = None
+        if values:
+            clone._redact = Redactor()
+            clone._redact.add(values)
+        return clone
+
+    def redact(self, text: str) -> str:
+        """The text without this client's secrets (unchanged when it has none)."""
+        return text if self._redact is None else self._redact(text)
 
     async def request(
         self,
@@ -120,9 +175,15 @@ class HttpClient:
             wait=wait_exponential(multiplier=0.2, max=2.0) + wait_random(0, 0.2),
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._once(method, url, json_body, data, headers, params)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._once(method, url, json_body, data, headers, params)
+        except PlatformError as exc:
+            if self._redact is None:
+                raise
+            # The relay stores the text (GET /v1/outbox shows it) and may log the cause.
+            raise _redacted(exc, self._redact) from _clean_cause(exc, self._redact)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _once(
@@ -164,14 +225,12 @@ class HttpClient:
         except aiohttp.ClientError as exc:
             raise PlatformUnavailable("connection failed") from exc
         if 200 <= status < 300:
-            return HttpResponse(status, response_headers, body)
+            return HttpResponse(status, response_headers, body, redact=self.redact)
         message = f"HTTP {status}"
         if self._policy is None:
             # Platforms the operator configured: their answer may help at DEBUG.
-            log.debug(
-                "http.error_answer",
-                extra={"status": status, "answer": body[:300].decode("utf-8", "replace")},
-            )
+            answer = self.redact(body.decode("utf-8", "replace"))[:300]
+            log.debug("http.error_answer", extra={"status": status, "answer": answer})
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response_headers.get("Retry-After"))
             raise PlatformUnavailable(message, status=status, retry_after=retry_after)

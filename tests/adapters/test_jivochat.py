@@ -21,7 +21,12 @@ import pytest
 from aioresponses import aioresponses
 from standardwebhooks.webhooks import Webhook
 
-from adapters.jivochat import JivoBotProvider, JivoChatAdapter, JivoChatApiAdapter
+from adapters.jivochat import (
+    JivoBotApiAdapter,
+    JivoBotProvider,
+    JivoChatAdapter,
+    JivoChatApiAdapter,
+)
 from adapters.jivochat.bot import JIVO_BOT_MESSAGE, JIVO_TARGET, NO_AGENT_ONLINE
 from adapters.registry import build_agent_adapters, build_bot_adapters
 from bridge.errors import (
@@ -195,7 +200,7 @@ def test_channel_option_errors_name_the_field(
 def test_the_mode_picks_the_class_and_its_capabilities() -> None:
     bot_api = JivoChatAdapter.from_settings("jv", bot_api_options(), offline())
     chat_api = JivoChatAdapter.from_settings("jv", chat_api_options(), offline())
-    assert type(bot_api) is JivoChatAdapter
+    assert type(bot_api) is JivoBotApiAdapter
     assert (bot_api.capabilities.history, bot_api.capabilities.messages) == (True, False)
     assert isinstance(chat_api, JivoChatApiAdapter)
     assert chat_api.capabilities.availability and chat_api.capabilities.messages
@@ -206,7 +211,7 @@ def test_example_config_loads_and_builds_every_adapter() -> None:
     context = offline()
     agents = build_agent_adapters(settings, context)
     bots = build_bot_adapters(settings, context)
-    assert type(agents["jivo"]) is JivoChatAdapter
+    assert type(agents["jivo"]) is JivoBotApiAdapter
     assert isinstance(agents["jivo-chat"], JivoChatApiAdapter)
     assert agents["console"].platform == "console"
     assert isinstance(bots["jivo"], JivoBotProvider)

@@ -129,7 +129,7 @@ async def test_a_bad_option_is_a_startup_error_naming_it(
 
 
 async def test_defaults_are_kommunicates_documented_urls(secrets: None, http: HttpClient) -> None:
-    opts = adapter(http, team_id=12345).opts
+    opts = adapter(http, team_id=12345).options
     assert opts.base_url == BASE
     assert opts.create_conversation_path == "/rest/ws/group/conversation"
     assert opts.send_message_path == "/rest/ws/message/v2/send"
@@ -647,7 +647,7 @@ async def test_the_example_config_loads_and_builds_its_adapters(secrets: None) -
         bots = build_bot_adapters(settings, context)
     support = agents["support"]
     assert isinstance(support, KommunicateAdapter)
-    assert support.opts.skip_routing and support.opts.team_id == "12345"
+    assert support.options.skip_routing and support.options.team_id == "12345"
     assert {agents[name].platform for name in ("mysite", "mysite-en", "mysite-es")} == {"console"}
     assert "webhook" in bots
 

@@ -358,7 +358,7 @@ async def test_example_config_loads_and_builds(
     assert build_bot_adapters(settings, context)
     vivochat = {name: a for name, a in adapters.items() if isinstance(a, VivoChatAdapter)}
     assert vivochat and any(a.platform == "console" for a in adapters.values())
-    ids = [a.settings.channel_id for a in vivochat.values()]
+    ids = [a.options.channel_id for a in vivochat.values()]
     assert len(set(ids)) == len(ids), "each bridge channel stands for its own VivoChat channel"
     regions = settings.channels[settings.default_channel or ""].regions
     assert any(target in vivochat for target in regions.values())
