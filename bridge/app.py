@@ -40,13 +40,12 @@ from bridge.ports.context import AdapterContext
 from bridge.ports.http import HttpClient
 from bridge.ports.links import DeskLinks, JoinLinks
 from bridge.relay import signing
-from bridge.relay.dispatch import Dispatcher
+from bridge.relay.handlers import Deliveries, job_registry
 from bridge.relay.housekeeping import Housekeeper
 from bridge.relay.worker import RelayWorker
 from bridge.resolver import OutboundGuard
-from bridge.services.assignment import ROUTING_EVALUATE, Assignment
+from bridge.services.assignment import Assignment
 from bridge.services.handoff import HandoffService
-from bridge.services.inbound.early_events import INBOUND_REPLAY
 from bridge.services.inbound.poller import Poller
 from bridge.services.inbound.service import InboundService
 from bridge.services.profiles import ProfileService
@@ -206,21 +205,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             park_for=timedelta(seconds=settings.relay.keep_early_events_seconds),
         )
         app[INBOUND] = inbound
-        worker = RelayWorker(
-            store,
-            Dispatcher(
-                store,
-                adapters,
-                bots,
-                app[CALLBACK_HTTP],
-                internal={
-                    ROUTING_EVALUATE: lambda row: assignment.evaluate(row.target),
-                    INBOUND_REPLAY: lambda row: inbound.replay(row.target),
-                },
-            ),
-            service,
-            settings.relay,
+        jobs = job_registry(
+            Deliveries(store, adapters, bots, app[CALLBACK_HTTP]),
+            evaluate_routing=assignment.evaluate,
+            replay_inbound=inbound.replay,
         )
+        worker = RelayWorker(store, jobs, service, settings.relay)
         app[WORKER] = worker
         worker.start()
         poller = Poller(store, inbound, adapters)

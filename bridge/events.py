@@ -7,7 +7,7 @@ from typing import Any
 
 from bridge.db.repo import Tx
 from bridge.db.tables import ConversationRow, OutboxRow
-from bridge.relay import outbox
+from bridge.relay.jobs import BotEvent, SubscriberEvent, event_body
 
 # What subscribers can ask for (POST /v1/subscriptions), besides "*".
 EVENT_TYPES = (
@@ -43,9 +43,8 @@ async def announce(
     }
     rows: list[OutboxRow] = []
     if to_bot:
-        rows.append(
-            outbox.bot_event(row.id, row.callback_url, event_type, body, now, row.bot_platform)
-        )
+        event = BotEvent.about(row.id, row.callback_url, event_type, body, now, row.bot_platform)
+        rows.append(event.to_row(now))
     subscribers = [
         sub
         for sub in await tx.subscriptions()
@@ -54,9 +53,9 @@ async def announce(
         and sub.organization_id in (None, row.organization_id)
     ]
     if subscribers:
-        text = outbox.event_body(event_type, {**body, "customer": row.customer}, now)
+        text = event_body(event_type, {**body, "customer": row.customer}, now)
         rows.extend(
-            outbox.subscription_event(sub.id, row.id, event_type, text, now) for sub in subscribers
+            SubscriberEvent(sub.id, row.id, event_type, text).to_row(now) for sub in subscribers
         )
     if rows:
         await tx.enqueue(rows)

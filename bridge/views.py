@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.db.tables import AgentRow, ConversationRow, MessageRow, OutboxRow
+from bridge.relay.jobs import BotEvent
 
 
 def message_view(row: MessageRow) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def outbox_view(row: OutboxRow) -> dict[str, Any]:
         "id": row.id,
         "conversation_id": row.conversation_id,
         "kind": row.kind,
-        "event_type": row.payload.get("type") if row.kind == "bot.event" else None,
+        "event_type": row.payload.get("type") if row.kind == BotEvent.kind else None,
         "target": row.target,
         "webhook_id": row.idempotency_key,
         "status": row.status,

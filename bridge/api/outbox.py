@@ -10,12 +10,13 @@ from bridge.api.handoffs import _int_query
 from bridge.domain.status import Status
 from bridge.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from bridge.input_limits import stored_id
+from bridge.relay.jobs import BotEvent, DeliveryStatus
 from bridge.typedefs import STORE, WORKER
 from bridge.views import outbox_view
 
 routes = web.RouteTableDef()
 
-_STATUSES = {"pending", "delivered", "dead", "cancelled"}
+_STATUSES = {status.value for status in DeliveryStatus}
 
 
 @routes.get("/v1/outbox")
@@ -51,7 +52,7 @@ async def retry_outbox(request: web.Request) -> web.Response:
         row = await tx.get_outbox(item_id)
         if row is None:
             raise NotFound(f"no delivery {raw_id}", [FieldProblem("item_id", "unknown delivery")])
-        if row.kind != "bot.event" and row.conversation_id is not None:
+        if row.kind != BotEvent.kind and row.conversation_id is not None:
             conversation = await tx.get_conversation(row.conversation_id)
             if conversation is not None and conversation.status == Status.FAILED:
                 raise Conflict(

@@ -26,21 +26,20 @@ from bridge.errors import (
     NotFound,
 )
 from bridge.events import announce
-from bridge.relay import outbox
+from bridge.relay.jobs import EvaluateRouting
 from bridge.routing.engine import Decision
 from bridge.routing.steps.escalation import Directory, Progress, advance
 from bridge.services.routing_state import RoutingState
 
 log = logging.getLogger(__name__)
 
-ROUTING_EVALUATE = "routing.evaluate"
 # Recent waits used for the estimated wait of a queued chat.
 _WAIT_SAMPLE = 20
 
 
 def evaluation_timer(conversation_id: str, due: datetime, now: datetime) -> OutboxRow:
     """A durable timer: re-evaluate this conversation's routing at `due`."""
-    return outbox.internal_job(conversation_id, ROUTING_EVALUATE, "routing", due, now)
+    return EvaluateRouting(conversation_id).to_row(now, due=due)
 
 
 async def _desk_agent(tx: Tx, agent_id: str) -> AgentRow:

@@ -7,7 +7,6 @@ the open (lifecycle.py). This facade wires them and answers the reads.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +17,7 @@ from bridge.domain.status import ACTIVE
 from bridge.models import AgentMessageRequest, CustomerMessageRequest, HandoffRequest
 from bridge.ports.agent_side import AgentSideAdapter, ConversationRef
 from bridge.ports.links import JoinLinks
-from bridge.relay import outbox
+from bridge.relay.jobs import BotEvent
 from bridge.relay.worker import DeliveryResult
 from bridge.routing.engine import Decision
 from bridge.services.assignment import Assignment
@@ -115,10 +114,8 @@ class HandoffService:
         """
         now = self._clock()
         body = {"bot_conversation_id": bot_conversation_id, **data}
-        row = outbox.bot_event(None, target, event_type, body, now, bot)
-        # Hashed: the lane column is short and bot conversation ids are not.
-        digest = hashlib.sha256(f"{bot}\0{bot_conversation_id}".encode()).hexdigest()
-        row.lane = f"bot:{digest[:48]}"
+        job = BotEvent.for_bot_conversation(bot, bot_conversation_id, target, event_type, body, now)
+        row = job.to_row(now)
         async with self._store.transaction() as tx:
             await tx.enqueue([row])
         self._on_commit()

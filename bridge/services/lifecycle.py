@@ -19,7 +19,7 @@ from bridge.domain.conversation import join_changes_nothing
 from bridge.domain.status import Event, Status, sources, target, transition
 from bridge.errors import InvalidTransition
 from bridge.events import announce
-from bridge.relay import outbox
+from bridge.relay.jobs import CloseConversation, OpenConversation, lane
 from bridge.services.assignment import Assignment
 from bridge.services.lookup import require_conversation
 
@@ -113,17 +113,8 @@ class Lifecycle:
             if row.status == Status.PENDING:
                 await self._assignment.update_queue(tx, row.channel, now)
             if by == "bot":
-                await tx.enqueue(
-                    [
-                        outbox.agent_delivery(
-                            row.id,
-                            row.channel,
-                            outbox.AGENT_CLOSE,
-                            {"reason": reason, "status": status.value},
-                            now,
-                        )
-                    ]
-                )
+                close = CloseConversation(row.id, row.channel, reason, status)
+                await tx.enqueue([close.to_row(now)])
             row = await require_conversation(tx, conversation_id, refresh=True)
         self._on_commit()
         log.info(f"handoff.{status.value}", extra={"conversation": conversation_id, "by": by})
@@ -131,7 +122,7 @@ class Lifecycle:
 
     async def failed_open(self, tx: Tx, row: OutboxRow, error: str) -> None:
         """The agent side could not be opened: fail the handoff and tell the bot why."""
-        if row.kind != outbox.AGENT_OPEN or row.conversation_id is None:
+        if row.kind != OpenConversation.kind or row.conversation_id is None:
             return
         now = self._clock()
         conversation = await tx.get_conversation(row.conversation_id)
@@ -149,6 +140,6 @@ class Lifecycle:
         if not moved:
             # Ended meanwhile (closed, released): nothing is left to fail.
             return
-        await tx.cancel_lane(outbox.lane(conversation.id, "agent"), "conversation failed to open")
+        await tx.cancel_lane(lane(conversation.id, "agent"), "conversation failed to open")
         await announce(tx, conversation, "handoff.failed", {"reason": reason}, now, to_bot=True)
         log.warning("handoff.failed", extra={"conversation": conversation.id})

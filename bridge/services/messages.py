@@ -18,7 +18,7 @@ from bridge.domain.status import Event, transition
 from bridge.events import announce
 from bridge.models import AgentMessageRequest, CustomerMessageRequest, HistoryMessage
 from bridge.ports.agent_side import AgentSideAdapter
-from bridge.relay import outbox
+from bridge.relay.jobs import Message, PostMessage
 from bridge.services.lookup import require_conversation
 from bridge.views import message_view
 
@@ -125,13 +125,8 @@ class Messages:
                         tx, row, "customer.message", {"message": view}, now, to_bot=False
                     )
                 if role == "customer" and self._relays_messages(row.channel):
-                    await tx.enqueue(
-                        [
-                            outbox.agent_delivery(
-                                row.id, row.channel, outbox.AGENT_MESSAGE, {"message": view}, now
-                            )
-                        ]
-                    )
+                    post = PostMessage(row.id, row.channel, Message.of(message))
+                    await tx.enqueue([post.to_row(now)])
                 await tx.update_conversation(conversation_id, updated_at=now)
         except IntegrityError:
             # The same message id raced in twice; the other request stored it.

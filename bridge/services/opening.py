@@ -22,15 +22,13 @@ from bridge.errors import FieldProblem, InvalidInput
 from bridge.events import announce
 from bridge.models import HandoffRequest
 from bridge.ports.agent_side import AgentSideAdapter
-from bridge.relay import outbox
+from bridge.relay.jobs import Job, Message, OpenConversation, PostMessage, ReplayInbound
 from bridge.relay.worker import DeliveryResult
 from bridge.routing.engine import Decision, HandoffFacts, decide
 from bridge.routing.steps.escalation import Directory
 from bridge.services.assignment import Assignment
-from bridge.services.inbound.early_events import replay_job
 from bridge.services.messages import history_rows
 from bridge.services.routing_state import RoutingState
-from bridge.views import message_view
 
 log = logging.getLogger(__name__)
 
@@ -161,34 +159,25 @@ class Opening:
             }
             await announce(tx, row, "handoff.failed", data, now, to_bot=True)
             return row
-        history_payload = [message_view(m) for m in history]
-        snapshot = {
-            "id": row.id,
-            "channel": row.channel,
-            "main_channel": row.main_channel,
-            "region": row.region,
-            "customer": row.customer,
-            "metadata": row.conversation_metadata,
-            "settings": row.settings,
-        }
-        deliveries: list[OutboxRow] = []
-        if adapter.capabilities.history or not adapter.capabilities.messages:
-            payload = {"conversation": snapshot, "history": history_payload}
-            deliveries.append(
-                outbox.agent_delivery(row.id, channel, outbox.AGENT_OPEN, payload, now)
+        messages = tuple(Message.of(m) for m in history)
+        # A platform that cannot import history gets it replayed, one delivery per
+        # message, so a failure part-way resumes where it stopped instead of starting over.
+        replay = adapter.capabilities.messages and not adapter.capabilities.history
+        jobs: list[Job] = [
+            OpenConversation(
+                conversation_id=row.id,
+                channel=row.channel,
+                main_channel=row.main_channel,
+                region=row.region,
+                customer=row.customer,
+                metadata=row.conversation_metadata,
+                settings=row.settings,
+                history=() if replay else messages,
             )
-        else:
-            # The platform cannot import history: replay it, one delivery per message,
-            # so a failure part-way resumes where it stopped instead of starting over.
-            payload = {"conversation": snapshot, "history": []}
-            deliveries.append(
-                outbox.agent_delivery(row.id, channel, outbox.AGENT_OPEN, payload, now)
-            )
-            deliveries.extend(
-                outbox.agent_delivery(row.id, channel, outbox.AGENT_MESSAGE, {"message": m}, now)
-                for m in history_payload
-            )
-        await tx.enqueue(deliveries)
+        ]
+        if replay:
+            jobs.extend(PostMessage(row.id, channel, m) for m in messages)
+        await tx.enqueue([job.to_row(now) for job in jobs])
         await announce(tx, row, "handoff.routed", {"route": route}, now, to_bot=False)
         return row
 
@@ -198,7 +187,7 @@ class Opening:
         Events the platform sent about the chat before this (parked, see early_events)
         are then applied by a job queued in this same transaction.
         """
-        if row.kind == outbox.AGENT_OPEN and row.conversation_id and result.external_ref:
+        if row.kind == OpenConversation.kind and row.conversation_id and result.external_ref:
             await tx.update_conversation(
                 row.conversation_id,
                 external_ref=result.external_ref,
@@ -207,4 +196,4 @@ class Opening:
             # An agent delivery's target is its channel.
             await tx.lock_platform_ref(row.target, result.external_ref)
             if await tx.has_parked_events(row.target, result.external_ref):
-                await tx.enqueue([replay_job(row.conversation_id, self._clock())])
+                await tx.enqueue([ReplayInbound(row.conversation_id).to_row(self._clock())])

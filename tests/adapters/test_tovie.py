@@ -36,7 +36,7 @@ from bridge.models import CustomerMessageRequest, HandoffRequest
 from bridge.ports.agent_side import InboundRequest
 from bridge.ports.context import AdapterContext
 from bridge.ports.http import HttpClient
-from bridge.relay import outbox
+from bridge.relay.jobs import BotEvent
 from bridge.settings import load_settings
 from tests.adapters.mocking import CompatResponse
 
@@ -417,8 +417,7 @@ async def test_text_after_the_conversation_closed_waits_for_the_next_handoff(
 def event(event_type: str, **data: Any) -> str:
     """A bridge event body, built as the handoff service builds it."""
     body = {"conversation_id": "conv-1", "bot_conversation_id": USER, "channel": "mysite-es"}
-    row = outbox.bot_event("conv-1", WEBHOOK, event_type, {**body, **data}, datetime.now(UTC))
-    return str(row.payload["body"])
+    return BotEvent.about("conv-1", WEBHOOK, event_type, {**body, **data}, datetime.now(UTC)).body
 
 
 def agent_message(text: str, author: str | None = "Ana María López") -> str:

@@ -24,10 +24,11 @@ from bridge.ports.agent_side import (
 from bridge.ports.context import AdapterContext
 from bridge.ports.http import HttpClient
 from bridge.ports.links import JoinLinks
-from bridge.relay.dispatch import Dispatcher
+from bridge.relay.handlers import Deliveries, job_registry
 from bridge.relay.worker import RelayWorker
 from bridge.services.assignment import Assignment
 from bridge.services.handoff import HandoffService
+from bridge.services.inbound.service import InboundService
 from bridge.services.routing_state import RoutingState
 from tests.conftest import Database, make_settings
 from tests.fakes import WEBHOOK_SECRET, handoff_body
@@ -78,13 +79,19 @@ async def test_dead_open_fails_the_handoff_and_frees_the_customer(
     adapters = {name: platform for name in settings.channels}
     links = JoinLinks("secret", "http://bridge.test", 3600)
     routing = RoutingState(settings, store)
-    service = HandoffService(store, routing, Assignment(store, routing), "mysite", adapters, links)
+    assignment = Assignment(store, routing)
+    service = HandoffService(store, routing, assignment, "mysite", adapters, links)
     async with ClientSession() as session:
         http = HttpClient(session, timeout=1, quick_retries=0)
         context = AdapterContext(http, webhook_secret=WEBHOOK_SECRET)
         bots = {"webhook": StandardWebhooksBot.from_settings("webhook", {}, context)}
-        dispatcher = Dispatcher(store, adapters, bots, http)
-        worker = RelayWorker(store, dispatcher, service, settings.relay)
+        inbound = InboundService(store, service, assignment, adapters, {})
+        jobs = job_registry(
+            Deliveries(store, adapters, bots, http),
+            evaluate_routing=assignment.evaluate,
+            replay_inbound=inbound.replay,
+        )
+        worker = RelayWorker(store, jobs, service, settings.relay)
         request = HandoffRequest.model_validate(handoff_body("http://127.0.0.1:9/cb"))
         conversation, created = await service.open(request)
         assert created

@@ -14,8 +14,8 @@ from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
 from bridge.ports.agent_side import InboundEvent
-from bridge.relay import outbox
 from bridge.relay.housekeeping import prune_once
+from bridge.relay.jobs import BotEvent
 from bridge.services.inbound.early_events import parked_row
 from bridge.settings import Settings
 from tests.conftest import Database, make_settings
@@ -38,7 +38,7 @@ async def test_prune_keeps_dead_and_recent(database: Database, tmp_path: Path) -
         now = datetime.now(UTC)
         old = now - timedelta(days=settings.relay.keep_delivered_days + 1)
         rows = [
-            outbox.bot_event(f"c{i}", "http://bot/cb", "agent.message", {}, when)
+            BotEvent.about(f"c{i}", "http://bot/cb", "agent.message", {}, when).to_row(when)
             for i, when in enumerate((old, old, old, now))
         ]
         async with store.transaction() as tx:

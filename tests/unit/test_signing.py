@@ -8,16 +8,17 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from bridge.relay import outbox, signing
+from bridge.relay import signing
+from bridge.relay.jobs import BotEvent
 from tests.fakes import WEBHOOK_SECRET
 
 
 def test_signed_event_verifies_with_standardwebhooks() -> None:
     from datetime import UTC, datetime
 
-    row = outbox.bot_event(
-        "conv-1", "http://bot/cb", "agent.message", {"text": "héllo"}, datetime.now(UTC)
-    )
+    now = datetime.now(UTC)
+    event = BotEvent.about("conv-1", "http://bot/cb", "agent.message", {"text": "héllo"}, now)
+    row = event.to_row(now)
     body = row.payload["body"]
     headers = signing.headers(
         signing.secret_key(WEBHOOK_SECRET), row.idempotency_key, int(time.time()), body

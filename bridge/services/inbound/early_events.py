@@ -3,9 +3,9 @@
 A platform may report on a chat before the bridge has stored the chat's platform id:
 Chatvisor's "status DONE" can come ~50 ms after the handoff, while the open still waits
 for Chatvisor's answer. Such an event is parked in the store under its channel and
-platform id. The transaction in which the open stores that id also queues an
-`inbound.replay` job, which applies the parked events in the order they arrived. Applying
-is idempotent (see service.py beside this module) and a copy parked twice is kept once, so
+platform id. The transaction in which the open stores that id also queues a
+ReplayInbound job, which applies the parked events in the order they arrived. Applying is
+idempotent (see service.py beside this module) and a copy parked twice is kept once, so
 an event applied from the park and redelivered by the platform is applied once.
 
 Parking is bounded in time: an event still waiting after `relay.keep_early_events_seconds`
@@ -19,11 +19,9 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.db.tables import ConversationRow, OutboxRow, ParkedEventRow
+from bridge.db.tables import ConversationRow, ParkedEventRow
 from bridge.ports.agent_side import InboundEvent
-from bridge.relay import outbox
 
-INBOUND_REPLAY = "inbound.replay"
 # Replicas stamp arrival and creation with their own clocks; this much disagreement is
 # not taken for "the event came before the conversation".
 CLOCK_SKEW = timedelta(seconds=2)
@@ -70,9 +68,3 @@ def reason_to_drop(
     if row.received_at < conversation.created_at - CLOCK_SKEW:
         return "arrived before the conversation was created"
     return None
-
-
-def replay_job(conversation_id: str, now: datetime) -> OutboxRow:
-    """A durable job: apply the events parked for this conversation's platform id, now."""
-    # Its own lane: the replay waits for no delivery to the platform.
-    return outbox.internal_job(conversation_id, INBOUND_REPLAY, "inbound", now, now)

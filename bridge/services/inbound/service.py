@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from bridge.db.repo import Store
-from bridge.db.tables import ConversationRow
+from bridge.db.tables import ConversationRow, MessageRow
 from bridge.domain.conversation import reply_joins_first
 from bridge.domain.status import ACTIVE
 from bridge.errors import FieldProblem, InvalidTransition, NotFound
@@ -28,13 +28,12 @@ from bridge.ports.agent_side import (
     InboundEvent,
     InboundReply,
     InboundRequest,
+    OutboundMessage,
 )
-from bridge.relay.dispatch import message_from_payload
 from bridge.services.assignment import Assignment
 from bridge.services.handoff import HandoffService
 from bridge.services.inbound.early_events import can_park, event_of, parked_row, reason_to_drop
 from bridge.services.inbound.limits import storable_events
-from bridge.views import message_view
 
 log = logging.getLogger(__name__)
 
@@ -201,5 +200,10 @@ class InboundService:
             external_ref=row.external_ref,
             customer=row.customer,
             metadata=row.conversation_metadata,
-            history=tuple(message_from_payload(message_view(m)) for m in messages),
+            history=tuple(_outbound(m) for m in messages),
         )
+
+
+def _outbound(row: MessageRow) -> OutboundMessage:
+    """A stored message as the agent side's adapter reads it."""
+    return OutboundMessage(row.seq, row.role, row.text, row.author, row.sent_at)
