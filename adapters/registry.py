@@ -7,6 +7,7 @@ from adapters.console.adapter import ConsoleAdapter
 from adapters.giosg import GiosgAdapter
 from adapters.jivochat import JivoBotProvider, JivoChatAdapter
 from adapters.kommunicate import KommunicateAdapter
+from adapters.reference import ReferenceAdapter
 from adapters.tovie import TovieBot
 from adapters.vivochat import VivoChatAdapter
 from adapters.webhook import StandardWebhooksBot
@@ -26,6 +27,8 @@ AGENT_SIDE: dict[str, type[AgentSideAdapter]] = {
         KommunicateAdapter,
         JivoChatAdapter,
         GiosgAdapter,
+        # The annotated example of docs/adapters.md (Reference Desk is made up).
+        ReferenceAdapter,
     )
 }
 BOT_SIDE: dict[str, type[BotSideAdapter]] = {

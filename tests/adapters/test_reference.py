@@ -1,0 +1,252 @@
+"""The reference adapter against its fake platform: the agent-side contract, then its own ways.
+
+This is the test module docs/adapters.md holds up as the one a new platform needs: a
+harness for the shared contract suite, and tests of what is the platform's own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+
+from adapters.reference import ReferenceAdapter
+from bridge.errors import (
+    ConfigError,
+    InvalidSignature,
+    MalformedPayload,
+    PlatformAuthError,
+    PlatformRejected,
+    PlatformUnavailable,
+)
+from bridge.ports.agent_side import ConversationRef, InboundRequest, OutboundMessage
+from bridge.ports.context import AdapterContext
+from bridge.ports.http import HttpClient
+from tests.adapters.contract import SNAPSHOT, AgentSideContract, Harness
+from tests.adapters.fake_reference import API_KEY, WEBHOOK_TOKEN, FakeReference
+
+
+@pytest.fixture(autouse=True)
+def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFERENCE_API_KEY", API_KEY)
+    monkeypatch.setenv("REFERENCE_WEBHOOK_TOKEN", WEBHOOK_TOKEN)
+
+
+def options(**extra: Any) -> dict[str, Any]:
+    return {"api_key": "REFERENCE_API_KEY", "webhook_token": "REFERENCE_WEBHOOK_TOKEN", **extra}
+
+
+def webhook(body: dict[str, Any], headers: dict[str, str]) -> InboundRequest:
+    return InboundRequest("POST", headers, {}, json.dumps(body).encode())
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeReference]:
+    async with FakeReference() as platform:
+        yield platform
+
+
+@pytest.fixture
+async def adapter(fake: FakeReference) -> AsyncIterator[ReferenceAdapter]:
+    async with ClientSession() as session:
+        # Two quick retries, as in production: a lost answer is retried inline.
+        context = AdapterContext(HttpClient(session, timeout=5, quick_retries=2))
+        yield ReferenceAdapter.from_settings("ref", options(base_url=fake.url), context)
+
+
+# -- the shared contract ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ReferenceHarness(Harness):
+    """The adapter wired to a fake Reference Desk."""
+
+    adapter: ReferenceAdapter  # type: ignore[misc]
+    fake: FakeReference
+
+    def sent_texts(self) -> list[str]:
+        return self.fake.texts()
+
+    def closed(self) -> bool:
+        return any(c.closed_for for c in self.fake.conversations.values())
+
+    def message_keys(self) -> list[str | None]:
+        return self.fake.keys()
+
+    def agent_message_webhook(
+        self, external_ref: str, text: str, message_id: str
+    ) -> InboundRequest:
+        event = self.fake.agent_writes(external_ref, text, event_id=message_id)
+        return webhook(event, self.fake.webhook_headers())
+
+    def echo_webhook(self, external_ref: str, text: str) -> InboundRequest:
+        return webhook(self.fake.echo(external_ref, text), self.fake.webhook_headers())
+
+    def unauthenticated(self, request: InboundRequest) -> InboundRequest:
+        return dataclasses.replace(request, headers=self.fake.webhook_headers("a-guessed-token"))
+
+
+class TestReferenceContract(AgentSideContract):
+    """The shared agent-side contract, against the fake Reference Desk."""
+
+    @pytest.fixture
+    def harness(self, adapter: ReferenceAdapter, fake: FakeReference) -> ReferenceHarness:
+        return ReferenceHarness(adapter, fake)
+
+
+# -- its own ways ----------------------------------------------------------------------------
+
+
+def message(seq: int, text: str) -> OutboundMessage:
+    return OutboundMessage(seq, "customer", text, "John Doe", datetime(2026, 11, 21, tzinfo=UTC))
+
+
+async def opened(adapter: ReferenceAdapter) -> ConversationRef:
+    result = await adapter.open_conversation(SNAPSHOT)
+    return ConversationRef(SNAPSHOT.id, "ref", result.external_ref)
+
+
+def test_a_bad_option_is_a_startup_error_naming_it(fake: FakeReference) -> None:
+    context = AdapterContext(HttpClient(None, timeout=1, quick_retries=0))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"channels\.ref\.options\.base_url"):
+        ReferenceAdapter.from_settings("ref", options(base_url="ftp://x"), context)
+    with pytest.raises(ConfigError, match=r"channels\.ref\.options\.api_keys"):
+        ReferenceAdapter.from_settings("ref", options(api_keys="typo"), context)
+
+
+async def test_the_open_carries_customer_metadata_and_a_join_link(
+    adapter: ReferenceAdapter, fake: FakeReference
+) -> None:
+    result = await adapter.open_conversation(SNAPSHOT)
+    [conversation] = fake.conversations.values()
+    assert conversation.external_id == SNAPSHOT.id
+    assert conversation.customer == {
+        "id": "cust-1",
+        "name": "John Doe",
+        "email": SNAPSHOT.customer["email"],
+    }
+    assert conversation.metadata == SNAPSHOT.metadata
+    assert result.join_url == fake.url_for(f"/desk/{conversation.id}")
+
+
+async def test_an_open_retried_after_a_lost_answer_makes_one_conversation(
+    adapter: ReferenceAdapter, fake: FakeReference
+) -> None:
+    fake.lost.lose_next()
+    first = await adapter.open_conversation(SNAPSHOT)
+    assert fake.lost.lost == 1 and fake.paths("POST") == ["/conversations"] * 2
+    assert list(fake.conversations) == [first.external_ref]
+
+
+async def test_a_post_retried_after_a_lost_answer_shows_once(
+    adapter: ReferenceAdapter, fake: FakeReference
+) -> None:
+    ref = await opened(adapter)
+    fake.lost.lose_next()
+    await adapter.post_message(ref, message(3, "Any news?"))
+    assert fake.lost.lost == 1
+    assert fake.texts().count("Any news?") == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(503, PlatformUnavailable), (429, PlatformUnavailable), (400, PlatformRejected)],
+)
+async def test_failures_are_typed_for_the_relay(
+    adapter: ReferenceAdapter, fake: FakeReference, status: int, error: type[Exception]
+) -> None:
+    ref = await opened(adapter)
+    fake.script.extend([status] * 3)
+    with pytest.raises(error) as raised:
+        await adapter.post_message(ref, message(3, "Any news?"))
+    assert str(raised.value) == f"HTTP {status}"
+    if status == 400:
+        assert not isinstance(raised.value, PlatformUnavailable)
+
+
+async def test_a_refused_key_is_an_auth_error_that_never_shows_the_key(
+    adapter: ReferenceAdapter, fake: FakeReference
+) -> None:
+    fake.api_key = "rotated-on-the-platform"
+    with pytest.raises(PlatformAuthError) as raised:
+        await adapter.open_conversation(SNAPSHOT)
+    assert API_KEY not in str(raised.value)
+
+
+async def test_availability_is_the_platforms_word(
+    adapter: ReferenceAdapter, fake: FakeReference
+) -> None:
+    assert await adapter.check_availability() is True
+    fake.online = False
+    assert await adapter.check_availability() is False
+
+
+async def test_a_webhook_needs_the_token_header(
+    adapter: ReferenceAdapter, fake: FakeReference
+) -> None:
+    ref = await opened(adapter)
+    assert ref.external_ref is not None
+    event = fake.agent_writes(ref.external_ref, "Hi")
+    for headers in ({}, {"X-Reference-Token": ""}, fake.webhook_headers(WEBHOOK_TOKEN + "x")):
+        with pytest.raises(InvalidSignature):
+            adapter.verify_inbound(webhook(event, headers))
+    adapter.verify_inbound(webhook(event, {"x-reference-token": WEBHOOK_TOKEN}))
+
+
+async def test_joins_and_closes_become_events_and_other_types_none(
+    adapter: ReferenceAdapter, fake: FakeReference
+) -> None:
+    ref = await opened(adapter)
+    assert ref.external_ref is not None
+    headers = fake.webhook_headers()
+    [joined] = adapter.parse_inbound(webhook(fake.agent_joins(ref.external_ref), headers))
+    assert (joined.kind, joined.agent_name, joined.conversation_id) == (
+        "agent.joined",
+        "Ana",
+        SNAPSHOT.id,
+    )
+    [closed] = adapter.parse_inbound(webhook(fake.agent_closes(ref.external_ref), headers))
+    assert closed.kind == "conversation.closed" and closed.external_ref == ref.external_ref
+    typing = {"id": "evt-x", "type": "agent.typing", "conversation_id": ref.external_ref}
+    assert adapter.parse_inbound(webhook(typing, headers)) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [1, 2],
+        {"id": "e", "type": "message.created", "conversation_id": "c", "message": {}},
+        {"id": 7, "type": "agent.joined", "conversation_id": "c"},
+    ],
+    ids=["not-an-object", "no-text", "numeric-id"],
+)
+def test_a_webhook_not_of_the_documented_shape_is_malformed(
+    adapter: ReferenceAdapter, body: Any
+) -> None:
+    with pytest.raises(MalformedPayload):
+        adapter.parse_inbound(webhook(body, {}))  # type: ignore[arg-type]
+
+
+async def test_polling_reads_each_event_once(
+    fake: FakeReference, adapter: ReferenceAdapter
+) -> None:
+    polling = ReferenceAdapter.from_settings(
+        "ref", options(base_url=fake.url, poll_interval_seconds=5), adapter.context
+    )
+    assert adapter.poll_interval() is None and polling.poll_interval() == 5
+    ref = await opened(polling)
+    assert ref.external_ref is not None
+    fake.agent_writes(ref.external_ref, "Hello from the desk")
+    events, cursor = await polling.poll(None)
+    assert [(e.kind, e.text) for e in events] == [("agent.message", "Hello from the desk")]
+    assert await polling.poll(cursor) == ([], cursor)
+    fake.agent_closes(ref.external_ref)
+    fake.events.append({"id": "evt-bad", "type": "message.created", "message": {"text": 5}})
+    events, _ = await polling.poll(cursor)
+    # The unreadable event is skipped, so the cursor moves past it.
+    assert [e.kind for e in events] == ["conversation.closed"]
