@@ -248,14 +248,15 @@ def _options_type(cls: type) -> type[BaseModel] | None:
 
 def _bind_options(cls: type[PlatformAdapter[Any]] | type[BotPlatform[Any]]) -> None:
     model = _options_type(cls)
-    if model is None:
-        return
-    cls.options_type = model
-    if cls.options_model is NoOptions:
-        # A model of its own (Jivo's mode union) stays; otherwise the parameter is it.
-        cls.options_model = model
+    if model is not None:
+        cls.options_type = model
+        if cls.options_model is NoOptions:
+            # A model of its own (Jivo's mode union) stays; otherwise the parameter is it.
+            cls.options_model = model
+    # A declaration naming an option the model lacks fails here, at import, not per call.
     auth = cls.webhook_auth if issubclass(cls, PlatformAdapter) else cls.api_auth
-    if auth is not None and auth.secret not in model.model_fields:
+    model = cls.options_type
+    if auth is not None and model is not NoOptions and auth.secret not in model.model_fields:
         raise TypeError(f"{cls.__name__}: {model.__name__} has no option {auth.secret!r}")
 
 
