@@ -1,0 +1,119 @@
+"""The bot-side contract for the bots the bridge ships: the plain webhook bot, Tovie and Jivo.
+
+Each harness wires the adapter to the fake receiver of its deliveries (the bot's
+callback endpoint, Tovie's Operator API webhook) through the real HTTP client.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from aiohttp import ClientSession
+
+from adapters.jivochat import JivoBotProvider
+from adapters.tovie import TovieBot
+from adapters.webhook import StandardWebhooksBot
+from bridge.ports.bot_side import DEFAULT_BOT
+from bridge.ports.context import AdapterContext
+from bridge.ports.http import HttpClient
+from tests.adapters.bot_contract import QUICK_RETRIES, BotHarness, BotSideContract
+from tests.adapters.fake_jivochat import BOT_TOKEN, PROVIDER_ID
+from tests.adapters.fake_tovie import FakeTovie
+from tests.fakes import WEBHOOK_SECRET, FakeBot
+
+TOVIE_TOKEN = "t0vie-apiurl-secret-contract"
+
+
+@pytest.fixture
+async def context() -> AsyncIterator[AdapterContext]:
+    async with ClientSession() as session:
+        http = HttpClient(session, timeout=5, quick_retries=QUICK_RETRIES)
+        yield AdapterContext(http, webhook_secret=WEBHOOK_SECRET)
+
+
+@pytest.fixture
+async def bot() -> AsyncIterator[FakeBot]:
+    async with FakeBot() as receiver:
+        yield receiver
+
+
+@dataclass
+class SignedHarness(BotHarness):
+    """A bot that takes Standard Webhooks events at its callback URL (a FakeBot)."""
+
+    adapter: StandardWebhooksBot | JivoBotProvider  # type: ignore[assignment]
+    receiver: FakeBot
+    target: str
+    secrets: list[str]
+    served: tuple[str, str] | None
+
+    def arrivals(self) -> Counter[str]:
+        # The FakeBot counts a delivery only once its signature verified.
+        return Counter(self.receiver.attempts)
+
+    def script(self, *statuses: int) -> None:
+        self.receiver.script.extend(statuses)
+
+
+class TestStandardWebhooksBotContract(BotSideContract):
+    """The default bot side: signed events, no inbound API."""
+
+    @pytest.fixture
+    def harness(self, context: AdapterContext, bot: FakeBot) -> SignedHarness:
+        adapter = StandardWebhooksBot.from_settings(DEFAULT_BOT, {}, context)
+        return SignedHarness(adapter, bot, bot.url, [WEBHOOK_SECRET], None)
+
+
+class TestJivoBotProviderContract(BotSideContract):
+    """Jivo's Bot API provider: the bot's events signed, Jivo's calls by the URL token."""
+
+    @pytest.fixture
+    def harness(
+        self, context: AdapterContext, bot: FakeBot, monkeypatch: pytest.MonkeyPatch
+    ) -> SignedHarness:
+        monkeypatch.setenv("JIVO_BOT_TOKEN", BOT_TOKEN)
+        options = {
+            "provider_id": PROVIDER_ID,
+            "token": "JIVO_BOT_TOKEN",
+            "bot_api_url": "https://bot.jivo.test",
+            "bot_url": bot.url,
+        }
+        adapter = JivoBotProvider.from_settings("jivo", options, context)
+        return SignedHarness(
+            adapter, bot, bot.url, [BOT_TOKEN, WEBHOOK_SECRET], ("POST", f"{BOT_TOKEN}/reply")
+        )
+
+
+@dataclass
+class TovieHarness(BotHarness):
+    """Tovie: events to the Operator API webhook it registered with setWebhook."""
+
+    adapter: TovieBot  # type: ignore[assignment]
+    receiver: FakeTovie
+    target: str
+    secrets: list[str]
+    served: tuple[str, str] | None
+
+    def arrivals(self) -> Counter[str]:
+        # FakeTovie counts a delivery once the apiKey in its URL matched.
+        return Counter(self.receiver.attempts)
+
+    def script(self, *statuses: int) -> None:
+        self.receiver.script.extend(statuses)
+
+
+class TestTovieContract(BotSideContract):
+    """Tovie's Operator API: events in Tovie's shapes, its calls by the apiUrl token."""
+
+    @pytest.fixture
+    async def harness(
+        self, context: AdapterContext, monkeypatch: pytest.MonkeyPatch
+    ) -> AsyncIterator[TovieHarness]:
+        monkeypatch.setenv("TOVIE_CONTRACT_TOKEN", TOVIE_TOKEN)
+        adapter = TovieBot.from_settings("tovie", {"api_token": "TOVIE_CONTRACT_TOKEN"}, context)
+        async with FakeTovie() as tovie:
+            served = ("POST", f"{TOVIE_TOKEN}/setWebhook")
+            yield TovieHarness(adapter, tovie, tovie.webhook_url, [TOVIE_TOKEN], served)
