@@ -7,7 +7,7 @@ from adapters.console.adapter import ConsoleAdapter
 from adapters.giosg import GiosgAdapter
 from adapters.jivochat import JivoBotProvider, JivoChatAdapter
 from adapters.kommunicate import KommunicateAdapter
-from adapters.reference import ReferenceAdapter
+from adapters.reference import ReferenceAdapter, ReferenceBot
 from adapters.tovie import TovieBot
 from adapters.vivochat import VivoChatAdapter
 from adapters.webhook import StandardWebhooksBot
@@ -32,7 +32,7 @@ AGENT_SIDE: dict[str, type[AgentSideAdapter]] = {
     )
 }
 BOT_SIDE: dict[str, type[BotSideAdapter]] = {
-    cls.platform: cls for cls in (StandardWebhooksBot, TovieBot, JivoBotProvider)
+    cls.platform: cls for cls in (StandardWebhooksBot, TovieBot, JivoBotProvider, ReferenceBot)
 }
 
 

@@ -11,8 +11,8 @@ target of its deliveries, and how to reach its inbound API, if it has one. The c
   later), another 4xx PlatformRejected (not retried, sent once), 401/403
   PlatformAuthError; no error, and no traceback of one, shows the adapter's secrets;
 - `handle_request` answers a path it does not serve with NotFound (a JSON 404) that names
-  the path, and a wrong token with InvalidSignature (401) before it looks at the path;
-  neither touches the gateway.
+  the path, and a wrong credential with InvalidSignature (401) before it looks at the
+  path; neither touches the gateway.
 """
 
 from __future__ import annotations
@@ -72,9 +72,11 @@ class BotHarness(ABC):
     target: str
     # Every secret the adapter holds: none may show in an error.
     secrets: list[str]
-    # A method and path (after `/bots/{name}/`) its inbound API serves, token included;
-    # None when the adapter has no inbound API.
+    # A call its inbound API serves: the method and the path after the credential (after
+    # `/bots/{name}/{token}/` for a URL token); None when it has no inbound API.
     served: tuple[str, str] | None
+    # The token of an API authenticated by the first path segment, if that is how.
+    api_token: str | None
 
     @abstractmethod
     def arrivals(self) -> Counter[str]:
@@ -84,9 +86,19 @@ class BotHarness(ABC):
     def script(self, *statuses: int) -> None:
         """Make the receiver answer its next authenticated deliveries with these statuses."""
 
-    def wrong_token(self, path: str) -> str:
-        """The same path with a wrong token in place of the right one."""
-        return "not-the-token-0123456789/" + path.partition("/")[2]
+    def request(
+        self, path: str, method: str = "POST", *, right: bool = True
+    ) -> tuple[str, InboundRequest]:
+        """A call to `path` with the right (or a wrong) credential, as `handle_request` gets it.
+
+        This puts a URL token first in the path; override it for a header or signature.
+        """
+        raw = json.dumps({}).encode()
+        request = InboundRequest(method, {"Content-Type": "application/json"}, {}, raw)
+        if self.api_token is None:
+            return path, request
+        token = self.api_token if right else "not-the-token-0123456789"
+        return (f"{token}/{path}" if path else token), request
 
 
 class UntouchedGateway:
@@ -97,11 +109,6 @@ class UntouchedGateway:
             raise AssertionError(f"a refused call reached the gateway: {name}")
 
         return called
-
-
-def call(method: str = "POST", body: Any = None) -> InboundRequest:
-    raw = json.dumps(body if body is not None else {}).encode()
-    return InboundRequest(method, {"Content-Type": "application/json"}, {}, raw)
 
 
 class BotSideContract:
@@ -150,21 +157,19 @@ class BotSideContract:
         assert isinstance(error, PlatformAuthError) and error.status == 401
 
     async def test_an_unknown_path_is_a_404_naming_it(self, harness: BotHarness) -> None:
-        path = "no-such-call"
-        if harness.served is not None:
-            token = harness.served[1].partition("/")[0]
-            path = f"{token}/{path}"
+        path, request = harness.request("no-such-call")
         with pytest.raises(NotFound) as raised:
-            await harness.adapter.handle_request(path, call(), UntouchedGateway())  # type: ignore[arg-type]
+            await harness.adapter.handle_request(path, request, UntouchedGateway())  # type: ignore[arg-type]
         assert raised.value.status == 404
         assert [f.field for f in raised.value.fields] == ["path"]
 
-    async def test_a_wrong_token_is_refused_before_the_path(self, harness: BotHarness) -> None:
+    async def test_a_wrong_credential_is_refused_before_the_path(self, harness: BotHarness) -> None:
         if harness.served is None:
             pytest.skip(f"{harness.adapter.platform} serves no inbound API")
-        method, path = harness.served
-        for wrong in (harness.wrong_token(path), harness.wrong_token("x/no-such-call"), ""):
+        method, served = harness.served
+        for path in (served, "no-such-call", ""):
+            wrong, request = harness.request(path, method, right=False)
             with pytest.raises(InvalidSignature) as raised:
-                await harness.adapter.handle_request(wrong, call(method), UntouchedGateway())  # type: ignore[arg-type]
+                await harness.adapter.handle_request(wrong, request, UntouchedGateway())  # type: ignore[arg-type]
             assert raised.value.status == 401
             assert not [s for s in harness.secrets if s in str(raised.value)]

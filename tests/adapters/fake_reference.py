@@ -1,16 +1,17 @@
-"""A fake Reference Desk: the platform adapters/reference.py speaks to, on port 0.
+"""A fake Reference Desk: the platform adapters/reference/ speaks to, on port 0.
 
 It is the example fake of docs/adapters.md: a `FakePlatform` (tests/kit) that keeps the
 platform's state (conversations, their messages, an event log), checks the API key on
 every call, answers `script` statuses after that check, and keeps one message per
 `Idempotency-Key`. Tests make agents act on it (`agent_writes`, `agent_joins`,
 `agent_closes`), which logs an event, the same one its webhook carries and
-`GET /events` lists.
+`GET /events` lists. Its bots take the bridge's events at `/bot-events` (`events_url`).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from tests.kit.fake_platform import FakePlatform
 API_KEY = "ref-api-key-5b1e"
 WEBHOOK_TOKEN = "ref-webhook-token-c7d2"
 TOKEN_HEADER = "X-Reference-Token"
+BOT_EVENTS_PATH = "/bot-events"
 
 
 @dataclass
@@ -47,6 +49,8 @@ class FakeReference(FakePlatform):
     conversations: dict[str, Conversation] = field(default_factory=dict)
     # Every event, in order: what webhooks carry and `GET /events` pages over.
     events: list[dict[str, Any]] = field(default_factory=list)
+    # The bridge's events its bots accepted, a repeated id once.
+    bot_events: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -56,6 +60,7 @@ class FakeReference(FakePlatform):
         router.add_post("/conversations/{id}/close", self._close)
         router.add_get("/agents/availability", self._availability)
         router.add_get("/events", self._events)
+        router.add_post(BOT_EVENTS_PATH, self._bot_event)
 
     def middlewares(self) -> list[Middleware]:
         """The API key first, then the script, as the real platform would refuse."""
@@ -74,6 +79,15 @@ class FakeReference(FakePlatform):
     def keys(self) -> list[str | None]:
         """The Idempotency-Key kept with each message (None for history), as `texts`."""
         return [m["key"] for c in self.conversations.values() for m in c.messages]
+
+    def bot_arrivals(self) -> Counter[str]:
+        """Bot event deliveries with the right key, by event id (scripted refusals too)."""
+        wanted = f"Bearer {self.api_key}"
+        return Counter(
+            call.body["id"]
+            for call in self.calls
+            if call.path == BOT_EVENTS_PATH and call.headers.get("Authorization") == wanted
+        )
 
     # -- what agents do on the platform ----------------------------------------------------
 
@@ -179,6 +193,12 @@ class FakeReference(FakePlatform):
 
     async def _availability(self, request: web.Request) -> web.Response:
         return web.json_response({"online": self.online})
+
+    async def _bot_event(self, request: web.Request) -> web.Response:
+        event = await request.json()
+        if all(seen["id"] != event["id"] for seen in self.bot_events):
+            self.bot_events.append(event)
+        return web.Response(status=204)
 
     async def _events(self, request: web.Request) -> web.Response:
         after = request.query.get("after")

@@ -48,7 +48,8 @@ class SignedHarness(BotHarness):
     receiver: FakeBot
     target: str
     secrets: list[str]
-    served: tuple[str, str] | None
+    served: tuple[str, str] | None = None
+    api_token: str | None = None
 
     def arrivals(self) -> Counter[str]:
         # The FakeBot counts a delivery only once its signature verified.
@@ -64,7 +65,7 @@ class TestStandardWebhooksBotContract(BotSideContract):
     @pytest.fixture
     def harness(self, context: AdapterContext, bot: FakeBot) -> SignedHarness:
         adapter = StandardWebhooksBot.from_settings(DEFAULT_BOT, {}, context)
-        return SignedHarness(adapter, bot, bot.url, [WEBHOOK_SECRET], None)
+        return SignedHarness(adapter, bot, bot.url, [WEBHOOK_SECRET])
 
 
 class TestJivoBotProviderContract(BotSideContract):
@@ -82,9 +83,8 @@ class TestJivoBotProviderContract(BotSideContract):
             "bot_url": bot.url,
         }
         adapter = JivoBotProvider.from_settings("jivo", options, context)
-        return SignedHarness(
-            adapter, bot, bot.url, [BOT_TOKEN, WEBHOOK_SECRET], ("POST", f"{BOT_TOKEN}/reply")
-        )
+        secrets = [BOT_TOKEN, WEBHOOK_SECRET]
+        return SignedHarness(adapter, bot, bot.url, secrets, ("POST", "reply"), BOT_TOKEN)
 
 
 @dataclass
@@ -96,6 +96,7 @@ class TovieHarness(BotHarness):
     target: str
     secrets: list[str]
     served: tuple[str, str] | None
+    api_token: str | None
 
     def arrivals(self) -> Counter[str]:
         # FakeTovie counts a delivery once the apiKey in its URL matched.
@@ -115,5 +116,7 @@ class TestTovieContract(BotSideContract):
         monkeypatch.setenv("TOVIE_CONTRACT_TOKEN", TOVIE_TOKEN)
         adapter = TovieBot.from_settings("tovie", {"api_token": "TOVIE_CONTRACT_TOKEN"}, context)
         async with FakeTovie() as tovie:
-            served = ("POST", f"{TOVIE_TOKEN}/setWebhook")
-            yield TovieHarness(adapter, tovie, tovie.webhook_url, [TOVIE_TOKEN], served)
+            served = ("POST", "setWebhook")
+            yield TovieHarness(
+                adapter, tovie, tovie.webhook_url, [TOVIE_TOKEN], served, TOVIE_TOKEN
+            )

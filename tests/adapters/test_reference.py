@@ -1,13 +1,14 @@
-"""The reference adapter against its fake platform: the agent-side contract, then its own ways.
+"""Reference Desk against its fake platform: both contract suites, then its own ways.
 
 This is the test module docs/adapters.md holds up as the one a new platform needs: a
-harness for the shared contract suite, and tests of what is the platform's own.
+harness for each shared contract suite, and tests of what is the platform's own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,20 +16,30 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 
-from adapters.reference import ReferenceAdapter
+from adapters.reference import ReferenceAdapter, ReferenceBot
 from bridge.errors import (
     ConfigError,
+    InvalidInput,
     InvalidSignature,
     MalformedPayload,
+    NotFound,
     PlatformAuthError,
     PlatformRejected,
     PlatformUnavailable,
 )
+from bridge.models import CustomerMessageRequest, HandoffRequest
 from bridge.ports.agent_side import ConversationRef, InboundRequest, OutboundMessage
 from bridge.ports.context import AdapterContext
 from bridge.ports.http import HttpClient
+from tests.adapters.bot_contract import QUICK_RETRIES, BotHarness, BotSideContract
 from tests.adapters.contract import SNAPSHOT, AgentSideContract, Harness
-from tests.adapters.fake_reference import API_KEY, WEBHOOK_TOKEN, FakeReference
+from tests.adapters.fake_reference import (
+    API_KEY,
+    BOT_EVENTS_PATH,
+    TOKEN_HEADER,
+    WEBHOOK_TOKEN,
+    FakeReference,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -250,3 +261,140 @@ async def test_polling_reads_each_event_once(
     events, _ = await polling.poll(cursor)
     # The unreadable event is skipped, so the cursor moves past it.
     assert [e.kind for e in events] == ["conversation.closed"]
+
+
+# -- the bot side ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ReferenceBotHarness(BotHarness):
+    """The bot adapter, delivering to the fake platform's events endpoint."""
+
+    adapter: ReferenceBot  # type: ignore[assignment]
+    fake: FakeReference
+    target: str
+    secrets: list[str]
+    served: tuple[str, str] | None = ("POST", "messages")
+    api_token: str | None = None
+
+    def arrivals(self) -> Counter[str]:
+        return self.fake.bot_arrivals()
+
+    def script(self, *statuses: int) -> None:
+        self.fake.script.extend(statuses)
+
+    def request(
+        self, path: str, method: str = "POST", *, right: bool = True
+    ) -> tuple[str, InboundRequest]:
+        # Its credential is a header, so the path is the call's alone.
+        headers = {TOKEN_HEADER: WEBHOOK_TOKEN if right else "a-guessed-token"}
+        return path, InboundRequest(method, headers, {}, b"{}")
+
+
+@pytest.fixture
+async def bot(fake: FakeReference) -> AsyncIterator[ReferenceBot]:
+    options = {
+        "api_key": "REFERENCE_API_KEY",
+        "webhook_token": "REFERENCE_WEBHOOK_TOKEN",
+        "events_url": fake.url_for(BOT_EVENTS_PATH),
+    }
+    async with ClientSession() as session:
+        context = AdapterContext(HttpClient(session, timeout=5, quick_retries=QUICK_RETRIES))
+        yield ReferenceBot.from_settings("refbot", options, context)
+
+
+class TestReferenceBotContract(BotSideContract):
+    """The shared bot-side contract, against the fake platform's events endpoint."""
+
+    @pytest.fixture
+    def harness(self, bot: ReferenceBot, fake: FakeReference) -> ReferenceBotHarness:
+        target = fake.url_for(BOT_EVENTS_PATH)
+        return ReferenceBotHarness(bot, fake, target, [API_KEY, WEBHOOK_TOKEN])
+
+
+@dataclasses.dataclass
+class Row:
+    id: str
+    status: str = "pending"
+
+
+@dataclasses.dataclass
+class Stored:
+    seq: int
+
+
+@dataclasses.dataclass
+class Gateway:
+    """The calls the reference bot makes of the bridge, kept in memory."""
+
+    opened: list[HandoffRequest] = dataclasses.field(default_factory=list)
+    messages: list[tuple[str, CustomerMessageRequest]] = dataclasses.field(default_factory=list)
+
+    async def open(self, request: HandoffRequest) -> tuple[Row, bool]:
+        found = [r for r in self.opened if r.bot == request.bot]
+        self.opened.append(request)
+        return Row(f"conv-{len(self.opened)}"), not found
+
+    async def find_by_bot_conversation(self, platform: str, conversation_id: str) -> Row | None:
+        known = any(r.bot.platform == platform for r in self.opened)
+        return Row("conv-1") if known and conversation_id == "bot-conv-1" else None
+
+    async def customer_message(
+        self, conversation_id: str, request: CustomerMessageRequest
+    ) -> tuple[Stored, bool]:
+        self.messages.append((conversation_id, request))
+        return Stored(len(self.messages)), True
+
+
+def bot_call(body: dict[str, Any]) -> InboundRequest:
+    return InboundRequest("POST", {TOKEN_HEADER: WEBHOOK_TOKEN}, {}, json.dumps(body).encode())
+
+
+async def test_a_handoff_opens_in_this_bots_name_with_its_events_url(
+    bot: ReferenceBot, fake: FakeReference
+) -> None:
+    gateway = Gateway()
+    handoff = {"conversation_id": "bot-conv-1", "customer": {"id": "cust-1"}, "region": "es"}
+    reply = await bot.handle_request("handoffs", bot_call(handoff), gateway)  # type: ignore[arg-type]
+    assert (reply.status, reply.body["id"]) == (201, "conv-1")
+    [opened] = gateway.opened
+    assert (opened.bot.platform, opened.bot.conversation_id) == ("refbot", "bot-conv-1")
+    assert str(opened.callback_url) == fake.url_for(BOT_EVENTS_PATH)
+    again = await bot.handle_request("handoffs", bot_call(handoff), gateway)  # type: ignore[arg-type]
+    assert again.status == 200
+
+
+async def test_a_customer_message_reaches_the_handed_off_conversation(bot: ReferenceBot) -> None:
+    gateway = Gateway()
+    opening = {"conversation_id": "bot-conv-1", "customer": {"id": "cust-1"}}
+    await bot.handle_request("handoffs", bot_call(opening), gateway)  # type: ignore[arg-type]
+    sent = {"conversation_id": "bot-conv-1", "text": "Any news?", "id": "m-1"}
+    reply = await bot.handle_request("messages", bot_call(sent), gateway)  # type: ignore[arg-type]
+    assert reply.status == 202
+    assert [(c, m.text, m.id) for c, m in gateway.messages] == [("conv-1", "Any news?", "m-1")]
+    with pytest.raises(NotFound) as unknown:
+        stranger = {**sent, "conversation_id": "bot-conv-9"}
+        await bot.handle_request("messages", bot_call(stranger), gateway)  # type: ignore[arg-type]
+    assert [f.field for f in unknown.value.fields] == ["conversation_id"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("handoffs", {"customer": {"id": "c"}}, "conversation_id"),
+        ("handoffs", {"conversation_id": "b", "customer": {}}, "customer.id"),
+        ("messages", {"conversation_id": "b"}, "text"),
+    ],
+)
+async def test_a_bad_call_is_a_422_naming_the_field(
+    bot: ReferenceBot, path: str, body: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        await bot.handle_request(path, bot_call(body), Gateway())  # type: ignore[arg-type]
+    assert field in [f.field for f in raised.value.fields]
+
+
+async def test_an_event_reaches_the_bot_with_its_id(bot: ReferenceBot, fake: FakeReference) -> None:
+    body = {"type": "agent.joined", "timestamp": "t", "data": {"agent": {"name": "Ana"}}}
+    await bot.deliver_event(fake.url_for(BOT_EVENTS_PATH), "msg_1", json.dumps(body))
+    assert fake.bot_events == [{"id": "msg_1", **body}]

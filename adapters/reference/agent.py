@@ -1,8 +1,8 @@
-"""The reference platform: a small, complete agent-side adapter to copy from.
+"""Reference Desk's agents: a small, complete agent-side adapter to copy from.
 
-docs/adapters.md walks through it. "Reference Desk" is a made-up live-chat platform with
-the HTTP API most real ones have (tests/adapters/fake_reference.py is a stand-in for it),
-so each part of an adapter shows here once:
+docs/adapters.md walks through it. Reference Desk is a made-up live-chat platform with
+the HTTP API most real ones have (tests/adapters/fake_reference.py stands in for it), so
+each part of an adapter shows here once:
 
 - `Authorization: Bearer <api_key>` on every call;
 - `POST /conversations {external_id, customer, metadata, messages}` opens a conversation
@@ -18,9 +18,6 @@ so each part of an adapter shows here once:
   `{id, type: message.created | agent.joined | conversation.closed, conversation_id,
   external_id, message?: {id, text, author: {type: agent | api, id, name}}, agent?}`.
   What the bridge posted comes back with `author.type` "api": an echo, dropped.
-
-Register a platform in adapters/registry.py to use it: `platform: reference` names this
-one (only useful against its fake, as an example).
 """
 
 from __future__ import annotations
