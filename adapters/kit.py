@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, RootModel, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, RootModel, SecretStr
 
 from bridge.errors import FieldProblem, InvalidSignature, MalformedPayload, PlatformRejected
 from bridge.logs import secret_values
@@ -61,6 +61,16 @@ def _from_environment(name: object) -> SecretStr:
 # (`api_key: KOMMUNICATE_API_KEY`) and the value is read from there at start, so secrets
 # never sit in a config file; a missing variable is a startup error naming the option.
 EnvSecret = Annotated[SecretStr, BeforeValidator(_from_environment)]
+
+
+def _http_base_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+# A platform's base URL option: http(s), kept without a trailing slash so paths append.
+BaseUrl = Annotated[str, AfterValidator(_http_base_url)]
 
 
 def message_key(conversation: ConversationRef, message: OutboundMessage) -> str:
@@ -239,52 +249,64 @@ def _options_type(cls: type) -> type[BaseModel] | None:
     """The model in `class X(PlatformAdapter[Model])` (or a generic subclass of it)."""
     for base in cls.__dict__.get("__orig_bases__", ()):
         origin = get_origin(base)
-        if isinstance(origin, type) and issubclass(origin, PlatformAdapter | BotPlatform):
+        if isinstance(origin, type) and issubclass(origin, _TypedOptions):
             for arg in get_args(base):
                 if isinstance(arg, type) and issubclass(arg, BaseModel):
                     return arg
     return None
 
 
-def _bind_options(cls: type[PlatformAdapter[Any]] | type[BotPlatform[Any]]) -> None:
-    model = _options_type(cls)
-    if model is not None:
-        cls.options_type = model
-        if cls.options_model is NoOptions:
-            # A model of its own (Jivo's mode union) stays; otherwise the parameter is it.
-            cls.options_model = model
-    # A declaration naming an option the model lacks fails here, at import, not per call.
-    auth = cls.webhook_auth if issubclass(cls, PlatformAdapter) else cls.api_auth
-    model = cls.options_type
-    if auth is not None and model is not NoOptions and auth.secret not in model.model_fields:
-        raise TypeError(f"{cls.__name__}: {model.__name__} has no option {auth.secret!r}")
-
-
-def _typed(cls: type[PlatformAdapter[Any]] | type[BotPlatform[Any]], options: BaseModel) -> Any:
-    # A RootModel of a discriminated union (a `mode` option) stands for the model it chose.
-    chosen = options.root if isinstance(options, RootModel) else options
-    if not isinstance(chosen, cls.options_type):
-        raise TypeError(f"{cls.__name__} takes {cls.options_type.__name__} options")
-    return chosen
-
-
-class PlatformAdapter(AgentSideAdapter, Generic[OptionsT]):
-    """An agent-side adapter with typed options, a redacting client and declared webhook auth."""
+class _TypedOptions:
+    """What both bases share: the options model named by the type parameter, and secrets."""
 
     options_type: ClassVar[type[BaseModel]] = NoOptions
+    options_model: ClassVar[type[BaseModel]]
+    options: Any
+
+    @classmethod
+    def _declared_auth(cls) -> WebhookAuth | None:
+        return None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        model = _options_type(cls)
+        if model is not None:
+            cls.options_type = model
+            if cls.options_model is NoOptions:
+                # A model of its own (Jivo's mode union) stays; else the parameter is it.
+                cls.options_model = model
+        # A declaration naming an option the model lacks fails at import, not per call.
+        auth, model = cls._declared_auth(), cls.options_type
+        if auth is not None and model is not NoOptions and auth.secret not in model.model_fields:
+            raise TypeError(f"{cls.__name__}: {model.__name__} has no option {auth.secret!r}")
+
+    @classmethod
+    def _typed(cls, options: BaseModel) -> Any:
+        # A RootModel of a discriminated union (a `mode` option) stands for what it chose.
+        chosen = options.root if isinstance(options, RootModel) else options
+        if not isinstance(chosen, cls.options_type):
+            raise TypeError(f"{cls.__name__} takes {cls.options_type.__name__} options")
+        return chosen
+
+    def _secrets(self) -> list[str]:
+        """Every SecretStr option's value: what the adapter's clients keep out of errors."""
+        return secret_values(self.options, plain=False)
+
+
+class PlatformAdapter(_TypedOptions, AgentSideAdapter, Generic[OptionsT]):
+    """An agent-side adapter with typed options, a redacting client and declared webhook auth."""
+
     # How the platform's webhooks are authenticated; None refuses every webhook.
     webhook_auth: ClassVar[WebhookAuth | None] = None
     options: OptionsT
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _bind_options(cls)
+    @classmethod
+    def _declared_auth(cls) -> WebhookAuth | None:
+        return cls.webhook_auth
 
     def __init__(self, channel: str, options: BaseModel, context: AdapterContext) -> None:
-        typed = _typed(type(self), options)
-        super().__init__(channel, typed, context)
-        self.options = typed
-        self.http: HttpClient = context.http.redacting(secret_values(typed, plain=False))
+        super().__init__(channel, self._typed(options), context)
+        self.http: HttpClient = context.http.redacting(self._secrets())
 
     def verify_inbound(self, request: InboundRequest) -> None:
         """Check the webhook as `webhook_auth` declares; InvalidSignature when it is wrong."""
@@ -294,26 +316,22 @@ class PlatformAdapter(AgentSideAdapter, Generic[OptionsT]):
         self.webhook_auth.verify(request, self.options)
 
 
-class BotPlatform(BotSideAdapter, Generic[OptionsT]):
+class BotPlatform(_TypedOptions, BotSideAdapter, Generic[OptionsT]):
     """A bot-side adapter with typed options, redacting clients and an authenticated API."""
 
-    options_type: ClassVar[type[BaseModel]] = NoOptions
     # How calls to `/bots/{name}/…` are authenticated; None means the bot has no such API.
     api_auth: ClassVar[WebhookAuth | None] = None
     options: OptionsT
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _bind_options(cls)
+    @classmethod
+    def _declared_auth(cls) -> WebhookAuth | None:
+        return cls.api_auth
 
     def __init__(self, name: str, options: BaseModel, context: AdapterContext) -> None:
-        typed = _typed(type(self), options)
-        super().__init__(name, typed, context)
-        self.options = typed
-        secrets = secret_values(typed, plain=False)
-        self.http: HttpClient = context.http.redacting(secrets)
+        super().__init__(name, self._typed(options), context)
+        self.http: HttpClient = context.http.redacting(self._secrets())
         # For the URLs a caller chose (a callback, Tovie's setWebhook): the URL policy's.
-        self.callbacks: HttpClient = context.callback_http.redacting(secrets)
+        self.callbacks: HttpClient = context.callback_http.redacting(self._secrets())
 
     async def handle_request(
         self, path: str, request: InboundRequest, gateway: BotGateway

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 from adapters.chatvisor.cursor import PollCursor
 from adapters.chatvisor.options import ChatvisorOptions
 from adapters.chatvisor.wire import CustomerState, parse_customer, parse_webhook
-from adapters.kit import PlatformAdapter, UrlToken, json_or_none, message_key
+from adapters.kit import PlatformAdapter, UrlToken, json_or_none, message_key, webhook_object
 from bridge.errors import MalformedPayload, PlatformRejected
 from bridge.ports.agent_side import (
     Capabilities,
@@ -180,7 +180,8 @@ class ChatvisorAdapter(PlatformAdapter[ChatvisorOptions]):
 
     def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
         """DONE closes; an agent's message is relayed; the customer's and our echoes drop."""
-        return parse_webhook(request.json(), self.options.echo_marker)
+        body = webhook_object(request, "a Chatvisor webhook body")
+        return parse_webhook(body, self.options.echo_marker)
 
     # -- helpers ---------------------------------------------------------------------------
 

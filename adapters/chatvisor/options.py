@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from adapters.kit import EnvSecret
+from adapters.kit import BaseUrl, EnvSecret
 
 CUSTOMER_PLACEHOLDER = "{customerId}"
 
@@ -35,7 +35,7 @@ class ChatvisorOptions(BaseModel):
     # The environment variable that holds the secret path segment of our webhook URL:
     # Chatvisor signs nothing, so the secret URL is what authenticates its webhooks.
     webhook_token: EnvSecret
-    base_url: str = "https://api.chatvisor.com"
+    base_url: BaseUrl = "https://api.chatvisor.com"
     # Re-identify (tag) a customer: {email, firstname, id, labels, lastname}.
     tag_path: str = "/rest/v1/customer/tag"
     # Generate the public agent chat URL (a one-click, logged-in link to the chat).
@@ -65,13 +65,6 @@ class ChatvisorOptions(BaseModel):
     sync_presence_on_poll: bool = False
     # Put on every message the bridge posts, so its echo can be told from an agent's.
     echo_marker: str = Field(default="handoff-bridge", min_length=1, max_length=64)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
     @field_validator("tag_path", "customers_path", "users_path", "visibility_path")
     @classmethod

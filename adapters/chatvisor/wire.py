@@ -146,10 +146,8 @@ def _problem(what: str, exc: ValidationError) -> MalformedPayload:
     return MalformedPayload(f"not a Chatvisor {what}: {where}")
 
 
-def parse_webhook(body: Any, marker: str) -> list[InboundEvent]:
+def parse_webhook(body: dict[str, Any], marker: str) -> list[InboundEvent]:
     """The events in one webhook body (all three hooks may share one URL)."""
-    if not isinstance(body, dict):
-        raise MalformedPayload("a Chatvisor webhook body must be a JSON object")
     # A Message is told by its own fields first: it might carry a status of its own
     # (delivery, say), while a Conversation has its text only inside lastMessage.
     is_message = "direction" in body or "text" in body

@@ -68,7 +68,7 @@ from urllib.parse import urljoin, urlsplit
 
 from adapters.giosg.options import GiosgOptions
 from adapters.giosg.wire import GiosgAttachment, parse_webhook, plain_text, rich_body
-from adapters.kit import PlatformAdapter, UrlToken, json_object
+from adapters.kit import PlatformAdapter, UrlToken, json_object, webhook_object
 from bridge.errors import PlatformAuthError, PlatformRejected
 from bridge.ports.agent_side import (
     Capabilities,
@@ -250,7 +250,7 @@ class GiosgAdapter(PlatformAdapter[GiosgOptions]):
 
     def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
         """Agent messages, joins and ended chats; the bridge's own messages are dropped."""
-        return parse_webhook(request.json())
+        return parse_webhook(webhook_object(request, "giosg webhook: the body"))
 
     # -- helpers -------------------------------------------------------------------------
 

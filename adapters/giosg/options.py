@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from adapters.kit import EnvSecret
+from adapters.kit import BaseUrl, EnvSecret
 
 # Which placeholders each path needs; a path may use exactly these.
 _PLACEHOLDERS: dict[str, frozenset[str]] = {
@@ -50,7 +50,7 @@ class GiosgOptions(BaseModel):
     team_id: str | None = Field(default=None, min_length=1)
     # The user the invitations are sent as: the API token's own user.
     user_id: str | None = Field(default=None, min_length=1, validate_default=True)
-    base_url: str = "https://service.giosg.com"
+    base_url: BaseUrl = "https://service.giosg.com"
     auth_path: str = "/api/v5/public/orgs/{organization_id}/auth"
     room_visitors_path: str = "/api/v5/public/orgs/{organization_id}/rooms/{room_id}/visitors"
     visitor_chats_path: str = (
@@ -68,13 +68,6 @@ class GiosgOptions(BaseModel):
     room_settings_path: str = "/api/v5/orgs/{organization_id}/rooms/{room_id}/settings"
     # A listing follows at most this many `next` pages.
     max_pages: int = Field(default=20, ge=1, le=1000)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
     @field_validator(*_PLACEHOLDERS)
     @classmethod

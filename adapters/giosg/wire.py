@@ -80,9 +80,7 @@ def _text(resource: Mapping[str, Any], key: str) -> str | None:
     raise MalformedPayload(f"giosg webhook: resource.{key} must be text")
 
 
-def _envelope(body: Any) -> tuple[str, str, dict[str, Any], str]:
-    if not isinstance(body, dict):
-        raise MalformedPayload("giosg webhook: the body must be a JSON object")
+def _envelope(body: dict[str, Any]) -> tuple[str, str, dict[str, Any], str]:
     action = body.get("action")
     if not isinstance(action, str) or action not in ACTIONS:  # a list or object is unhashable
         raise MalformedPayload("giosg webhook: action must be added, changed or removed")
@@ -99,7 +97,7 @@ def _envelope(body: Any) -> tuple[str, str, dict[str, Any], str]:
     return action, str(resource_id), resource, channel
 
 
-def parse_webhook(body: Any) -> list[InboundEvent]:
+def parse_webhook(body: dict[str, Any]) -> list[InboundEvent]:
     """The bridge events in one giosg channel webhook (echoes and other noise dropped)."""
     action, resource_id, resource, channel = _envelope(body)
     if match := _MESSAGES.search(channel):

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from adapters.kit import EnvSecret
+from adapters.kit import BaseUrl, EnvSecret
 from bridge.errors import PlatformRejected
 
 _GROUP_NAME_FIELDS = {"customer_name": "", "customer_id": "", "channel": "", "conversation_id": ""}
@@ -37,7 +37,7 @@ class KommunicateOptions(BaseModel):
     api_key: EnvSecret
     # The authentication token set under Settings → Webhooks & Security.
     webhook_token: EnvSecret
-    base_url: str = "https://services.kommunicate.io"
+    base_url: BaseUrl = "https://services.kommunicate.io"
     create_conversation_path: str = "/rest/ws/group/conversation"
     send_message_path: str = "/rest/ws/message/v2/send"
     assignee_change_path: str = "/rest/ws/group/assignee/change"
@@ -64,13 +64,6 @@ class KommunicateOptions(BaseModel):
     take_over_from_bot: bool = True
     # 1 open, 2 resolved, 3 pending, 4 bot-closed, 5 snoozed.
     resolved_status: int = Field(default=2, ge=1, le=5)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
     @field_validator(
         "create_conversation_path",

@@ -26,9 +26,10 @@ import logging
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.kit import (
+    BaseUrl,
     EnvSecret,
     HeaderToken,
     PlatformAdapter,
@@ -69,17 +70,10 @@ class ReferenceOptions(BaseModel):
     # every error the adapter's HTTP client raises.
     api_key: EnvSecret
     webhook_token: EnvSecret
-    base_url: str = "https://api.reference-desk.example"
+    base_url: BaseUrl = "https://api.reference-desk.example"
     # Poll `GET /events` this often; None (the default) leaves it to webhooks.
     poll_interval_seconds: float | None = Field(default=None, gt=0)
     poll_page_size: int = Field(default=100, ge=1, le=1000)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
 
 class ReferenceAdapter(PlatformAdapter[ReferenceOptions]):
