@@ -41,18 +41,19 @@ async def bot() -> AsyncIterator[FakeBot]:
 
 
 @dataclass
-class SignedHarness(BotHarness):
-    """A bot that takes Standard Webhooks events at its callback URL (a FakeBot)."""
+class ReceiverHarness(BotHarness):
+    """A bot adapter and the fake that receives its deliveries (a FakeBot or FakeTovie)."""
 
-    adapter: StandardWebhooksBot | JivoBotProvider  # type: ignore[assignment]
-    receiver: FakeBot
+    adapter: StandardWebhooksBot | JivoBotProvider | TovieBot  # type: ignore[assignment]
+    receiver: FakeBot | FakeTovie
     target: str
     secrets: list[str]
     served: tuple[str, str] | None = None
     api_token: str | None = None
 
     def arrivals(self) -> Counter[str]:
-        # The FakeBot counts a delivery only once its signature verified.
+        # Both fakes count a delivery once it is authenticated: the FakeBot once its
+        # signature verified, FakeTovie once the apiKey in its URL matched.
         return Counter(self.receiver.attempts)
 
     def script(self, *statuses: int) -> None:
@@ -63,9 +64,9 @@ class TestStandardWebhooksBotContract(BotSideContract):
     """The default bot side: signed events, no inbound API."""
 
     @pytest.fixture
-    def harness(self, context: AdapterContext, bot: FakeBot) -> SignedHarness:
+    def harness(self, context: AdapterContext, bot: FakeBot) -> ReceiverHarness:
         adapter = StandardWebhooksBot.from_settings(DEFAULT_BOT, {}, context)
-        return SignedHarness(adapter, bot, bot.url, [WEBHOOK_SECRET])
+        return ReceiverHarness(adapter, bot, bot.url, [WEBHOOK_SECRET])
 
 
 class TestJivoBotProviderContract(BotSideContract):
@@ -74,7 +75,7 @@ class TestJivoBotProviderContract(BotSideContract):
     @pytest.fixture
     def harness(
         self, context: AdapterContext, bot: FakeBot, monkeypatch: pytest.MonkeyPatch
-    ) -> SignedHarness:
+    ) -> ReceiverHarness:
         monkeypatch.setenv("JIVO_BOT_TOKEN", BOT_TOKEN)
         options = {
             "provider_id": PROVIDER_ID,
@@ -84,26 +85,7 @@ class TestJivoBotProviderContract(BotSideContract):
         }
         adapter = JivoBotProvider.from_settings("jivo", options, context)
         secrets = [BOT_TOKEN, WEBHOOK_SECRET]
-        return SignedHarness(adapter, bot, bot.url, secrets, ("POST", "reply"), BOT_TOKEN)
-
-
-@dataclass
-class TovieHarness(BotHarness):
-    """Tovie: events to the Operator API webhook it registered with setWebhook."""
-
-    adapter: TovieBot  # type: ignore[assignment]
-    receiver: FakeTovie
-    target: str
-    secrets: list[str]
-    served: tuple[str, str] | None
-    api_token: str | None
-
-    def arrivals(self) -> Counter[str]:
-        # FakeTovie counts a delivery once the apiKey in its URL matched.
-        return Counter(self.receiver.attempts)
-
-    def script(self, *statuses: int) -> None:
-        self.receiver.script.extend(statuses)
+        return ReceiverHarness(adapter, bot, bot.url, secrets, ("POST", "reply"), BOT_TOKEN)
 
 
 class TestTovieContract(BotSideContract):
@@ -112,11 +94,11 @@ class TestTovieContract(BotSideContract):
     @pytest.fixture
     async def harness(
         self, context: AdapterContext, monkeypatch: pytest.MonkeyPatch
-    ) -> AsyncIterator[TovieHarness]:
+    ) -> AsyncIterator[ReceiverHarness]:
         monkeypatch.setenv("TOVIE_CONTRACT_TOKEN", TOVIE_TOKEN)
         adapter = TovieBot.from_settings("tovie", {"api_token": "TOVIE_CONTRACT_TOKEN"}, context)
         async with FakeTovie() as tovie:
             served = ("POST", "setWebhook")
-            yield TovieHarness(
+            yield ReceiverHarness(
                 adapter, tovie, tovie.webhook_url, [TOVIE_TOKEN], served, TOVIE_TOKEN
             )
