@@ -4,7 +4,8 @@ An agent-side adapter subclasses `PlatformAdapter[ItsOptions]` and a bot-side on
 `BotPlatform[ItsOptions]`. The kit then gives it, without a line of its own:
 
 - `self.options`, typed: the channel's (or bot's) options validated by `ItsOptions` at
-  start, so a bad one is a startup error naming the field;
+  start, so a bad one is a startup error naming the field (`EnvSecret` and `BaseUrl`
+  are the option types every platform needs);
 - `self.http` (and a bot's `self.callbacks`): the app's one HTTP client, redacting every
   secret option (each `SecretStr`) from the errors it raises, so no stored error, log
   line or traceback shows a token or API key;
@@ -12,8 +13,9 @@ An agent-side adapter subclasses `PlatformAdapter[ItsOptions]` and a bot-side on
   last URL segment), `HeaderToken("Authentication", scheme="Basic")` or
   `Hmac(header="X-Signature", secret="signing_secret")`, each compared in constant time.
 
-docs/adapters.md walks through writing an adapter with it; adapters/reference.py is the
-annotated example.
+It also has `json_object`, `json_or_none` and `webhook_object` for reading answers and
+webhooks, and `message_key` for idempotent posts. docs/adapters.md walks through writing
+an adapter with it; adapters/reference/ is the annotated example.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ class WebhookAuth(ABC):
 
 @dataclass(frozen=True)
 class UrlToken(WebhookAuth):
-    """The secret is the last segment of the webhook URL (`/webhooks/{channel}/{token}`).
+    """The secret is a URL segment: `/webhooks/{channel}/{token}`, `/bots/{name}/{token}/…`.
 
     For platforms that can neither sign nor send a header: the URL is the credential.
     """

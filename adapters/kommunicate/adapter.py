@@ -14,7 +14,7 @@
   with a metadata marker naming the bridge as origin and the bridge's message id
   (`handoff_bridge_message_id`: `<conversation id>:<seq>`, the same on every attempt).
 - close (and release): `PATCH /rest/ws/group/status/change?groupId&status=2` (resolved).
-- inbound (`inbound.py`): the message webhook, authenticated by
+- inbound (`inbound.py`): the message webhook, authenticated (`webhook_auth`) by
   `Authentication: Basic base64(token)` (sic, not Authorization). An agent's message
   becomes `agent.message` with the message `key` as event id; echoes of what the bridge
   posted, and messages from the customer, bot and system users, are dropped. The first
