@@ -60,23 +60,30 @@ def _requests(requests: Requests) -> str:
 
 def _delivery_rows(name: str, got: Delivery, anchors: AnchorFigures | None) -> list[Row]:
     relay = anchors.relay if anchors else None
-    relay_rate = relay.delivered_rate if relay else math.nan
     rows: list[Row] = []
+    # A paced load is read against what it offered; a closed loop against the relay's rates.
     if got.offered_rate:
-        rows.append((name, f"offered {_rate(got.offered_rate)}", "", ""))
+        rows.append((name, "", "", ""))
         name = ""
+        accepted_anchor = delivered_anchor = got.offered_rate
+        accepted_text = delivered_text = f"offered {_rate(got.offered_rate)}"
+    else:
+        accepted_anchor = relay.accepted.rate if relay else math.nan
+        delivered_anchor = relay.delivered_rate if relay else math.nan
+        accepted_text = f"relay {_requests(relay.accepted)}" if relay else ""
+        delivered_text = f"relay {_rate(delivered_anchor)}" if relay else ""
     rows += [
         (
             f"{name} accepted" if name else "  accepted",
             _requests(got.accepted) + _failures(got.accepted),
-            f"relay {_requests(relay.accepted)}" if relay else "",
-            _share(got.accepted.rate, relay.accepted.rate if relay else math.nan),
+            accepted_text,
+            _share(got.accepted.rate, accepted_anchor),
         ),
         (
             "  delivered",
             f"{_rate(got.delivered_rate)} ({got.delivered:,} of {got.accepted.ok:,})",
-            f"relay {_rate(relay_rate)}" if relay else "",
-            _share(got.delivered_rate, relay_rate),
+            delivered_text,
+            _share(got.delivered_rate, delivered_anchor),
         ),
         ("  lag, accepted → arrival", _ms(got.lag_p50_ms, got.lag_p99_ms), "", ""),
         (

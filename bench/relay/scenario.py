@@ -145,7 +145,8 @@ async def measure_bridge(
                 db, processes, directory, receiver.port, keys, scale.conversations
             )
         except StartFailed as exc:
-            figures.error = str(exc)
+            figures.error, _, tail = str(exc).partition("\n")
+            say(f"{label}: {figures.error}; its log ends with:\n{tail}")
             return figures
         try:
             stage = Stage(bridges, receiver, scale, concurrency, keys.admin_token)
@@ -154,8 +155,9 @@ async def measure_bridge(
         except (RuntimeError, ClientFailure, KeyError, ValueError) as exc:
             # Reported in the table, with the figures measured so far; the next
             # configuration still runs.
-            figures.error = f"{type(exc).__name__}: {exc}"
-            figures.notes.append("logs: " + ", ".join(str(b.log_path) for b in bridges))
+            figures.error = f"{type(exc).__name__}: {exc} (the logs' ends are on stderr)"
+            for bridge in bridges:
+                say(f"{label}: {bridge.role}'s log ends with:\n{bridge.tail()}")
         finally:
             for bridge in bridges:
                 await bridge.stop()
