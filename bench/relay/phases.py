@@ -45,9 +45,45 @@ class Scale:
     soak_seconds: float  # how long the soak may take
 
 
-QUICK = Scale("quick", 1.5, 600, 5, 5, 100, 10, 32, 20, 0, 0)
-FULL = Scale("full", 10, 20_000, 60, 60, 10_000, 150, 128, 20, 100_000, 90)
-SMOKE = Scale("smoke", 0.3, 40, 5, 5, 10, 10, 4, 20, 0, 0)
+QUICK = Scale(
+    name="quick",
+    seconds=1.5,
+    max_messages=600,
+    drain_seconds=5,
+    quiet_seconds=5,
+    waiting=100,
+    seed_seconds=10,
+    conversations=32,
+    probe_rate=20,
+    soak_messages=0,
+    soak_seconds=0,
+)
+FULL = Scale(
+    name="full",
+    seconds=10,
+    max_messages=20_000,
+    drain_seconds=30,
+    quiet_seconds=30,
+    waiting=10_000,
+    seed_seconds=120,
+    conversations=128,
+    probe_rate=20,
+    soak_messages=100_000,
+    soak_seconds=60,
+)
+SMOKE = Scale(
+    name="smoke",
+    seconds=0.3,
+    max_messages=40,
+    drain_seconds=5,
+    quiet_seconds=5,
+    waiting=10,
+    seed_seconds=10,
+    conversations=4,
+    probe_rate=20,
+    soak_messages=0,
+    soak_seconds=0,
+)
 
 
 @dataclass
@@ -103,9 +139,9 @@ class Stage:
             raise RuntimeError(f"GET /v1/outbox answered {status}: {answer}")
         return len(answer["items"])
 
-    async def wait_quiet(self, seconds: float | None = None) -> int:
-        """Until the outbox is empty or `seconds` (the scale's quiet time) pass; what is left."""
-        deadline = time.monotonic() + (self.scale.quiet_seconds if seconds is None else seconds)
+    async def wait_quiet(self) -> int:
+        """Until the outbox is empty or the scale's quiet time passes; what is left."""
+        deadline = time.monotonic() + self.scale.quiet_seconds
         while True:
             left = await self.pending()
             if not left or time.monotonic() >= deadline:
