@@ -8,14 +8,15 @@ from bridge.errors import ConversationNotFound
 
 
 async def require_conversation(
-    tx: Tx, conversation_id: str, *, refresh: bool = False
+    tx: Tx, conversation_id: str, *, refresh: bool = False, lock: bool = False
 ) -> ConversationRow:
     """The conversation, or ConversationNotFound; `refresh` re-reads a row loaded earlier.
 
     Refreshing matters after a conditional UPDATE in the same transaction: the session
-    still holds the row as it was loaded, not as the update left it.
+    still holds the row as it was loaded, not as the update left it. `lock` holds the
+    row until the commit (taken first, before anything else the transaction locks).
     """
-    row = await tx.get_conversation(conversation_id)
+    row = await tx.get_conversation(conversation_id, lock=lock)
     if row is None:
         raise ConversationNotFound(conversation_id)
     if refresh:

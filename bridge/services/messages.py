@@ -101,7 +101,10 @@ class Messages:
         event = Event.AGENT_MESSAGE if role == "agent" else Event.CUSTOMER_MESSAGE
         try:
             async with self._store.transaction() as tx:
-                row = await require_conversation(tx, conversation_id)
+                # The conversation row first: concurrent messages of one conversation (on
+                # any replica) then take their seq and outbox ids, and commit, in one order,
+                # so each lane is delivered in seq order.
+                row = await require_conversation(tx, conversation_id, lock=True)
                 if external_id is not None:
                     earlier = await tx.find_message(conversation_id, role, external_id)
                     if earlier is not None:

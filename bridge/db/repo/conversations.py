@@ -21,8 +21,19 @@ class ConversationQueries(TxPart):
         self.session.add(row)
         await self.session.flush()
 
-    async def get_conversation(self, conversation_id: str) -> ConversationRow | None:
-        """The conversation with this id, if any."""
+    async def get_conversation(
+        self, conversation_id: str, *, lock: bool = False
+    ) -> ConversationRow | None:
+        """The conversation with this id, if any; `lock` holds its row until the commit.
+
+        Locking serializes the transactions that append to one conversation (PostgreSQL;
+        SQLite has one writer anyway): ids and `seq`s taken after the lock commit in the
+        order they were taken, so no lane's later row becomes visible before an earlier one.
+        """
+        if lock:
+            return await self.session.get(
+                ConversationRow, conversation_id, with_for_update=True, populate_existing=True
+            )
         return await self.session.get(ConversationRow, conversation_id)
 
     async def find_active(
