@@ -4,26 +4,39 @@ The core wakes it when a customer or its metadata change; the console adapter wh
 delivery reaches it.
 
 The pages read what changed from the database, so a wake-up carries no data and a
-missed one costs only latency: each stream also re-reads on a short timer, which is
-how a change made on another replica reaches it.
+missed one costs only latency: each stream also re-reads on a slow timer. A wake-up is
+also passed to the other replicas (the wake bus, `broadcast`), whose bus calls
+`wake_local` here, so a change made on another replica reaches the page at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 
 
 class ConsoleHub:
     """Per-conversation wake-up events for live console streams."""
 
-    def __init__(self) -> None:
+    def __init__(self, broadcast: Callable[[str], None] | None = None) -> None:
         self._waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+        self._broadcast = broadcast
         self.closing = asyncio.Event()
 
     def wake(self, conversation_id: str) -> None:
-        """Wake every stream watching this conversation."""
-        for event in self._waiters.get(conversation_id, ()):
+        """Wake every stream watching this conversation, on this replica and the others."""
+        self.wake_local(conversation_id)
+        if self._broadcast is not None:
+            self._broadcast(conversation_id)
+
+    def wake_local(self, conversation_id: str | None) -> None:
+        """Wake this replica's streams of one conversation (None: every stream)."""
+        if conversation_id is None:
+            waiters = [event for events in self._waiters.values() for event in events]
+        else:
+            waiters = list(self._waiters.get(conversation_id, ()))
+        for event in waiters:
             event.set()
 
     def subscribe(self, conversation_id: str) -> asyncio.Event:

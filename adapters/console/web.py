@@ -24,9 +24,9 @@ from bridge.models import AgentMessageRequest, JoinRequest, ReasonRequest
 from bridge.typedefs import CONSOLE_HUB, JOIN_LINKS, SERVICE
 from bridge.views import console_view, message_view
 
-# How often a live stream re-reads the store even without a local wake-up, so that
-# changes made on another replica arrive within this time.
-STREAM_POLL_SECONDS = 1.0
+# How often a live stream re-reads the store without a wake-up. Changes wake it at once,
+# on every replica (the wake bus); this only bounds the delay of a wake-up that got lost.
+STREAM_POLL_SECONDS = 5.0
 
 routes = web.RouteTableDef()
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
+from bridge.db.notify import notify_outbox
 from bridge.db.repo.base import TxPart, affected
 from bridge.db.tables import OutboxRow
 
@@ -16,10 +17,17 @@ from bridge.db.tables import OutboxRow
 class OutboxQueries(TxPart):
     """Deliveries waiting, leased, done or dead."""
 
+    # Once per transaction is enough: PostgreSQL sends a transaction's notifications at commit.
+    _replicas_notified = False
+
     async def enqueue(self, rows: Sequence[OutboxRow]) -> None:
         """Add deliveries; they commit (or roll back) with the change that caused them."""
         self.session.add_all(rows)
         await self.session.flush()
+        if rows and not self._replicas_notified:
+            # In the same transaction, so every replica's worker wakes exactly at commit.
+            await notify_outbox(self.session)
+            self._replicas_notified = True
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxRow]:
         """Lease up to `limit` deliveries that are due and at the head of their lane.
