@@ -85,17 +85,34 @@ class ConsoleSettings(BaseModel):
     link_ttl_seconds: int = Field(default=86_400, ge=60)
 
 
+# Seconds after each failed attempt: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, 12 h.
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200)
+
+
 class RelaySettings(BaseModel):
     """Outbox delivery: retries, backoff and concurrency."""
 
-    max_attempts: int = Field(default=10, ge=1)
-    backoff_initial_seconds: float = Field(default=2.0, gt=0)
+    # Attempts before a delivery is dead: the first, then one after each delay below.
+    max_attempts: int = Field(default=len(DEFAULT_RETRY_SCHEDULE) + 1, ge=1)
+    # The wait after failed attempt n is the n-th entry (the last one repeats), plus up
+    # to 20% jitter: about 27.7 hours in all by default, like trusted webhook senders.
+    retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE), min_length=1
+    )
+    # Set to use capped exponential backoff instead of the schedule (tests, quick setups).
+    backoff_initial_seconds: float | None = Field(default=None, gt=0)
     backoff_max_seconds: float = Field(default=600.0, gt=0)
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     # Quick retries inside one delivery attempt, for blips, before the durable backoff.
     quick_retries: int = Field(default=2, ge=0, le=5)
     poll_interval_seconds: float = Field(default=1.0, gt=0)
-    max_in_flight: int = Field(default=32, ge=1)
+    max_in_flight: int = Field(default=64, ge=1)
+    # Attempts in flight to one destination (host:port of a URL, else the channel), so
+    # receivers that hang hold back only their own lanes, never every slot.
+    max_in_flight_per_destination: int = Field(default=16, ge=1)
+    # A claimed delivery is leased this long and the lease is renewed while the attempt
+    # runs, so a delivery cut off by a crash is taken over about this long afterwards.
+    lease_seconds: float = Field(default=15.0, ge=1)
     # Delivered and cancelled deliveries are kept this long for inspection, then pruned.
     keep_delivered_days: float = Field(default=7, gt=0)
     # Inbound webhook ids are remembered this long, longer than any sender retries
@@ -104,6 +121,13 @@ class RelaySettings(BaseModel):
     # A platform event that arrives before the open has stored the platform's id waits
     # this long for its conversation to become known, then it is dropped.
     keep_early_events_seconds: float = Field(default=600, gt=0)
+
+    @field_validator("retry_schedule_seconds")
+    @classmethod
+    def _positive_delays(cls, values: list[float]) -> list[float]:
+        if any(value <= 0 for value in values):
+            raise ValueError("every retry delay must be more than 0 seconds")
+        return values
 
 
 class QueueSettings(BaseModel):

@@ -1,29 +1,43 @@
 """The delivery worker: leases due outbox rows and delivers them, lane by lane, in order.
 
 Each lane (one side of one conversation) has at most one delivery in flight, across
-every replica, so messages reach each side in the order they were written. A failed
-attempt is rescheduled with capped exponential backoff and jitter, honouring
-Retry-After; a rejected one (a 4xx) or one out of attempts is marked dead, stays
-visible through the API, and does not hold back the rest of its lane.
+every replica, so messages reach each side in the order they were written. A claim
+leases the heads of due lanes in one statement (see bridge/db/repo/delivery.py); the
+lease is short and renewed while the attempt runs, so a delivery cut off by a crash is
+taken over about one lease later. Outcomes are recorded in batches: whatever finished
+since the last tick is marked in one transaction. A failed attempt is rescheduled on the
+retry schedule, honouring Retry-After; a rejected one (a 4xx) or one out of attempts is
+marked dead, stays visible through the API, and does not hold back the rest of its lane.
+No destination (a URL's host and port, else its channel) gets more than its share of
+the slots, so receivers that hang hold back only their own lanes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
-from collections.abc import Callable
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from bridge.db.repo import Store, Tx
+from bridge.db.repo.delivery import like_prefix
 from bridge.db.tables import OutboxRow
 from bridge.errors import PlatformError, PlatformUnavailable
 from bridge.settings import RelaySettings
 
 log = logging.getLogger(__name__)
+
+# Up to this share of a scheduled delay is added at random, so receivers that failed
+# together are not retried together.
+SCHEDULE_JITTER = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +65,64 @@ class DeliveryHooks(Protocol):
 def backoff_seconds(
     attempts: int, settings: RelaySettings, rand: Callable[[], float] = random.random
 ) -> float:
-    """Capped exponential backoff with equal jitter, for the attempt just failed (1-based)."""
-    ceiling: float = min(
-        settings.backoff_max_seconds, settings.backoff_initial_seconds * 2.0 ** (attempts - 1)
+    """The wait after the attempt just failed (1-based), jitter included.
+
+    The retry schedule's n-th entry (its last repeats) plus up to 20%; or, when
+    `backoff_initial_seconds` is set, capped exponential backoff with equal jitter.
+    """
+    if settings.backoff_initial_seconds is not None:
+        ceiling: float = min(
+            settings.backoff_max_seconds, settings.backoff_initial_seconds * 2.0 ** (attempts - 1)
+        )
+        return ceiling / 2 + rand() * ceiling / 2
+    schedule = settings.retry_schedule_seconds
+    delay = float(schedule[min(attempts, len(schedule)) - 1])
+    return delay * (1 + SCHEDULE_JITTER * rand())
+
+
+def retry_horizon_seconds(settings: RelaySettings) -> float:
+    """The shortest time from a first failed attempt to a delivery being dead."""
+    return sum(
+        backoff_seconds(n, settings, rand=lambda: 0.0) for n in range(1, settings.max_attempts)
     )
-    return ceiling / 2 + rand() * ceiling / 2
+
+
+def destination(target: str) -> str:
+    """Who receives a row: a URL's host and port, else the target itself (a channel)."""
+    parts = urlsplit(target)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return target
+        return f"{parts.hostname}:{port}"
+    return target
+
+
+def _target_patterns(target: str) -> list[str]:
+    """LIKE patterns for the rows that go where `target` goes, as it is spelt."""
+    parts = urlsplit(target)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        base = f"{parts.scheme}://{parts.netloc}"
+        return [like_prefix(base + "/"), like_prefix(base + "?"), like_prefix(base)[:-1]]
+    # The pattern without its trailing % matches the target exactly.
+    return [like_prefix(target)[:-1]]
+
+
+@dataclass(slots=True)
+class _Flight:
+    """One claimed row: its attempt, its lease, and the attempt's outcome once it has one."""
+
+    row: OutboxRow
+    destination: str
+    lease_ends: float  # time.monotonic() when the lease last confirmed runs out
+    task: asyncio.Task[None] | None = None
+    result: DeliveryResult | None = None
+    failure: PlatformError | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None or self.failure is not None
 
 
 class RelayWorker:
@@ -77,12 +144,21 @@ class RelayWorker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
-        self._in_flight: dict[asyncio.Task[None], int] = {}
-        # Long enough for every quick retry of one attempt to time out, plus a margin;
-        # past it another replica may take the row over (at-least-once, same webhook-id).
-        self._lease = timedelta(
-            seconds=settings.request_timeout_seconds * (settings.quick_retries + 1) + 10
-        )
+        self._finisher_task: asyncio.Task[None] | None = None
+        # Set when an attempt ends; the finisher then records whatever has ended since
+        # its last write, in one transaction (group commit), apart from the claim loop.
+        self._finished = asyncio.Event()
+        self._recording = asyncio.Lock()
+        self._flights: dict[int, _Flight] = {}
+        self._lease = timedelta(seconds=settings.lease_seconds)
+        # Renewed three times per lease, so two renewals can fail before an attempt stops.
+        self._renew_every = settings.lease_seconds / 3
+        self._next_renewal = 0.0
+        # An attempt stops this long before its lease runs out unrenewed, so it has
+        # ended before any other worker may take the row over.
+        self._stop_margin = settings.lease_seconds / 10
+        # Where the next claim starts walking the lanes, so every lane gets its turn.
+        self._cursor = ""
         self.running = False
 
     def wake(self) -> None:
@@ -93,6 +169,7 @@ class RelayWorker:
         """Run the delivery loop in the background until `stop`."""
         self._stopping.clear()
         self._loop_task = asyncio.create_task(self.run(), name="relay-worker")
+        self._finisher_task = asyncio.create_task(self._finish_loop(), name="relay-finisher")
 
     async def run(self) -> None:
         """Deliver until stopped; survives database outages by waiting and trying again."""
@@ -105,34 +182,217 @@ class RelayWorker:
                 except Exception:
                     log.exception("relay.poll_failed")
                     claimed = 0
-                if claimed == 0 or len(self._in_flight) >= self._settings.max_in_flight:
+                full = len(self._flights) >= self._settings.max_in_flight
+                if claimed == 0 or full:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            self._wake.wait(), self._settings.poll_interval_seconds
-                        )
+                        await asyncio.wait_for(self._wake.wait(), self._idle_seconds())
         finally:
             self.running = False
 
     async def run_once(self) -> int:
-        """Lease what is due (up to the free slots) and start delivering it."""
-        free = self._settings.max_in_flight - len(self._in_flight)
+        """One tick: record finished attempts, keep leases, then lease what is due."""
+        await self._record_outcomes()
+        await self._keep_leases()
+        return await self._claim()
+
+    async def _finish_loop(self) -> None:
+        """Record attempts as they end, batching those that end while a write runs."""
+        while not self._stopping.is_set():
+            await self._finished.wait()
+            self._finished.clear()
+            await self._record_outcomes()
+            # Recorded rows free their slots and may have unblocked their lanes.
+            self._wake.set()
+
+    def _idle_seconds(self) -> float:
+        """How long the loop may sleep: until the next poll, or the next lease renewal."""
+        wait = self._settings.poll_interval_seconds
+        if self._flights:
+            wait = min(wait, max(0.0, self._next_renewal - time.monotonic()))
+        return wait
+
+    async def _claim(self) -> int:
+        free = self._settings.max_in_flight - len(self._flights)
         if free <= 0:
             return 0
+        busy = Counter(flight.destination for flight in self._flights.values())
+        cap = self._settings.max_in_flight_per_destination
+        avoid = sorted(
+            {
+                pattern
+                for flight in self._flights.values()
+                if busy[flight.destination] >= cap
+                for pattern in _target_patterns(flight.row.target)
+            }
+        )
+        now = self._clock()
+        started = time.monotonic()
         async with self._store.transaction() as tx:
-            rows = await tx.claim_due(self._clock(), free, self._lease)
+            rows = await tx.claim_heads(
+                now, free, now + self._lease, after_lane=self._cursor, avoid_patterns=avoid
+            )
+            if len(rows) < free and self._cursor:
+                # Every lane after the cursor was looked at: go round to the start.
+                rows += await tx.claim_heads(
+                    now,
+                    free - len(rows),
+                    now + self._lease,
+                    upto_lane=self._cursor,
+                    avoid_patterns=avoid,
+                )
+        if rows:
+            self._cursor = max(rows, key=lambda row: (row.lane > self._cursor, row.lane)).lane
+        over_cap: list[int] = []
         for row in rows:
-            task = asyncio.create_task(self._deliver(row), name=f"relay-{row.id}")
-            self._in_flight[task] = row.id
-            task.add_done_callback(self._forget)
-        return len(rows)
+            where = destination(row.target)
+            if busy[where] >= cap:
+                # The same destination spelt another way got past the claim's filter.
+                over_cap.append(row.id)
+                continue
+            busy[where] += 1
+            flight = _Flight(row, where, started + self._settings.lease_seconds)
+            self._flights[row.id] = flight
+            flight.task = asyncio.create_task(self._attempt(flight), name=f"relay-{row.id}")
+            flight.task.add_done_callback(functools.partial(self._settle, row.id))
+        if over_cap:
+            async with self._store.transaction() as tx:
+                await tx.release_leases(over_cap)
+        if self._flights and self._next_renewal <= started:
+            self._next_renewal = started + self._renew_every
+        return len(rows) - len(over_cap)
 
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.pop(task, None)
+    def _settle(self, row_id: int, _task: asyncio.Task[None]) -> None:
+        """An attempt ended: without an outcome (stopped) its row waits for its lease to end."""
+        flight = self._flights.get(row_id)
+        if flight is not None and not flight.finished:
+            del self._flights[row_id]
+            self._wake.set()
+        self._finished.set()
+
+    async def _attempt(self, flight: _Flight) -> None:
+        try:
+            flight.result = await self._deliverer.deliver(flight.row)
+        except PlatformError as exc:
+            flight.failure = exc
+        except Exception as exc:
+            # A bug in an adapter must not stop the worker; treat it as transient so
+            # the row is retried (and goes dead after max attempts) rather than lost.
+            log.exception("relay.unexpected_error", extra={"outbox_id": flight.row.id})
+            # Only the error's type is kept: its text may quote what a receiver answered.
+            flight.failure = PlatformUnavailable(f"unexpected error ({type(exc).__name__})")
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of attempts still running; stop those whose lease ran out."""
+        now_mono = time.monotonic()
+        running = [f for f in self._flights.values() if not f.finished]
+        if running and now_mono >= self._next_renewal:
+            self._next_renewal = now_mono + self._renew_every
+            now = self._clock()
+            try:
+                async with self._store.transaction() as tx:
+                    renewed = await tx.renew_leases(
+                        [f.row.id for f in running], now, now + self._lease
+                    )
+            except Exception:
+                # The lease deadlines below stop the attempts before anyone may take over.
+                log.exception("relay.lease_renewal_failed")
+                renewed = set()
+            for flight in running:
+                if flight.row.id in renewed:
+                    flight.lease_ends = now_mono + self._settings.lease_seconds
+        for flight in running:
+            if flight.task is not None and flight.lease_ends - self._stop_margin <= now_mono:
+                # Another worker may take the row over from now on: one lane must never
+                # have two deliveries in flight, so this one stops (same webhook-id later).
+                log.warning("relay.lease_lost", extra={"outbox_id": flight.row.id})
+                flight.task.cancel()
+
+    async def _record_outcomes(self) -> None:
+        """Record every finished attempt: one transaction for the batch, then one per row."""
+        async with self._recording:
+            done = [flight for flight in self._flights.values() if flight.finished]
+            if done:
+                await self._record_batch(done)
+
+    async def _record_batch(self, done: Sequence[_Flight]) -> None:
+        try:
+            try:
+                async with self._store.transaction() as tx:
+                    await self._record(tx, done)
+            except Exception:
+                if len(done) == 1:
+                    raise
+                # One row's hook failed the batch: record the others without it.
+                log.exception("relay.record_batch_failed", extra={"rows": len(done)})
+                for flight in done:
+                    try:
+                        async with self._store.transaction() as tx:
+                            await self._record(tx, [flight])
+                    except Exception:
+                        log.exception("relay.record_failed", extra={"outbox_id": flight.row.id})
+        except Exception:
+            # The outcome could not be recorded (database down): the lease runs out and
+            # the row is delivered again with the same webhook-id.
+            log.exception("relay.record_failed", extra={"outbox_id": done[0].row.id})
+        finally:
+            for flight in done:
+                self._flights.pop(flight.row.id, None)
+
+    async def _record(self, tx: Tx, flights: Sequence[_Flight]) -> None:
+        now = self._clock()
+        delivered = [f for f in flights if f.result is not None]
+        await tx.finish_delivered([f.row.id for f in delivered], now)
+        for flight in delivered:
+            assert flight.result is not None
+            await self._hooks.delivered(tx, flight.row, flight.result)
+        retries: list[tuple[int, datetime, str]] = []
+        dead: list[tuple[_Flight, str]] = []
+        for flight in flights:
+            exc = flight.failure
+            if exc is None:
+                continue
+            attempts = flight.row.attempts + 1
+            if not exc.retryable or attempts >= self._settings.max_attempts:
+                dead.append((flight, str(exc)))
+                continue
+            delay = backoff_seconds(attempts, self._settings)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            retries.append((flight.row.id, now + timedelta(seconds=delay), str(exc)))
+        await tx.finish_retries(retries)
+        await tx.finish_dead([(flight.row.id, error) for flight, error in dead])
+        for flight, error in dead:
+            await self._hooks.dead(tx, flight.row, error)
+        tx.after_commit(lambda: self._log_outcomes(delivered, retries, dead))
+
+    def _log_outcomes(
+        self,
+        delivered: Sequence[_Flight],
+        retries: Sequence[tuple[int, datetime, str]],
+        dead: Sequence[tuple[_Flight, str]],
+    ) -> None:
+        for flight in delivered:
+            row = flight.row
+            log.info(
+                "relay.delivered",
+                extra={"outbox_id": row.id, "kind": row.kind, "conversation": row.conversation_id},
+            )
+        for row_id, due, _error in retries:
+            log.info("relay.retry_scheduled", extra={"outbox_id": row_id, "due": due.isoformat()})
+        for flight, _error in dead:
+            row = flight.row
+            log.warning(
+                "relay.dead",
+                extra={"outbox_id": row.id, "kind": row.kind, "attempts": row.attempts + 1},
+            )
 
     async def drain(self) -> None:
-        """Wait for the deliveries in flight (tests and graceful shutdown)."""
-        while self._in_flight:
-            await asyncio.gather(*list(self._in_flight), return_exceptions=True)
+        """Wait for the deliveries in flight and record them (tests and graceful shutdown)."""
+        while self._flights:
+            tasks = [f.task for f in self._flights.values() if f.task is not None]
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._record_outcomes()
 
     async def stop(self, grace_seconds: float) -> None:
         """Stop claiming, let deliveries in flight finish for a while, then give back the rest.
@@ -147,63 +407,20 @@ class RelayWorker:
         if self._loop_task is not None:
             await self._loop_task
             self._loop_task = None
-        if self._in_flight:
-            await asyncio.wait(list(self._in_flight), timeout=grace_seconds)
-        leftover = dict(self._in_flight)
-        for task in leftover:
-            task.cancel()
-        await asyncio.gather(*leftover, return_exceptions=True)
+        if self._finisher_task is not None:
+            # Not cancelled: a write cut off would lose the outcomes it was recording.
+            self._finished.set()
+            await self._finisher_task
+            self._finisher_task = None
+        tasks = [f.task for f in self._flights.values() if f.task is not None and not f.task.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_seconds)
+        leftover = [f for f in self._flights.values() if not f.finished]
+        for flight in leftover:
+            if flight.task is not None:
+                flight.task.cancel()
+        await asyncio.gather(*(f.task for f in leftover if f.task), return_exceptions=True)
+        await self._record_outcomes()
         if leftover:
             async with self._store.transaction() as tx:
-                await tx.release_leases(list(leftover.values()))
-
-    async def _deliver(self, row: OutboxRow) -> None:
-        try:
-            try:
-                result = await self._deliverer.deliver(row)
-            except PlatformError as exc:
-                await self._record_failure(row, exc)
-                return
-            except Exception as exc:
-                # A bug in an adapter must not stop the worker; treat it as transient so
-                # the row is retried (and goes dead after max attempts) rather than lost.
-                log.exception("relay.unexpected_error", extra={"outbox_id": row.id})
-                # Only the error's type is kept: its text may quote what a receiver answered.
-                failure = PlatformUnavailable(f"unexpected error ({type(exc).__name__})")
-                await self._record_failure(row, failure)
-                return
-            async with self._store.transaction() as tx:
-                await tx.mark_delivered(row.id, self._clock())
-                await self._hooks.delivered(tx, row, result)
-            log.info(
-                "relay.delivered",
-                extra={"outbox_id": row.id, "kind": row.kind, "conversation": row.conversation_id},
-            )
-        except Exception:
-            # The outcome could not be recorded (database down): the lease runs out and
-            # the row is delivered again with the same webhook-id.
-            log.exception("relay.record_failed", extra={"outbox_id": row.id})
-        finally:
-            self._wake.set()
-
-    async def _record_failure(self, row: OutboxRow, exc: PlatformError) -> None:
-        attempts = row.attempts + 1
-        error = str(exc)
-        async with self._store.transaction() as tx:
-            if not exc.retryable or attempts >= self._settings.max_attempts:
-                await tx.mark_dead(row.id, error)
-                await self._hooks.dead(tx, row, error)
-                log.warning(
-                    "relay.dead",
-                    extra={"outbox_id": row.id, "kind": row.kind, "attempts": attempts},
-                )
-                return
-            delay = backoff_seconds(attempts, self._settings)
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after is not None:
-                delay = max(delay, retry_after)
-            await tx.mark_retry(row.id, self._clock() + timedelta(seconds=delay), error)
-            log.info(
-                "relay.retry_scheduled",
-                extra={"outbox_id": row.id, "attempts": attempts, "delay": round(delay, 2)},
-            )
+                await tx.release_leases([flight.row.id for flight in leftover])

@@ -35,9 +35,10 @@ from tests.conftest import (
 from tests.fakes import WEBHOOK_SECRET, FakeBot, handoff_body
 from tests.kit.eventually import eventually
 
-# The subprocess's relay: request timeout 2 s and no quick retries give a 12 s lease
-# (request_timeout * (quick_retries + 1) + 10, see bridge/relay/worker.py), so a row the
-# killed process had in flight is taken over by the new one about 12 s after its claim.
+# The subprocess's relay: a row the killed process had in flight is taken over by the
+# new one once its lease (renewed while the attempt runs) runs out, LEASE_SECONDS after
+# the last renewal at most.
+LEASE_SECONDS = 2
 SUBPROCESS_RELAY: dict[str, Any] = {
     "max_attempts": 1000,
     "backoff_initial_seconds": 0.05,
@@ -46,8 +47,8 @@ SUBPROCESS_RELAY: dict[str, Any] = {
     "request_timeout_seconds": 2,
     "quick_retries": 0,
     "max_in_flight": 4,
+    "lease_seconds": LEASE_SECONDS,
 }
-LEASE_SECONDS = 2 * (0 + 1) + 10
 STARTUP_SECONDS = 30.0
 
 
@@ -402,7 +403,7 @@ async def test_kill_9_mid_flight_loses_nothing(
                 within=LEASE_SECONDS + 20,
                 what="an accepted agent.joined for every conversation",
             )
-            # Rows the killed process had leased come back after the lease (~12 s).
+            # Rows the killed process had leased come back after the lease (~2 s).
             await eventually(
                 lambda: no_pending(bridge),
                 within=LEASE_SECONDS + 20,

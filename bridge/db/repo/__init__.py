@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge.db.repo.adapter_state import AdapterStateQueries
 from bridge.db.repo.conversations import ConversationQueries
+from bridge.db.repo.delivery import DeliveryQueries
 from bridge.db.repo.directory import DirectoryQueries
 from bridge.db.repo.inbound import InboundQueries
 from bridge.db.repo.messages import MessageQueries
@@ -31,6 +32,7 @@ class Tx(
     DirectoryQueries,
     RouterQueries,
     OutboxQueries,
+    DeliveryQueries,
     QueueQueries,
     SubscriptionQueries,
     InboundQueries,
