@@ -80,6 +80,24 @@ def backoff_seconds(
     return delay * (1 + SCHEDULE_JITTER * rand())
 
 
+def retry_delay(
+    exc: PlatformError,
+    attempts: int,
+    settings: RelaySettings,
+    rand: Callable[[], float] = random.random,
+) -> float | None:
+    """Seconds until the next attempt after `attempts` attempts, or None: the row is dead.
+
+    A refusal (a 4xx) is dead at once, as is the last attempt; a Retry-After is honoured
+    when it asks for longer than the schedule.
+    """
+    if not exc.retryable or attempts >= settings.max_attempts:
+        return None
+    delay = backoff_seconds(attempts, settings, rand)
+    retry_after = getattr(exc, "retry_after", None)
+    return delay if retry_after is None else max(delay, retry_after)
+
+
 def retry_horizon_seconds(settings: RelaySettings) -> float:
     """The shortest time from a first failed attempt to a delivery being dead."""
     return sum(
@@ -351,14 +369,10 @@ class RelayWorker:
             exc = flight.failure
             if exc is None:
                 continue
-            attempts = flight.row.attempts + 1
-            if not exc.retryable or attempts >= self._settings.max_attempts:
+            delay = retry_delay(exc, flight.row.attempts + 1, self._settings)
+            if delay is None:
                 dead.append((flight, str(exc)))
                 continue
-            delay = backoff_seconds(attempts, self._settings)
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after is not None:
-                delay = max(delay, retry_after)
             retries.append((flight.row.id, now + timedelta(seconds=delay), str(exc)))
         await tx.finish_retries(retries)
         await tx.finish_dead([(flight.row.id, error) for flight, error in dead])
