@@ -234,10 +234,10 @@ KILL_CONVERSATIONS = 20
 ANSWERED_BEFORE_KILL = 8
 
 
-def write_config(directory: Path) -> Path:
+def write_config(directory: Path, relay: dict[str, Any] = SUBPROCESS_RELAY) -> Path:
     """The shipped config with a fast relay, written where the subprocess can read it."""
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
-    config["relay"] = dict(SUBPROCESS_RELAY)
+    config["relay"] = dict(relay)
     config.setdefault("server", {})["log_level"] = "INFO"
     path = directory / "bridge.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -439,6 +439,63 @@ async def test_kill_9_mid_flight_loses_nothing(
                 status, state = await bridge.get(f"/v1/conversations/{conversation_id}")
                 assert status == 200, state
                 assert (state["status"], state["agent"]["name"]) == ("active", "Ana")
+        except BaseException:
+            print(f"---- tail of {bridge.log_path} ----\n{bridge.tail()}")
+            raise
+        finally:
+            await bridge.close()
+
+
+# ---- 3. a delivery cut off by SIGKILL is taken over after the short lease ---------------
+
+# Attempts may run 30 s: a lease covering a whole attempt (the old fixed lease was
+# request_timeout * (quick_retries + 1) + 10) would keep the row for 40 s after its claim.
+LONG_ATTEMPT_RELAY = {**SUBPROCESS_RELAY, "request_timeout_seconds": 30, "lease_seconds": 2}
+OLD_FIXED_LEASE_SECONDS = 30 * (0 + 1) + 10
+# A generous multiple of the 2 s lease, and well below what the old lease would take.
+TAKEN_OVER_WITHIN = 10 * LONG_ATTEMPT_RELAY["lease_seconds"]
+
+
+async def test_delivery_cut_off_by_kill_9_is_retried_soon_after_restart(
+    database: Database, controlled_bot: ControlledBot, tmp_path: Path
+) -> None:
+    """The lease is renewed while the attempt runs, so it is short: no 40 s wait after a crash."""
+    assert TAKEN_OVER_WITHIN * 1.5 < OLD_FIXED_LEASE_SECONDS
+    bot = controlled_bot
+    bot.hold_events(0)
+    async with aiohttp.ClientSession() as http:
+        config = write_config(tmp_path, LONG_ATTEMPT_RELAY)
+        bridge = BridgeProcess(config, database, tmp_path / "bridge.log", http)
+        try:
+            await bridge.start()
+            status, conversation = await bridge.post(
+                "/v1/handoffs", handoff_body(bot.url, conversation_id="cut", customer_id="c-cut")
+            )
+            assert status == 201, conversation
+            status, joined = await bridge.post(
+                f"/console/api/{join_token(conversation)}/join", {"name": "Ana"}
+            )
+            assert status == 200, joined
+            # Held for longer than several leases: the lease is renewed meanwhile, so the
+            # row stays with this process (one delivery in flight for the lane).
+            await eventually(lambda: bool(bot.held_ids), within=20, what="a held delivery")
+            await asyncio.sleep(3 * LONG_ATTEMPT_RELAY["lease_seconds"])
+            assert bot.arrivals[bot.held_ids[0]] == 1, bot.arrivals
+            held = bot.held_ids[0]
+            await bridge.kill()
+            bot.release()
+
+            await bridge.start()
+            # Retried from the restart on, after what is left of a 2 s lease, not 40 s.
+            await eventually(
+                lambda: bot.arrivals[held] >= 2,
+                within=TAKEN_OVER_WITHIN,
+                what="the cut-off delivery sent again by the new process",
+            )
+            await eventually(
+                lambda: no_pending(bridge), within=TAKEN_OVER_WITHIN, what="no pending row"
+            )
+            assert [e.webhook_id for e in bot.of_type("agent.joined")] == [held]
         except BaseException:
             print(f"---- tail of {bridge.log_path} ----\n{bridge.tail()}")
             raise
