@@ -379,6 +379,11 @@ class BridgeRun:
             watcher.cancel()
         delivered = (await self.stage.counts())["arrivals"].get(prefix, 0)
         self.figures.messages += accepted
+        if self.figures.messages < self.scale.soak_messages:
+            self.figures.notes.append(
+                f"the soak stopped at its {self.scale.soak_seconds:g} s limit:"
+                f" {self.figures.messages:,} messages in all, not {self.scale.soak_messages:,}"
+            )
         self.figures.soak = Soak(
             accepted,
             delivered,
