@@ -1,8 +1,8 @@
 """A lean HTTP/1.1 keep-alive client for the load generator, on asyncio streams.
 
-Why not aiohttp's client: on this machine it spends about twice the CPU per request of
-this one, and at c=64 against a bare aiohttp app it is the bottleneck, which would
-flatter every ratio to the anchors. This client writes one prepared request and reads
+Why not aiohttp's client: on this machine it spends two to three times the CPU per
+request of this one, and at c=64 against a bare aiohttp app it is the bottleneck, which
+would flatter every ratio to the anchors. This client writes one prepared request and reads
 one response at a time per connection (Content-Length or chunked bodies; no redirects,
 no TLS, no cookies): enough for loopback servers we start ourselves.
 """
