@@ -201,7 +201,11 @@ class BridgeRun:
         channel: str | None = None,
         region: Callable[[int], str] | None = None,
     ) -> LoadResult:
-        """Closed-loop handoffs of distinct customers (on the main channel unless told)."""
+        """Closed-loop handoffs of distinct customers (on the main channel unless told).
+
+        The answers' bodies are kept only for conversations opened on a named channel or
+        region: the message phases need their ids and join links.
+        """
         stage = self.stage
 
         def make(i: int) -> Request:
@@ -216,7 +220,11 @@ class BridgeRun:
             )
 
         return await closed_loop(
-            make, concurrency=stage.concurrency, seconds=seconds, limit=limit, keep_bodies=True
+            make,
+            concurrency=stage.concurrency,
+            seconds=seconds,
+            limit=limit,
+            keep_bodies=bool(channel or region),
         )
 
     async def all(self, relay_rate: float) -> None:
