@@ -69,6 +69,7 @@ def _claim_statement(dialect: str, avoid: int, bounded: bool) -> TextualSelect:
             WHERE {_claimable("c", avoid)}{upto}
             LIMIT :limit{skip_locked}
         )
+        AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)
         RETURNING {columns}
     """
     stamp = UTCDateTime()

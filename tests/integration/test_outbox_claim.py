@@ -1,0 +1,137 @@
+"""The claim takes only the heads of due lanes, once each, and a replayed dead row goes first.
+
+On a SQLite file and on the real PostgreSQL (the `database` fixture), against the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bridge.db.engine import create_engine, create_sessionmaker
+from bridge.db.migrate import upgrade
+from bridge.db.repo import Store
+from bridge.relay.jobs import BotEvent
+from tests.conftest import Database, make_settings
+
+LEASE = timedelta(seconds=15)
+
+
+@pytest.fixture
+async def store(database: Database) -> AsyncIterator[Store]:
+    """A migrated store on the test's database."""
+    settings = make_settings(database, 0)
+    engine = create_engine(settings.database)
+    try:
+        await upgrade(engine, settings.database)
+        yield Store(create_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+async def _queue(store: Store, conversation: str, count: int, now: datetime) -> list[int]:
+    """`count` bot events in one lane (their conversation's bot lane), in order."""
+    rows = [
+        BotEvent.about(conversation, "http://bot.test/cb", "agent.message", {"n": n}, now).to_row(
+            now
+        )
+        for n in range(count)
+    ]
+    async with store.transaction() as tx:
+        await tx.enqueue(rows)
+    return [row.id for row in rows]
+
+
+async def _claim(store: Store, now: datetime, limit: int = 100, **kw: object) -> list[int]:
+    async with store.transaction() as tx:
+        rows = await tx.claim_heads(now, limit, now + LEASE, **kw)  # type: ignore[arg-type]
+    return [row.id for row in rows]
+
+
+async def test_only_the_head_of_each_due_lane_is_claimed(store: Store) -> None:
+    now = datetime.now(UTC)
+    a = await _queue(store, "conv-a", 50, now)
+    b = await _queue(store, "conv-b", 3, now)
+    assert await _claim(store, now) == [a[0], b[0]]
+    # Leased heads hold their lanes: nothing behind them is claimed, however many wait.
+    assert await _claim(store, now) == []
+    async with store.transaction() as tx:
+        await tx.finish_delivered([a[0]], now)
+        await tx.finish_retries([(b[0], now + timedelta(hours=1), "HTTP 503")])
+    # The next of lane a; lane b waits for its head's retry, holding back only itself.
+    assert await _claim(store, now) == [a[1]]
+    async with store.transaction() as tx:
+        await tx.finish_delivered([a[1]], now)
+    assert await _claim(store, now + timedelta(hours=2)) == [a[2], b[0]]
+
+
+async def test_a_replayed_dead_row_is_delivered_before_later_pending_ones(
+    store: Store,
+) -> None:
+    now = datetime.now(UTC)
+    first, second, third = await _queue(store, "conv-r", 3, now)
+    assert await _claim(store, now) == [first]
+    async with store.transaction() as tx:
+        await tx.finish_dead([(first, "HTTP 400")])
+    # A dead row stops holding back its lane.
+    assert await _claim(store, now) == [second]
+    async with store.transaction() as tx:
+        await tx.finish_retries([(second, now, "HTTP 503")])
+        assert await tx.requeue(first, now)
+    # Back in line at its own place: ahead of every row of its lane still pending.
+    order = []
+    for _ in range(3):
+        claimed = await _claim(store, now)
+        assert len(claimed) == 1, claimed
+        order += claimed
+        async with store.transaction() as tx:
+            await tx.finish_delivered(claimed, now)
+    assert order == [first, second, third]
+
+
+async def test_the_walk_goes_round_from_where_it_stopped(store: Store) -> None:
+    now = datetime.now(UTC)
+    heads = {lane: (await _queue(store, lane, 2, now))[0] for lane in ("l1", "l2", "l3", "l4")}
+    assert await _claim(store, now, 2, after_lane="l2:bot") == [heads["l3"], heads["l4"]]
+    assert await _claim(store, now, 5, upto_lane="l1:bot") == [heads["l1"]]
+    assert await _claim(store, now, 5) == [heads["l2"]]
+
+
+async def test_only_leases_still_held_are_renewed(store: Store) -> None:
+    now = datetime.now(UTC)
+    held = await _queue(store, "conv-h", 1, now)
+    lapsed = await _queue(store, "conv-l", 1, now)
+    assert await _claim(store, now) == [held[0], lapsed[0]]
+    later = now + LEASE + timedelta(seconds=1)
+    async with store.transaction() as tx:
+        # conv-l's lease ran out at `later`; conv-h's is renewed just before it does.
+        assert await tx.renew_leases(held, now + LEASE / 2, later + LEASE) == {held[0]}
+        assert await tx.renew_leases(lapsed, later, later + LEASE) == set()
+    # The lapsed row may be taken over; the renewed one may not.
+    assert await _claim(store, later) == [lapsed[0]]
+
+
+async def test_concurrent_claims_take_each_lane_once(store: Store) -> None:
+    """Many workers claiming at once (replicas on PostgreSQL) never share a lane's head."""
+    now = datetime.now(UTC)
+    for lane in range(20):
+        await _queue(store, f"conv-{lane:02d}", 5, now)
+    claimed: list[int] = []
+    while True:
+        # A claim passes over heads another one is taking (SKIP LOCKED on PostgreSQL),
+        # so it may find fewer than it could: the next round finds the rest.
+        claims = await asyncio.gather(*(_claim(store, now, 4) for _ in range(10)))
+        found = [row_id for claim in claims for row_id in claim]
+        if not found:
+            break
+        claimed += found
+    async with store.transaction() as tx:
+        rows = await tx.list_outbox(status=None, conversation_id=None, after_id=0, limit=200)
+    lane_of = {row.id: row.lane for row in rows}
+    per_lane = Counter(lane_of[row_id] for row_id in claimed)
+    assert set(per_lane.values()) == {1}
+    assert len(per_lane) == 20
