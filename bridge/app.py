@@ -32,6 +32,7 @@ from bridge.api.errors import error_middleware
 from bridge.api.input import input_middleware
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
+from bridge.db.notify import PostgresWake
 from bridge.db.repo import Store
 from bridge.live import ConsoleHub
 from bridge.outbound import OutboundPolicy
@@ -39,6 +40,7 @@ from bridge.ports.agent_side import AgentSideAdapter
 from bridge.ports.context import AdapterContext
 from bridge.ports.http import HttpClient
 from bridge.ports.links import DeskLinks, JoinLinks
+from bridge.ports.wake import LocalWake, WakeBus
 from bridge.relay import signing
 from bridge.relay.handlers import Deliveries, job_registry
 from bridge.relay.housekeeping import Housekeeper
@@ -49,6 +51,7 @@ from bridge.services.handoff import HandoffService
 from bridge.services.inbound.poller import Poller
 from bridge.services.inbound.service import InboundService
 from bridge.services.profiles import ProfileService
+from bridge.services.queue import QueueAnnouncer
 from bridge.services.routing_state import RoutingState
 from bridge.settings import Settings
 from bridge.typedefs import (
@@ -123,7 +126,9 @@ async def _outbound(app: web.Application) -> AsyncIterator[None]:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Every resource set up in order and torn down in reverse."""
     settings = app[SETTINGS]
-    hub = ConsoleHub()
+    # Replicas on one PostgreSQL database wake each other; one SQLite process has only itself.
+    wake: WakeBus = LocalWake() if settings.database.is_sqlite else PostgresWake(settings.database)
+    hub = ConsoleHub(broadcast=wake.conversation_changed)
     app[CONSOLE_HUB] = hub
     session = aiohttp.ClientSession(headers={"User-Agent": "handoff-bridge"})
     http = HttpClient(
@@ -176,7 +181,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         )
         app[JOIN_LINKS] = links
         app[DESK_LINKS] = DeskLinks(console_secret, settings.server.base_url())
-        assignment = Assignment(store, routing, on_commit=lambda: app[WORKER].wake())
+        announcer = QueueAnnouncer(
+            store, settings.queue.update_seconds, on_commit=lambda: app[WORKER].wake()
+        )
+        assignment = Assignment(
+            store,
+            routing,
+            on_commit=lambda: app[WORKER].wake(),
+            on_queue_change=announcer.wake,
+            count_limit=settings.queue.count_limit,
+        )
         app[ASSIGNMENT] = assignment
         service = HandoffService(
             store,
@@ -213,17 +227,23 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         worker = RelayWorker(store, jobs, service, settings.relay)
         app[WORKER] = worker
         worker.start()
+        wake.on_outbox(worker.wake)
+        wake.on_conversation(hub.wake_local)
+        await wake.start()
         poller = Poller(store, inbound, adapters)
         poller.start()
         routing.start()
         housekeeper = Housekeeper(store, settings.relay)
         housekeeper.start()
+        announcer.start()
         try:
             yield
         finally:
+            await announcer.stop()
             await housekeeper.stop()
             await routing.stop()
             await poller.stop()
+            await wake.stop()
             await worker.stop(SHUTDOWN_GRACE_SECONDS)
     finally:
         await session.close()

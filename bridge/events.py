@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from bridge.db.repo import Tx
-from bridge.db.tables import ConversationRow, OutboxRow
+from bridge.db.tables import ConversationRow, OutboxRow, SubscriptionRow
 from bridge.relay.jobs import BotEvent, SubscriberEvent, event_body
 
 # What subscribers can ask for (POST /v1/subscriptions), besides "*".
@@ -33,8 +34,12 @@ async def announce(
     now: datetime,
     *,
     to_bot: bool,
+    subscriptions: Sequence[SubscriptionRow] | None = None,
 ) -> None:
-    """Queue `event_type` in this transaction, for the bot if `to_bot`, and for subscribers."""
+    """Queue `event_type` in this transaction, for the bot if `to_bot`, and for subscribers.
+
+    A caller announcing to many conversations at once passes `subscriptions`, read once.
+    """
     body = {
         "conversation_id": row.id,
         "bot_conversation_id": row.bot_conversation_id,
@@ -47,7 +52,7 @@ async def announce(
         rows.append(event.to_row(now))
     subscribers = [
         sub
-        for sub in await tx.subscriptions()
+        for sub in (await tx.subscriptions() if subscriptions is None else subscriptions)
         if ("*" in sub.events or event_type in sub.events)
         # An organization's subscriber hears only of its own channels' conversations.
         and sub.organization_id in (None, row.organization_id)

@@ -7,6 +7,7 @@ from typing import Any
 
 from bridge.db.tables import AgentRow, ConversationRow, MessageRow, OutboxRow
 from bridge.relay.jobs import BotEvent
+from bridge.services.queue import QueueSpot
 
 
 def message_view(row: MessageRow) -> dict[str, Any]:
@@ -21,8 +22,10 @@ def message_view(row: MessageRow) -> dict[str, Any]:
     }
 
 
-def conversation_view(row: ConversationRow, join_url: str | None) -> dict[str, Any]:
-    """A conversation's state, with why it went where it went."""
+def conversation_view(
+    row: ConversationRow, join_url: str | None, queue: QueueSpot
+) -> dict[str, Any]:
+    """A conversation's state, with why it went where it went and its place in the queue."""
     return {
         "id": row.id,
         "status": row.status,
@@ -50,8 +53,8 @@ def conversation_view(row: ConversationRow, join_url: str | None) -> dict[str, A
             "offered_to": row.offered_to,
             "steps_in_effect": len(row.routing_progress),
             "assignee_id": row.assignee_id,
-            "queue_position": row.queue_position,
-            "estimated_wait_seconds": row.queue_eta_seconds,
+            "queue_position": queue.position,
+            "estimated_wait_seconds": queue.estimated_wait_seconds,
         },
         "external_ref": row.external_ref,
         "platform_join_url": row.platform_join_url,
@@ -107,7 +110,7 @@ def desk_agent_view(row: AgentRow) -> dict[str, Any]:
     }
 
 
-def offer_view(row: ConversationRow, now: datetime) -> dict[str, Any]:
+def offer_view(row: ConversationRow, queue: QueueSpot, now: datetime) -> dict[str, Any]:
     """A pending chat offered to an agent on their desk, with what they need to choose it."""
     return {
         "id": row.id,
@@ -117,7 +120,7 @@ def offer_view(row: ConversationRow, now: datetime) -> dict[str, Any]:
         "created_at": row.created_at.isoformat(),
         # From the server's clock, so a browser with a wrong clock still shows the truth.
         "waiting_seconds": max(0, int((now - row.created_at).total_seconds())),
-        "queue_position": row.queue_position,
-        "estimated_wait_seconds": row.queue_eta_seconds,
+        "queue_position": queue.position,
+        "estimated_wait_seconds": queue.estimated_wait_seconds,
         "route": {"rule": row.route_rule, "trace": list(row.route_trace)},
     }

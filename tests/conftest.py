@@ -100,6 +100,8 @@ def make_settings(database: Database, port: int, **overrides: Any) -> Settings:
             "quick_retries": 0,
             "max_attempts": 5,
         },
+        # Bots hear of queue positions at most this often: quick, to keep tests short.
+        "queue": {"update_seconds": 0.2},
         "security": {"webhook_secret": WEBHOOK_SECRET, "console_secret": CONSOLE_SECRET},
     }
     return load_settings(CONFIG, **_merge(base, overrides))

@@ -75,7 +75,7 @@ async def state(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "agent": desk_agent_view(agent),
-            "offers": [offer_view(row, now) for row in offers],
+            "offers": [offer_view(row, spot, now) for row, spot in offers],
             "active": [
                 {"id": row.id, "join_url": service.join_url(row), "customer": row.customer}
                 for row in active

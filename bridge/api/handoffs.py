@@ -8,6 +8,7 @@ from typing import Literal
 from aiohttp import web
 
 from bridge.api.errors import parse_body
+from bridge.db.tables import ConversationRow
 from bridge.errors import FieldProblem, InvalidInput
 from bridge.models import (
     AssignRequest,
@@ -22,11 +23,13 @@ from bridge.views import conversation_view, message_view
 routes = web.RouteTableDef()
 
 
-def _conversation_response(request: web.Request, row: object, status: int = 200) -> web.Response:
-    service = request.app[SERVICE]
+async def _conversation_response(
+    request: web.Request, row: ConversationRow, status: int = 200
+) -> web.Response:
+    # The queue position is counted now, on the queue's index (nothing stores it per row).
+    queue = await request.app[ASSIGNMENT].spot(row)
     return web.json_response(
-        conversation_view(row, service.join_url(row)),  # type: ignore[arg-type]
-        status=status,
+        conversation_view(row, request.app[SERVICE].join_url(row), queue), status=status
     )
 
 
@@ -37,14 +40,14 @@ async def create_handoff(request: web.Request) -> web.Response:
     # Checked before anything is stored: events go to this URL later, with no one to tell.
     await request.app[OUTBOUND].check("callback_url", str(body.callback_url))
     row, created = await request.app[SERVICE].open(body)
-    return _conversation_response(request, row, 201 if created else 200)
+    return await _conversation_response(request, row, 201 if created else 200)
 
 
 @routes.get("/v1/conversations/{conversation_id}")
 async def get_conversation(request: web.Request) -> web.Response:
     """The conversation's state, routing explanation and a fresh join link."""
     row = await request.app[SERVICE].get(request.match_info["conversation_id"])
-    return _conversation_response(request, row)
+    return await _conversation_response(request, row)
 
 
 def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -86,13 +89,13 @@ async def post_customer_message(request: web.Request) -> web.Response:
 
 
 # Closing and releasing: the service's method, given the conversation, "bot" and the reason.
-_Ending = Callable[[str, Literal["bot"], str | None], Awaitable[object]]
+_Ending = Callable[[str, Literal["bot"], str | None], Awaitable[ConversationRow]]
 
 
 async def _end_by_bot(request: web.Request, end: _Ending) -> web.Response:
     body = await parse_body(request, ReasonRequest, optional=True)
     row = await end(request.match_info["conversation_id"], "bot", body.reason)
-    return _conversation_response(request, row)
+    return await _conversation_response(request, row)
 
 
 @routes.post("/v1/conversations/{conversation_id}/close")
@@ -114,7 +117,7 @@ async def update_metadata(request: web.Request) -> web.Response:
     row = await request.app[PROFILES].update_metadata(
         request.match_info["conversation_id"], body.metadata, replace=body.replace
     )
-    return _conversation_response(request, row)
+    return await _conversation_response(request, row)
 
 
 @routes.post("/v1/conversations/{conversation_id}/assign")
@@ -122,4 +125,4 @@ async def assign(request: web.Request) -> web.Response:
     """Give a pending chat to an agent: the first to take it wins, within capacity (409)."""
     body = await parse_body(request, AssignRequest)
     row = await request.app[ASSIGNMENT].take(request.match_info["conversation_id"], body.agent_id)
-    return _conversation_response(request, row)
+    return await _conversation_response(request, row)

@@ -10,13 +10,13 @@ a restart and fire once.
 
 from __future__ import annotations
 
+import functools
 import logging
-import statistics
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from bridge.db.repo import Store, Tx
+from bridge.db.retry import run_again_on_conflict
 from bridge.db.tables import AgentRow, ConversationRow, OutboxRow
 from bridge.domain.conversation import waiting_for_agent
 from bridge.errors import (
@@ -29,12 +29,10 @@ from bridge.events import announce
 from bridge.relay.jobs import EvaluateRouting
 from bridge.routing.engine import Decision
 from bridge.routing.steps.escalation import Directory, Progress, advance
+from bridge.services.queue import QueueSpot, queue_changed, spot_of, spots_in_order
 from bridge.services.routing_state import RoutingState
 
 log = logging.getLogger(__name__)
-
-# Recent waits used for the estimated wait of a queued chat.
-_WAIT_SAMPLE = 20
 
 
 def evaluation_timer(conversation_id: str, due: datetime, now: datetime) -> OutboxRow:
@@ -59,11 +57,16 @@ class Assignment:
         routing: RoutingState,
         on_commit: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        on_queue_change: Callable[[], None] = lambda: None,
+        count_limit: int = 100,
     ) -> None:
         self._store = store
         self._routing = routing
         self._on_commit = on_commit
         self._clock = clock
+        self._on_queue_change = on_queue_change
+        self._count_limit = count_limit
 
     # -- at creation (inside the handoff's transaction) ----------------------------------
 
@@ -184,11 +187,13 @@ class Assignment:
 
     # -- the agent's desk -----------------------------------------------------------------------
 
-    async def offers(self, agent_id: str) -> list[ConversationRow]:
-        """Pending chats offered to this agent, in queue order."""
+    async def offers(self, agent_id: str) -> list[tuple[ConversationRow, QueueSpot]]:
+        """Pending chats offered to this agent, in queue order, with their places in it."""
         async with self._store.transaction() as tx:
             pending = await tx.pending_conversations()
-        return [c for c in pending if agent_id in c.offered_to]
+            offered = [c for c in pending if agent_id in c.offered_to]
+            spots = await spots_in_order(tx, pending, offered)
+        return [(c, spots[c.id]) for c in offered]
 
     async def agent(self, agent_id: str) -> AgentRow:
         """The agent a desk link signs in, or NotFound once they left the directory."""
@@ -202,6 +207,9 @@ class Assignment:
 
     async def take(self, conversation_id: str, agent_id: str) -> ConversationRow:
         """Give the chat to the agent: the first to take it wins, capacity permitting."""
+        return await run_again_on_conflict(functools.partial(self._take, conversation_id, agent_id))
+
+    async def _take(self, conversation_id: str, agent_id: str) -> ConversationRow:
         now = self._clock()
         async with self._store.transaction() as tx:
             agent = await tx.get_agent(agent_id)
@@ -219,35 +227,38 @@ class Assignment:
                     "this chat is not offered to you",
                     [FieldProblem("agent_id", "not among the offered agents")],
                 )
+            joined = {"id": agent.id, "name": agent.name, "joined_at": now.isoformat()}
+            # Locks in the one order every path keeps, the conversation before its agent
+            # (a close gives capacity back in that order too), so concurrent takes never
+            # deadlock. Conditional: of two agents taking at once, one update finds it
+            # already taken.
+            if not await tx.assign(conversation_id, agent_id, joined, now):
+                raise Conflict(
+                    "this chat was already taken", [FieldProblem("conversation", "already taken")]
+                )
+            # Conditional too; at capacity, the whole transaction, the assignment
+            # included, rolls back.
             if not await tx.try_take_capacity(agent_id):
                 raise Conflict(
                     f"you are at capacity ({agent.capacity} active chats)",
                     [FieldProblem("capacity", f"{agent.capacity} reached")],
                 )
-            joined = {"id": agent.id, "name": agent.name, "joined_at": now.isoformat()}
-            # Conditional: of two agents taking at once, one update finds it already taken
-            # and the whole transaction, capacity included, rolls back.
-            if not await tx.assign(conversation_id, agent_id, joined, now):
-                raise Conflict(
-                    "this chat was already taken", [FieldProblem("conversation", "already taken")]
-                )
             await tx.session.refresh(row)
             await announce(tx, row, "agent.joined", {"agent": joined}, now, to_bot=True)
-            await self.update_queue(tx, row.channel, now)
+            await self.queue_changed(tx, row.channel, now)
         self._on_commit()
         return row
 
-    # -- the queue ---------------------------------------------------------------------------
+    # -- the queue (bridge/services/queue.py) ------------------------------------------------
 
-    async def update_queue(self, tx: Tx, channel: str, now: datetime) -> None:
-        """Recompute positions and estimated waits; tell each bot whose numbers changed."""
-        waits = await tx.recent_waits(channel, _WAIT_SAMPLE)
-        typical = statistics.median(waits) if waits else None
-        for position, row in enumerate(await tx.pending_conversations(channel), start=1):
-            eta = round(typical * position) if typical is not None else None
-            if row.queue_position == position and row.queue_eta_seconds == eta:
-                continue
-            row.queue_position, row.queue_eta_seconds = position, eta
-            data: dict[str, Any] = {"position": position, "estimated_wait_seconds": eta}
-            await announce(tx, row, "queue.updated", data, now, to_bot=True)
-        await tx.session.flush()
+    async def queue_changed(self, tx: Tx, channel: str, now: datetime) -> None:
+        """A chat joined or left the channel's queue: its bots hear their new positions at
+        the channel's next announcement, not each one now."""
+        await queue_changed(tx, channel, now, self._on_queue_change)
+
+    async def spot(self, row: ConversationRow) -> QueueSpot:
+        """The chat's position and estimated wait, counted now (none once it left the queue)."""
+        if not waiting_for_agent(row.status, row.assignee_id):
+            return QueueSpot()
+        async with self._store.transaction() as tx:
+            return await spot_of(tx, row, self._count_limit)

@@ -8,12 +8,14 @@ are written in one transaction.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
 from bridge.db.repo import Store, Tx
+from bridge.db.retry import run_again_on_conflict
 from bridge.db.tables import ConversationRow, OutboxRow
 from bridge.domain.conversation import join_changes_nothing
 from bridge.domain.status import Event, Status, sources, target, transition
@@ -68,7 +70,7 @@ class Lifecycle:
                 raise InvalidTransition(conversation_id, current.status, Event.JOIN.value)
             await announce(tx, row, "agent.joined", {"agent": agent}, now, to_bot=True)
             # The chat left the queue: the others move up, and its wait feeds the estimate.
-            await self._assignment.update_queue(tx, row.channel, now)
+            await self._assignment.queue_changed(tx, row.channel, now)
             row = await require_conversation(tx, conversation_id, refresh=True)
         self._on_commit()
         log.info("handoff.agent_joined", extra={"conversation": conversation_id})
@@ -85,6 +87,15 @@ class Lifecycle:
         )
 
     async def _end(
+        self, conversation_id: str, event: Event, by: Actor, reason: str
+    ) -> ConversationRow:
+        # Locks the conversation, then its agent (capacity given back): the order a take
+        # keeps too. Run again should PostgreSQL still abort it for a deadlock.
+        return await run_again_on_conflict(
+            functools.partial(self._end_once, conversation_id, event, by, reason)
+        )
+
+    async def _end_once(
         self, conversation_id: str, event: Event, by: Actor, reason: str
     ) -> ConversationRow:
         now = self._clock()
@@ -111,7 +122,7 @@ class Lifecycle:
             # `row` was loaded before the conditional update, so it holds the status the
             # chat had: a chat that left the queue moves the others up.
             if row.status == Status.PENDING:
-                await self._assignment.update_queue(tx, row.channel, now)
+                await self._assignment.queue_changed(tx, row.channel, now)
             if by == "bot":
                 close = CloseConversation(row.id, row.channel, reason, status)
                 await tx.enqueue([close.to_row(now)])
@@ -142,4 +153,7 @@ class Lifecycle:
             return
         await tx.cancel_lane(lane(conversation.id, "agent"), "conversation failed to open")
         await announce(tx, conversation, "handoff.failed", {"reason": reason}, now, to_bot=True)
+        if conversation.status == Status.PENDING:
+            # Loaded before the update: the chat left the queue, the others move up.
+            await self._assignment.queue_changed(tx, conversation.channel, now)
         log.warning("handoff.failed", extra={"conversation": conversation.id})

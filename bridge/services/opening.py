@@ -77,7 +77,7 @@ class Opening:
                 # A handoff outside business hours failed at once: nobody is offered it.
                 if row.status == Status.PENDING:
                     await self._assignment.place(tx, row, decision, directory)
-                    await self._assignment.update_queue(tx, row.channel, row.created_at)
+                    await self._assignment.queue_changed(tx, row.channel, row.created_at)
         except IntegrityError:
             async with self._store.transaction() as tx:
                 existing = await tx.find_active(

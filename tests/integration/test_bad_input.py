@@ -88,6 +88,8 @@ async def test_unknown_conversation_and_wrong_state(bridge: RunningBridge, bot: 
     assert status == 422 and "limit" in _fields(answer)
 
     token = conversation["join_url"].rsplit("/", 1)[1]
+    # The queue's announcement is written in the background: counted before, once it is in.
+    await bot.wait_for(lambda b: any(e.type == "queue.updated" for e in b.other_events))
     before = await _counts(bridge)
     # An agent cannot reply before joining.
     status, answer = await bridge.post(f"/console/api/{token}/messages", {"text": "hello"})

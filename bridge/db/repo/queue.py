@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, delete, distinct, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, literal, select, update
 
 from bridge.db.repo.base import TxPart, affected
 from bridge.db.tables import ConversationRow, QueueChangeRow, QueueChannelRow
@@ -76,13 +76,11 @@ class QueueQueries(TxPart):
 
     async def mark_queue_changed(self, channel: str, now: datetime) -> None:
         """Record that the channel's queue changed, in the transaction of the change."""
-        await self.session.execute(
-            insert(QueueChangeRow).values(channel=channel, changed_at=now)
-        )
+        await self.session.execute(insert(QueueChangeRow).values(channel=channel, changed_at=now))
 
     async def changed_queues(self) -> list[str]:
         """Channels whose queue changed since they were last announced."""
-        query = select(distinct(QueueChangeRow.channel)).order_by(QueueChangeRow.channel)
+        query = select(QueueChangeRow.channel).distinct().order_by(QueueChangeRow.channel)
         return list((await self.session.execute(query)).scalars())
 
     async def claim_queue(self, channel: str, now: datetime, every: timedelta) -> datetime | None:
@@ -129,15 +127,23 @@ class QueueQueries(TxPart):
         return [Waiting(*row) for row in (await self.session.execute(query)).all()]
 
     async def set_announced(self, announced: Sequence[Announced]) -> list[ConversationRow]:
-        """Record positions as announced; returns those conversations, for their events."""
+        """Record positions as announced; returns those conversations still waiting.
+
+        A chat taken since the queue was read (on another replica, say) is left out: its
+        bot hears that an agent joined, not a position after it.
+        """
         if not announced:
             return []
+        waiting = ConversationRow.status == Status.PENDING
         await self.session.execute(
-            update(ConversationRow),
+            # Nothing of these rows is loaded in this session: nothing to synchronize.
+            update(ConversationRow).where(waiting).execution_options(synchronize_session=None),
             [
                 {"id": a.id, "queue_position": a.position, "queue_eta_seconds": a.eta}
                 for a in announced
             ],
         )
-        query = select(ConversationRow).where(ConversationRow.id.in_([a.id for a in announced]))
+        query = select(ConversationRow).where(
+            ConversationRow.id.in_([a.id for a in announced]), waiting
+        )
         return list((await self.session.execute(query)).scalars())
