@@ -127,8 +127,12 @@ class ConversationQueries(TxPart):
         )
         if channel is not None:
             query = query.where(ConversationRow.channel == channel)
+        # The id breaks ties in age, as the position count does (repo/queue.py).
         query = query.order_by(
-            ConversationRow.channel, ConversationRow.priority.desc(), ConversationRow.created_at
+            ConversationRow.channel,
+            ConversationRow.priority.desc(),
+            ConversationRow.created_at,
+            ConversationRow.id,
         )
         return list((await self.session.execute(query)).scalars())
 
