@@ -121,10 +121,10 @@ async def send(request: web.Request) -> web.Response:
     """The agent replies; the reply is relayed to the bot as a signed agent.message event."""
     conversation_id = _conversation_id(request)
     body = await parse_body(request, AgentMessageRequest)
-    service = request.app[SERVICE]
-    row = await service.get(conversation_id)
-    author = (row.agent or {}).get("name")
-    message, created = await service.agent_message(conversation_id, body, author)
+    # The author is the joined agent's name, read in the message's own transaction.
+    message, created = await request.app[SERVICE].agent_message(
+        conversation_id, body, None, by_assignee=True
+    )
     request.app[CONSOLE_HUB].wake(conversation_id)
     return web.json_response({"message": message_view(message)}, status=201 if created else 200)
 

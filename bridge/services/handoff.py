@@ -151,10 +151,17 @@ class HandoffService:
         return await self._lifecycle.agent_joined(conversation_id, name)
 
     async def agent_message(
-        self, conversation_id: str, request: AgentMessageRequest, author: str | None
+        self,
+        conversation_id: str,
+        request: AgentMessageRequest,
+        author: str | None,
+        *,
+        by_assignee: bool = False,
     ) -> tuple[MessageRow, bool]:
-        """Store an agent's reply and relay it to the bot."""
-        return await self._messages.agent_message(conversation_id, request, author)
+        """Store an agent's reply and relay it to the bot (`by_assignee`: the assignee wrote it)."""
+        return await self._messages.agent_message(
+            conversation_id, request, author, by_assignee=by_assignee
+        )
 
     async def close(self, conversation_id: str, by: Actor, reason: str | None) -> ConversationRow:
         """End the conversation and tell the other side."""

@@ -10,16 +10,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy.exc import IntegrityError
-
-from bridge.db.repo import Store
+from bridge.db.repo import Store, Tx
 from bridge.db.tables import MessageRow
 from bridge.domain.status import Event, transition
+from bridge.errors import ConversationNotFound, InvalidTransition
 from bridge.events import announce
 from bridge.models import AgentMessageRequest, CustomerMessageRequest, HistoryMessage
 from bridge.ports.agent_side import AgentSideAdapter
 from bridge.relay.jobs import Message, PostMessage
-from bridge.services.lookup import require_conversation
 from bridge.views import message_view
 
 
@@ -44,6 +42,14 @@ def history_rows(
         )
         for m in history
     ]
+
+
+class _Repeated(Exception):
+    """A message id stored before: its transaction rolls back and the stored one answers."""
+
+    def __init__(self, message: MessageRow) -> None:
+        super().__init__(message.seq)
+        self.message = message
 
 
 class Messages:
@@ -75,9 +81,18 @@ class Messages:
         )
 
     async def agent_message(
-        self, conversation_id: str, request: AgentMessageRequest, author: str | None
+        self,
+        conversation_id: str,
+        request: AgentMessageRequest,
+        author: str | None,
+        *,
+        by_assignee: bool = False,
     ) -> tuple[MessageRow, bool]:
-        """Store an agent's reply and relay it to the bot."""
+        """Store an agent's reply and relay it to the bot.
+
+        `by_assignee`: the author is the assigned agent's name, read with the conversation
+        in the same transaction (the console knows the conversation, not the agent).
+        """
         return await self._add(
             conversation_id,
             role="agent",
@@ -85,6 +100,7 @@ class Messages:
             author=author,
             external_id=request.client_id,
             sent_at=None,
+            by_assignee=by_assignee,
         )
 
     async def _add(
@@ -96,6 +112,7 @@ class Messages:
         author: str | None,
         external_id: str | None,
         sent_at: datetime | None,
+        by_assignee: bool = False,
     ) -> tuple[MessageRow, bool]:
         now = self._clock()
         event = Event.AGENT_MESSAGE if role == "agent" else Event.CUSTOMER_MESSAGE
@@ -104,12 +121,19 @@ class Messages:
                 # The conversation row first: concurrent messages of one conversation (on
                 # any replica) then take their seq and outbox ids, and commit, in one order,
                 # so each lane is delivered in seq order.
-                row = await require_conversation(tx, conversation_id, lock=True)
-                if external_id is not None:
-                    earlier = await tx.find_message(conversation_id, role, external_id)
-                    if earlier is not None:
-                        return earlier, False
-                transition(conversation_id, row.status, event)
+                found = await tx.lock_for_message(conversation_id, now)
+                if found is None:
+                    raise ConversationNotFound(conversation_id)
+                row, has_subscribers = found
+                try:
+                    transition(conversation_id, row.status, event)
+                except InvalidTransition:
+                    # A retry of a message stored before the conversation moved on still
+                    # answers with that message.
+                    await self._repeated(tx, conversation_id, role, external_id)
+                    raise
+                if by_assignee:
+                    author = (row.agent or {}).get("name")
                 message = MessageRow(
                     conversation_id=conversation_id,
                     role=role,
@@ -119,28 +143,51 @@ class Messages:
                     sent_at=_aware(sent_at) if sent_at else now,
                     created_at=now,
                 )
-                await tx.add_messages([message])
+                seq = await tx.append_message(message)
+                if seq is None:
+                    await self._repeated(tx, conversation_id, role, external_id)
+                    raise RuntimeError("a repeated message id with no stored message")
+                message.seq = seq
                 view = message_view(message)
+                # No subscriber at all (the common case): nothing to read for them.
+                subscriptions = None if has_subscribers else ()
                 if role == "agent":
-                    await announce(tx, row, "agent.message", {"message": view}, now, to_bot=True)
+                    await announce(
+                        tx,
+                        row,
+                        "agent.message",
+                        {"message": view},
+                        now,
+                        to_bot=True,
+                        subscriptions=subscriptions,
+                    )
                 else:
                     await announce(
-                        tx, row, "customer.message", {"message": view}, now, to_bot=False
+                        tx,
+                        row,
+                        "customer.message",
+                        {"message": view},
+                        now,
+                        to_bot=False,
+                        subscriptions=subscriptions,
                     )
                 if role == "customer" and self._relays_messages(row.channel):
                     post = PostMessage(row.id, row.channel, Message.of(message))
                     await tx.enqueue([post.to_row(now)])
-                await tx.update_conversation(conversation_id, updated_at=now)
-        except IntegrityError:
-            # The same message id raced in twice; the other request stored it.
-            assert external_id is not None
-            async with self._store.transaction() as tx:
-                earlier = await tx.find_message(conversation_id, role, external_id)
-            if earlier is None:
-                raise
-            return earlier, False
+        except _Repeated as repeated:
+            # Rolled back: a repeat changes nothing, not even the conversation's updated_at.
+            return repeated.message, False
         self._on_commit()
         return message, True
+
+    @staticmethod
+    async def _repeated(tx: Tx, conversation_id: str, role: str, external_id: str | None) -> None:
+        """Raise _Repeated with the message stored earlier under this sender's id, if any."""
+        if external_id is None:
+            return
+        earlier = await tx.find_message(conversation_id, role, external_id, detached=True)
+        if earlier is not None:
+            raise _Repeated(earlier)
 
     def _relays_messages(self, channel: str) -> bool:
         adapter = self._adapters.get(channel)
