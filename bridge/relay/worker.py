@@ -225,7 +225,8 @@ class RelayWorker:
     def _idle_seconds(self) -> float:
         """How long the loop may sleep: until the next poll, or the next lease renewal."""
         wait = self._settings.poll_interval_seconds
-        if self._flights:
+        # Attempts that have ended hold no lease worth renewing: the finisher records them.
+        if any(not flight.finished for flight in self._flights.values()):
             wait = min(wait, max(0.0, self._next_renewal - time.monotonic()))
         return wait
 
