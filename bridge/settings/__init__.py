@@ -1,0 +1,44 @@
+"""Settings: YAML from config/, BRIDGE_* environment overrides, secrets from the environment.
+
+`loader` holds the whole (`Settings`, `load_settings`); the sections are in `service`,
+`security` and `directory`.
+"""
+
+from bridge.settings.directory import (
+    AgentSettings,
+    BotSettings,
+    ChannelSettings,
+    OutsideHours,
+    TeamSettings,
+)
+from bridge.settings.loader import DEFAULT_CONFIG, Settings, load_settings
+from bridge.settings.security import OrgToken, SecuritySettings
+from bridge.settings.service import (
+    DEFAULT_RETRY_SCHEDULE,
+    ConsoleSettings,
+    DatabaseSettings,
+    OutboundSettings,
+    QueueSettings,
+    RelaySettings,
+    ServerSettings,
+)
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_RETRY_SCHEDULE",
+    "AgentSettings",
+    "BotSettings",
+    "ChannelSettings",
+    "ConsoleSettings",
+    "DatabaseSettings",
+    "OrgToken",
+    "OutboundSettings",
+    "OutsideHours",
+    "QueueSettings",
+    "RelaySettings",
+    "SecuritySettings",
+    "ServerSettings",
+    "Settings",
+    "TeamSettings",
+    "load_settings",
+]
