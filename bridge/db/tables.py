@@ -151,8 +151,16 @@ class ConversationRow(Base):
         Index("ix_conversations_channel_external_ref", "channel", "external_ref"),
         Index("ix_conversations_queue", "channel", "status", "priority", "created_at"),
         Index("ix_conversations_assignee_status", "assignee_id", "status"),
-        # The channel's latest assignments, for the estimated wait, without reading its history.
-        Index("ix_conversations_channel_assigned", "channel", "assigned_at"),
+        # The channel's latest assignments, for the estimated wait, without reading its
+        # history. Partial: only assigned chats, so the planner never mistakes it for the
+        # queue's index.
+        Index(
+            "ix_conversations_channel_assigned",
+            "channel",
+            "assigned_at",
+            sqlite_where=text("assigned_at IS NOT NULL"),
+            postgresql_where=text("assigned_at IS NOT NULL"),
+        ),
     )
 
 

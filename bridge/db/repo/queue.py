@@ -12,7 +12,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    ScalarSelect,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
 from bridge.db.repo.base import TxPart, affected
 from bridge.db.tables import ConversationRow, QueueChangeRow, QueueChannelRow
@@ -20,6 +31,37 @@ from bridge.domain.status import Status
 
 # A channel never announced counts as announced long ago.
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _bounded_count(*condition: ColumnElement[bool]) -> ScalarSelect[int]:
+    """How many waiting chats of `:channel` meet `condition`, read no further than `:limit`."""
+    matching = (
+        select(literal(1))
+        .where(
+            ConversationRow.channel == bindparam("channel"),
+            ConversationRow.status == Status.PENDING,
+            *condition,
+        )
+        .limit(bindparam("limit"))
+        .subquery()
+    )
+    return select(func.count()).select_from(matching).scalar_subquery()
+
+
+# Queue order is priority (higher first), then age, then id: the chats ahead are three
+# ranges of the queue's index. Built once, so asking costs one cached statement.
+_PRIORITY = bindparam("priority", type_=Integer())
+_CREATED = bindparam("created_at", type_=ConversationRow.created_at.type)
+_AHEAD = select(
+    _bounded_count(ConversationRow.priority > _PRIORITY),
+    _bounded_count(ConversationRow.priority == _PRIORITY, ConversationRow.created_at < _CREATED),
+    # Ties in age are rare; only they are read from the table, for the id.
+    _bounded_count(
+        ConversationRow.priority == _PRIORITY,
+        ConversationRow.created_at == _CREATED,
+        ConversationRow.id < bindparam("id"),
+    ),
+)
 
 
 class Waiting(NamedTuple):
@@ -44,33 +86,17 @@ class QueueQueries(TxPart):
     async def ahead_in_queue(self, row: ConversationRow, limit: int) -> int | None:
         """How many waiting chats of the channel are ahead of `row`; None past `limit`.
 
-        Queue order is priority (higher first), then age, then id. Each part of the count
-        is one range of the index, read no further than `limit + 1` entries, so the cost
-        is bounded however long the queue is.
+        Each part of the count reads no further than `limit + 1` entries of the index, so
+        its cost is bounded however long the queue is.
         """
-        waiting = (
-            ConversationRow.channel == row.channel,
-            ConversationRow.status == Status.PENDING,
-        )
-
-        def bounded(*condition: ColumnElement[bool]) -> ColumnElement[int]:
-            ahead = select(literal(1)).where(*waiting, *condition).limit(limit + 1).subquery()
-            return select(func.count()).select_from(ahead).scalar_subquery()
-
-        query = select(
-            bounded(ConversationRow.priority > row.priority),
-            bounded(
-                ConversationRow.priority == row.priority,
-                ConversationRow.created_at < row.created_at,
-            ),
-            # Ties in age are rare; only they are read from the table, for the id.
-            bounded(
-                ConversationRow.priority == row.priority,
-                ConversationRow.created_at == row.created_at,
-                ConversationRow.id < row.id,
-            ),
-        )
-        counts = (await self.session.execute(query)).one()
+        params = {
+            "channel": row.channel,
+            "priority": row.priority,
+            "created_at": row.created_at,
+            "id": row.id,
+            "limit": limit + 1,
+        }
+        counts = (await self.session.execute(_AHEAD, params)).one()
         ahead = sum(int(count) for count in counts)
         return ahead if ahead <= limit else None
 

@@ -40,7 +40,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_conversations_channel_assigned", ["channel", "assigned_at"], unique=False
+            "ix_conversations_channel_assigned",
+            ["channel", "assigned_at"],
+            unique=False,
+            sqlite_where=sa.text("assigned_at IS NOT NULL"),
+            postgresql_where=sa.text("assigned_at IS NOT NULL"),
         )
 
 
