@@ -17,6 +17,7 @@ from bridge.models import (
     MetadataUpdate,
     ReasonRequest,
 )
+from bridge.services.queue import QueueSpot
 from bridge.typedefs import ASSIGNMENT, OUTBOUND, PROFILES, SERVICE
 from bridge.views import conversation_view, message_view
 
@@ -24,10 +25,11 @@ routes = web.RouteTableDef()
 
 
 async def _conversation_response(
-    request: web.Request, row: ConversationRow, status: int = 200
+    request: web.Request, row: ConversationRow, status: int = 200, queue: QueueSpot | None = None
 ) -> web.Response:
     # The queue position is counted now, on the queue's index (nothing stores it per row).
-    queue = await request.app[ASSIGNMENT].spot(row)
+    if queue is None:
+        queue = await request.app[ASSIGNMENT].spot(row)
     return web.json_response(
         conversation_view(row, request.app[SERVICE].join_url(row), queue), status=status
     )
@@ -39,8 +41,10 @@ async def create_handoff(request: web.Request) -> web.Response:
     body = await parse_body(request, HandoffRequest)
     # Checked before anything is stored: events go to this URL later, with no one to tell.
     await request.app[OUTBOUND].check("callback_url", str(body.callback_url))
-    row, created = await request.app[SERVICE].open(body)
-    return await _conversation_response(request, row, 201 if created else 200)
+    opened = await request.app[SERVICE].open_placed(body)
+    return await _conversation_response(
+        request, opened.row, 201 if opened.created else 200, opened.queue
+    )
 
 
 @routes.get("/v1/conversations/{conversation_id}")

@@ -261,4 +261,8 @@ class Assignment:
         if not waiting_for_agent(row.status, row.assignee_id):
             return QueueSpot()
         async with self._store.transaction() as tx:
-            return await spot_of(tx, row, self._count_limit)
+            return await self.spot_in(tx, row)
+
+    async def spot_in(self, tx: Tx, row: ConversationRow) -> QueueSpot:
+        """The same, counted in a transaction the caller has open."""
+        return await spot_of(tx, row, self._count_limit)

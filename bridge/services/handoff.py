@@ -24,7 +24,7 @@ from bridge.services.assignment import Assignment
 from bridge.services.lifecycle import Actor, Lifecycle
 from bridge.services.lookup import require_conversation
 from bridge.services.messages import Messages
-from bridge.services.opening import Opening
+from bridge.services.opening import Opened, Opening
 from bridge.services.routing_state import RoutingState
 
 
@@ -134,6 +134,11 @@ class HandoffService:
 
     async def open(self, request: HandoffRequest) -> tuple[ConversationRow, bool]:
         """Route and open a handoff; the existing active conversation when there is one."""
+        opened = await self._opening.open(request)
+        return opened.row, opened.created
+
+    async def open_placed(self, request: HandoffRequest) -> Opened:
+        """The same, with the chat's place in the queue counted in the same transaction."""
         return await self._opening.open(request)
 
     def explain(self, request: HandoffRequest) -> Decision:

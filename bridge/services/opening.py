@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 
@@ -28,9 +29,18 @@ from bridge.routing.engine import Decision, HandoffFacts, decide
 from bridge.routing.steps.escalation import Directory
 from bridge.services.assignment import Assignment
 from bridge.services.messages import history_rows
+from bridge.services.queue import QueueSpot
 from bridge.services.routing_state import RoutingState
 
 log = logging.getLogger(__name__)
+
+
+class Opened(NamedTuple):
+    """A handoff's conversation, whether it was created now, and its place in the queue."""
+
+    row: ConversationRow
+    created: bool
+    queue: QueueSpot
 
 
 class Opening:
@@ -54,12 +64,14 @@ class Opening:
         self._on_commit = on_commit
         self._clock = clock
 
-    async def open(self, request: HandoffRequest) -> tuple[ConversationRow, bool]:
+    async def open(self, request: HandoffRequest) -> Opened:
         """Route and open a handoff; the existing active conversation when there is one.
 
-        Returns the conversation and whether it was created now. Two requests racing
-        for the same customer meet at the database's unique indexes: one inserts, the
-        other gets IntegrityError and returns the winner's conversation.
+        Returns the conversation, whether it was created now, and its queue position,
+        counted in the same transaction (a second one would queue again for SQLite's one
+        connection). Two requests racing for the same customer meet at the database's
+        unique indexes: one inserts, the other gets IntegrityError and returns the
+        winner's conversation.
         """
         decision = self.explain(request)
         main = decision.main_channel
@@ -72,26 +84,27 @@ class Opening:
                     request.bot.platform, request.bot.conversation_id, main, request.customer.id
                 )
                 if existing is not None:
-                    return existing, False
+                    return Opened(existing, False, await self._assignment.spot_in(tx, existing))
                 row = await self._create(tx, request, decision)
                 # A handoff outside business hours failed at once: nobody is offered it.
                 if row.status == Status.PENDING:
                     await self._assignment.place(tx, row, decision, directory)
                     await self._assignment.queue_changed(tx, row.channel, row.created_at)
+                spot = await self._assignment.spot_in(tx, row)
         except IntegrityError:
             async with self._store.transaction() as tx:
                 existing = await tx.find_active(
                     request.bot.platform, request.bot.conversation_id, main, request.customer.id
                 )
-            if existing is None:
-                raise
-            return existing, False
+                if existing is None:
+                    raise
+                return Opened(existing, False, await self._assignment.spot_in(tx, existing))
         self._on_commit()
         log.info(
             "handoff.routed",
             extra={"conversation": row.id, "channel": row.channel, "rule": row.route_rule},
         )
-        return row, True
+        return Opened(row, True, spot)
 
     def explain(self, request: HandoffRequest) -> Decision:
         """The routing decision for a would-be handoff, without storing anything."""
