@@ -11,6 +11,7 @@ behind a lane's head, so a backlog of thousands of rows costs what a handful doe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,8 @@ def _claimable(row: str, avoid: int) -> str:
     return condition
 
 
+# Built once per shape: the claim runs on every tick of every worker.
+@functools.lru_cache(maxsize=64)
 def _claim_statement(dialect: str, avoid: int, bounded: bool) -> TextualSelect:
     head_of_scanned = _HEAD.format(lane="lanes.lane")
     upto = " AND lanes.lane <= :upto" if bounded else ""
