@@ -52,7 +52,13 @@ def _claim_statement(dialect: str, avoid: int, bounded: bool) -> TextualSelect:
     upto = " AND lanes.lane <= :upto" if bounded else ""
     # PostgreSQL: rows another replica is claiming right now are skipped, not waited for;
     # its lease then keeps them out of every later claim.
-    skip_locked = " FOR UPDATE OF c SKIP LOCKED" if dialect == "postgresql" else ""
+    skip_locked = ""
+    recheck = ""
+    if dialect == "postgresql":
+        skip_locked = " FOR UPDATE OF c SKIP LOCKED"
+        # The row as locked is checked again; SQLite runs one writer at a time, and the
+        # same condition there would make it scan every pending row through the index.
+        recheck = "AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)"
     columns = ", ".join(column.name for column in _OUTBOX.columns)
     sql = f"""
         WITH RECURSIVE lanes(lane, found) AS (
@@ -72,7 +78,7 @@ def _claim_statement(dialect: str, avoid: int, bounded: bool) -> TextualSelect:
             WHERE {_claimable("c", avoid)}{upto}
             LIMIT :limit{skip_locked}
         )
-        AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)
+        {recheck}
         RETURNING {columns}
     """
     stamp = UTCDateTime()
