@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import delete, func, select, update
 
 from bridge.db.notify import notify_outbox
 from bridge.db.repo.base import TxPart, affected
@@ -29,50 +28,6 @@ class OutboxQueries(TxPart):
             await notify_outbox(self.session)
             self._replicas_notified = True
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxRow]:
-        """Lease up to `limit` deliveries that are due and at the head of their lane.
-
-        Only the oldest pending row of a lane is eligible, and not while it is leased,
-        so one lane is delivered by one worker at a time, in order, across replicas.
-        """
-        earlier = aliased(OutboxRow)
-        candidates = (
-            select(OutboxRow.id)
-            .where(
-                OutboxRow.status == "pending",
-                OutboxRow.next_attempt_at <= now,
-                or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
-                ~exists().where(
-                    earlier.lane == OutboxRow.lane,
-                    earlier.status == "pending",
-                    earlier.id < OutboxRow.id,
-                ),
-            )
-            .order_by(OutboxRow.id)
-            .limit(limit)
-        )
-        ids = list((await self.session.execute(candidates)).scalars())
-        claimed: list[int] = []
-        for row_id in ids:
-            result = await self.session.execute(
-                update(OutboxRow)
-                .where(
-                    OutboxRow.id == row_id,
-                    OutboxRow.status == "pending",
-                    or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
-                )
-                .values(lease_until=now + lease)
-                .execution_options(synchronize_session=False)
-            )
-            if affected(result):
-                claimed.append(row_id)
-        if not claimed:
-            return []
-        rows = await self.session.execute(
-            select(OutboxRow).where(OutboxRow.id.in_(claimed)).order_by(OutboxRow.id)
-        )
-        return list(rows.scalars())
-
     async def mark_delivered(self, row_id: int, now: datetime) -> None:
         """The receiver accepted the delivery."""
         await self.session.execute(
@@ -84,19 +39,6 @@ class OutboxQueries(TxPart):
                 delivered_at=now,
                 lease_until=None,
                 last_error=None,
-            )
-        )
-
-    async def mark_retry(self, row_id: int, next_attempt_at: datetime, error: str) -> None:
-        """The attempt failed for a passing reason; try again later."""
-        await self.session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id == row_id)
-            .values(
-                attempts=OutboxRow.attempts + 1,
-                next_attempt_at=next_attempt_at,
-                lease_until=None,
-                last_error=error[:2000],
             )
         )
 
