@@ -16,6 +16,7 @@ from bridge.ports.agent_side import AgentSideAdapter, ConversationRef
 from bridge.ports.bot_side import DEFAULT_BOT, BotSideAdapter
 from bridge.ports.http import HttpClient
 from bridge.relay import signing
+from bridge.relay.delivery import DeliveryResult
 from bridge.relay.jobs import (
     BotEvent,
     CloseConversation,
@@ -26,7 +27,6 @@ from bridge.relay.jobs import (
     SubscriberEvent,
 )
 from bridge.relay.registry import JobRegistry
-from bridge.relay.worker import DeliveryResult
 
 # Work about one conversation, by its id.
 ConversationWork = Callable[[str], Awaitable[None]]

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 from bridge.db.tables import OutboxRow
 from bridge.errors import PlatformRejected
+from bridge.relay.delivery import DeliveryResult
 from bridge.relay.jobs import Job, job_types
-from bridge.relay.worker import DeliveryResult
 
 J = TypeVar("J", bound=Job)
 

@@ -18,113 +18,21 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
-from urllib.parse import urlsplit
 
 from bridge.db.repo import Store, Tx
-from bridge.db.repo.delivery import like_prefix
 from bridge.db.tables import OutboxRow
 from bridge.errors import PlatformError, PlatformUnavailable
+from bridge.relay.delivery import Deliverer, DeliveryHooks, DeliveryResult
+from bridge.relay.destinations import destination, target_patterns
+from bridge.relay.schedule import retry_delay
 from bridge.settings import RelaySettings
 
 log = logging.getLogger(__name__)
-
-# Up to this share of a scheduled delay is added at random, so receivers that failed
-# together are not retried together.
-SCHEDULE_JITTER = 0.2
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryResult:
-    """What a delivery learned that the bridge keeps (the platform's id, its join link)."""
-
-    external_ref: str | None = None
-    join_url: str | None = None
-
-
-class Deliverer(Protocol):
-    """Performs one delivery, raising a PlatformError when it fails."""
-
-    async def deliver(self, row: OutboxRow) -> DeliveryResult: ...
-
-
-class DeliveryHooks(Protocol):
-    """Lets the conversation lifecycle react to a delivery's outcome, in the same transaction."""
-
-    async def delivered(self, tx: Tx, row: OutboxRow, result: DeliveryResult) -> None: ...
-
-    async def dead(self, tx: Tx, row: OutboxRow, error: str) -> None: ...
-
-
-def backoff_seconds(
-    attempts: int, settings: RelaySettings, rand: Callable[[], float] = random.random
-) -> float:
-    """The wait after the attempt just failed (1-based), jitter included.
-
-    The retry schedule's n-th entry (its last repeats) plus up to 20%; or, when
-    `backoff_initial_seconds` is set, capped exponential backoff with equal jitter.
-    """
-    if settings.backoff_initial_seconds is not None:
-        ceiling: float = min(
-            settings.backoff_max_seconds, settings.backoff_initial_seconds * 2.0 ** (attempts - 1)
-        )
-        return ceiling / 2 + rand() * ceiling / 2
-    schedule = settings.retry_schedule_seconds
-    delay = float(schedule[min(attempts, len(schedule)) - 1])
-    return delay * (1 + SCHEDULE_JITTER * rand())
-
-
-def retry_delay(
-    exc: PlatformError,
-    attempts: int,
-    settings: RelaySettings,
-    rand: Callable[[], float] = random.random,
-) -> float | None:
-    """Seconds until the next attempt after `attempts` attempts, or None: the row is dead.
-
-    A refusal (a 4xx) is dead at once, as is the last attempt; a Retry-After is honoured
-    when it asks for longer than the schedule.
-    """
-    if not exc.retryable or attempts >= settings.max_attempts:
-        return None
-    delay = backoff_seconds(attempts, settings, rand)
-    retry_after = getattr(exc, "retry_after", None)
-    return delay if retry_after is None else max(delay, retry_after)
-
-
-def retry_horizon_seconds(settings: RelaySettings) -> float:
-    """The shortest time from a first failed attempt to a delivery being dead."""
-    return sum(
-        backoff_seconds(n, settings, rand=lambda: 0.0) for n in range(1, settings.max_attempts)
-    )
-
-
-def destination(target: str) -> str:
-    """Who receives a row: a URL's host and port, else the target itself (a channel)."""
-    parts = urlsplit(target)
-    if parts.scheme in ("http", "https") and parts.hostname:
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            return target
-        return f"{parts.hostname}:{port}"
-    return target
-
-
-def _target_patterns(target: str) -> list[str]:
-    """LIKE patterns for the rows that go where `target` goes, as it is spelt."""
-    parts = urlsplit(target)
-    if parts.scheme in ("http", "https") and parts.netloc:
-        base = f"{parts.scheme}://{parts.netloc}"
-        return [like_prefix(base + "/"), like_prefix(base + "?"), like_prefix(base)[:-1]]
-    # The pattern without its trailing % matches the target exactly.
-    return [like_prefix(target)[:-1]]
 
 
 @dataclass(slots=True)
@@ -241,7 +149,7 @@ class RelayWorker:
                 pattern
                 for flight in self._flights.values()
                 if busy[flight.destination] >= cap
-                for pattern in _target_patterns(flight.row.target)
+                for pattern in target_patterns(flight.row.target)
             }
         )
         now = self._clock()

@@ -17,8 +17,8 @@ from bridge.domain.status import ACTIVE
 from bridge.models import AgentMessageRequest, CustomerMessageRequest, HandoffRequest
 from bridge.ports.agent_side import AgentSideAdapter, ConversationRef
 from bridge.ports.links import JoinLinks
+from bridge.relay.delivery import DeliveryResult
 from bridge.relay.jobs import BotEvent
-from bridge.relay.worker import DeliveryResult
 from bridge.routing.engine import Decision
 from bridge.services.assignment import Assignment
 from bridge.services.lifecycle import Actor, Lifecycle

@@ -23,8 +23,8 @@ from bridge.errors import FieldProblem, InvalidInput
 from bridge.events import announce
 from bridge.models import HandoffRequest
 from bridge.ports.agent_side import AgentSideAdapter
+from bridge.relay.delivery import DeliveryResult
 from bridge.relay.jobs import Job, Message, OpenConversation, PostMessage, ReplayInbound
-from bridge.relay.worker import DeliveryResult
 from bridge.routing.engine import Decision, HandoffFacts, decide
 from bridge.routing.steps.escalation import Directory
 from bridge.services.assignment import Assignment

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.errors import PlatformRejected, PlatformUnavailable
-from bridge.relay.worker import backoff_seconds, retry_delay, retry_horizon_seconds
+from bridge.relay.schedule import backoff_seconds, retry_delay, retry_horizon_seconds
 from bridge.settings import RelaySettings, load_settings
 from tests.conftest import ROOT
 

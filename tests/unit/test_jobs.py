@@ -17,6 +17,7 @@ from bridge.db.tables import MessageRow, OutboxRow
 from bridge.domain.status import Status
 from bridge.errors import PlatformRejected
 from bridge.ports.http import HttpClient
+from bridge.relay.delivery import DeliveryResult
 from bridge.relay.handlers import Deliveries, job_registry
 from bridge.relay.jobs import (
     BotEvent,
@@ -32,7 +33,6 @@ from bridge.relay.jobs import (
     job_types,
 )
 from bridge.relay.registry import JobRegistry
-from bridge.relay.worker import DeliveryResult
 from bridge.views import message_view
 from tests.conftest import Database, make_settings
 

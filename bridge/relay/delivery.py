@@ -1,0 +1,31 @@
+"""What the worker needs from those it runs deliveries for: a deliverer and outcome hooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bridge.db.repo import Tx
+from bridge.db.tables import OutboxRow
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What a delivery learned that the bridge keeps (the platform's id, its join link)."""
+
+    external_ref: str | None = None
+    join_url: str | None = None
+
+
+class Deliverer(Protocol):
+    """Performs one delivery, raising a PlatformError when it fails."""
+
+    async def deliver(self, row: OutboxRow) -> DeliveryResult: ...
+
+
+class DeliveryHooks(Protocol):
+    """Lets the conversation lifecycle react to a delivery's outcome, in the same transaction."""
+
+    async def delivered(self, tx: Tx, row: OutboxRow, result: DeliveryResult) -> None: ...
+
+    async def dead(self, tx: Tx, row: OutboxRow, error: str) -> None: ...
