@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer, unused_port
 
 from bridge.app import create_app
 from bridge.settings import Settings, load_settings
+from bridge.settings.loader import deep_merge
 from tests.fakes import WEBHOOK_SECRET, FakeBot
 from tests.kit.eventually import WITHIN_SECONDS, eventually
 
@@ -104,17 +105,7 @@ def make_settings(database: Database, port: int, **overrides: Any) -> Settings:
         "queue": {"update_seconds": 0.2},
         "security": {"webhook_secret": WEBHOOK_SECRET, "console_secret": CONSOLE_SECRET},
     }
-    return load_settings(CONFIG, **_merge(base, overrides))
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+    return load_settings(CONFIG, **deep_merge(base, overrides))
 
 
 @dataclass

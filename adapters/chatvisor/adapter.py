@@ -37,16 +37,7 @@ from adapters.chatvisor.options import ChatvisorOptions
 from adapters.chatvisor.wire import CustomerState, parse_customer, parse_webhook
 from adapters.kit import PlatformAdapter, UrlToken, json_or_none, message_key, webhook_object
 from bridge.errors import MalformedPayload, PlatformRejected
-from bridge.ports.agent_side import (
-    Capabilities,
-    ConversationRef,
-    ConversationSnapshot,
-    InboundEvent,
-    InboundRequest,
-    OpenResult,
-    OutboundMessage,
-    Presence,
-)
+from bridge.ports import agent_side as port
 from bridge.ports.http import HttpResponse
 
 log = logging.getLogger(__name__)
@@ -58,7 +49,7 @@ class ChatvisorAdapter(PlatformAdapter[ChatvisorOptions]):
     """Chatvisor / TeamViewer Engage as the agent side."""
 
     platform: ClassVar[str] = "chatvisor"
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities: ClassVar[port.Capabilities] = port.Capabilities(
         history=False,
         join_url=True,
         availability=True,
@@ -73,7 +64,7 @@ class ChatvisorAdapter(PlatformAdapter[ChatvisorOptions]):
 
     # -- outbound --------------------------------------------------------------------------
 
-    async def open_conversation(self, conversation: ConversationSnapshot) -> OpenResult:
+    async def open_conversation(self, conversation: port.ConversationSnapshot) -> port.OpenResult:
         """Tag the customer, assign when configured, and get the agent's join link."""
         customer = conversation.customer
         tag: dict[str, Any] = {key: customer.get(key) for key in _TAG_FIELDS}
@@ -89,9 +80,11 @@ class ChatvisorAdapter(PlatformAdapter[ChatvisorOptions]):
             "chatvisor.opened",
             extra={"conversation": conversation.id, "assigned": assignment is not None},
         )
-        return OpenResult(external_ref=customer_id, join_url=join_url)
+        return port.OpenResult(external_ref=customer_id, join_url=join_url)
 
-    async def post_message(self, conversation: ConversationRef, message: OutboundMessage) -> None:
+    async def post_message(
+        self, conversation: port.ConversationRef, message: port.OutboundMessage
+    ) -> None:
         """Post one message into the customer's chat, marked so its echo is recognised."""
         marker = self.options.echo_marker
         body = {
@@ -105,7 +98,7 @@ class ChatvisorAdapter(PlatformAdapter[ChatvisorOptions]):
         url = self.options.url(self.options.message_path, self._customer_of(conversation))
         await self._call("POST", url, json_body=body)
 
-    async def close_conversation(self, conversation: ConversationRef, reason: str) -> None:
+    async def close_conversation(self, conversation: port.ConversationRef, reason: str) -> None:
         """Mark the customer DONE, which ends the chat for Chatvisor's agents."""
         url = self.options.url(self.options.status_path, self._customer_of(conversation))
         await self._call("PUT", url, json_body={"status": "DONE"})
@@ -115,7 +108,7 @@ class ChatvisorAdapter(PlatformAdapter[ChatvisorOptions]):
         url = self.options.url(self.options.visibility_path)
         await self._call("PUT", url, json_body={"visible": visible})
 
-    async def agent_presence(self) -> list[InboundEvent]:
+    async def agent_presence(self) -> list[port.InboundEvent]:
         """Every agent account with its presence, as agent.presence events."""
         response = await self._call("GET", self.options.url(self.options.users_path))
         users = _results(json_or_none(response), "user list")
@@ -127,7 +120,7 @@ class ChatvisorAdapter(PlatformAdapter[ChatvisorOptions]):
             presence = _presence(user)
             name = " ".join(str(user[k]) for k in ("firstname", "lastname") if user.get(k))
             events.append(
-                InboundEvent(
+                port.InboundEvent(
                     kind="agent.presence",
                     event_id=f"chatvisor:presence:{agent_id}:{presence}",
                     agent_id=agent_id,
@@ -147,7 +140,7 @@ class ChatvisorAdapter(PlatformAdapter[ChatvisorOptions]):
         """The configured interval; None leaves polling to webhooks."""
         return self.options.poll_interval_seconds
 
-    async def poll(self, cursor: str | None) -> tuple[list[InboundEvent], str | None]:
+    async def poll(self, cursor: str | None) -> tuple[list[port.InboundEvent], str | None]:
         """Agent messages and closes since the last poll, from the customer list."""
         state = PollCursor.load(cursor)
         customers, complete = await self._list_customers()
@@ -178,7 +171,7 @@ class ChatvisorAdapter(PlatformAdapter[ChatvisorOptions]):
 
     # -- inbound webhooks ------------------------------------------------------------------
 
-    def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
+    def parse_inbound(self, request: port.InboundRequest) -> list[port.InboundEvent]:
         """DONE closes; an agent's message is relayed; the customer's and our echoes drop."""
         body = webhook_object(request, "a Chatvisor webhook body")
         return parse_webhook(body, self.options.echo_marker)
@@ -215,7 +208,7 @@ class ChatvisorAdapter(PlatformAdapter[ChatvisorOptions]):
         return None
 
     @staticmethod
-    def _customer_of(conversation: ConversationRef) -> str:
+    def _customer_of(conversation: port.ConversationRef) -> str:
         if not conversation.external_ref:
             raise PlatformRejected(
                 f"conversation {conversation.id} has no Chatvisor customerId (not opened)"
@@ -257,7 +250,7 @@ def _results(body: Any, what: str) -> list[Any]:
     raise PlatformRejected(f"the Chatvisor {what} is not a list or {{results: [...]}}")
 
 
-def _presence(user: dict[str, Any]) -> Presence:
+def _presence(user: dict[str, Any]) -> port.Presence:
     """online and available -> online; online but unavailable -> absent; else offline."""
     if not user.get("online"):
         return "offline"

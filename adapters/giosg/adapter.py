@@ -70,15 +70,7 @@ from adapters.giosg.options import GiosgOptions
 from adapters.giosg.wire import GiosgAttachment, parse_webhook, plain_text, rich_body
 from adapters.kit import PlatformAdapter, UrlToken, json_object, webhook_object
 from bridge.errors import PlatformAuthError, PlatformRejected
-from bridge.ports.agent_side import (
-    Capabilities,
-    ConversationRef,
-    ConversationSnapshot,
-    InboundEvent,
-    InboundRequest,
-    OpenResult,
-    OutboundMessage,
-)
+from bridge.ports import agent_side as port
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +106,7 @@ def _kept_visitor(raw: str, chat_id: str) -> tuple[str, str]:
     return visitor_id, secret
 
 
-def _variables(conversation: ConversationSnapshot) -> dict[str, str]:
+def _variables(conversation: port.ConversationSnapshot) -> dict[str, str]:
     """The visitor variables agents see: metadata first, so the bridge's own keys win."""
     values: dict[str, str] = {}
     for key, value in conversation.metadata.items():
@@ -139,7 +131,7 @@ class GiosgAdapter(PlatformAdapter[GiosgOptions]):
     """giosg LIVE: the bridge is an external visitor; agents answer in the giosg console."""
 
     platform: ClassVar[str] = "giosg"
-    capabilities: ClassVar[Capabilities] = Capabilities(history=False, availability=True)
+    capabilities: ClassVar[port.Capabilities] = port.Capabilities(history=False, availability=True)
     # giosg signs no webhook: the secret last segment of the URL the giosg app posts to.
     webhook_auth: ClassVar[UrlToken] = UrlToken(
         "webhook_secret", refusal="giosg webhook: the secret in the URL does not match"
@@ -154,7 +146,7 @@ class GiosgAdapter(PlatformAdapter[GiosgOptions]):
 
     # -- outbound ------------------------------------------------------------------------
 
-    async def open_conversation(self, conversation: ConversationSnapshot) -> OpenResult:
+    async def open_conversation(self, conversation: port.ConversationSnapshot) -> port.OpenResult:
         """Make a visitor with the customer's variables, open its chat, invite the team."""
         opts = self.options
         visitor = await self._authenticate(None)
@@ -186,16 +178,18 @@ class GiosgAdapter(PlatformAdapter[GiosgOptions]):
         await self._keep(chat_id, visitor)
         await self._invite_team(conversation.id, chat_id)
         log.info("giosg.opened", extra={"conversation": conversation.id, "chat": chat_id})
-        return OpenResult(external_ref=chat_id)
+        return port.OpenResult(external_ref=chat_id)
 
-    async def post_message(self, conversation: ConversationRef, message: OutboundMessage) -> None:
+    async def post_message(
+        self, conversation: port.ConversationRef, message: port.OutboundMessage
+    ) -> None:
         """Post one message as the conversation's visitor."""
         chat_id = self._chat_of(conversation)
         visitor = await self._resume(chat_id)
         await self._send(visitor, chat_id, {"type": "msg", "message": message.text})
 
     async def post_rich_message(
-        self, conversation: ConversationRef, text: str, attachments: Sequence[GiosgAttachment]
+        self, conversation: port.ConversationRef, text: str, attachments: Sequence[GiosgAttachment]
     ) -> None:
         """Post a message with buttons; plain text when it has none or giosg refuses them."""
         chat_id = self._chat_of(conversation)
@@ -215,7 +209,7 @@ class GiosgAdapter(PlatformAdapter[GiosgOptions]):
             fallback = {"type": "msg", "message": plain_text(text, attachments)}
             await self._send(visitor, chat_id, fallback)
 
-    async def close_conversation(self, conversation: ConversationRef, reason: str) -> None:
+    async def close_conversation(self, conversation: port.ConversationRef, reason: str) -> None:
         """End the giosg chat (`is_ended: true` locks it for good)."""
         chat_id = self._chat_of(conversation)
         await self.http.request(
@@ -248,13 +242,13 @@ class GiosgAdapter(PlatformAdapter[GiosgOptions]):
 
     # -- inbound -------------------------------------------------------------------------
 
-    def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
+    def parse_inbound(self, request: port.InboundRequest) -> list[port.InboundEvent]:
         """Agent messages, joins and ended chats; the bridge's own messages are dropped."""
         return parse_webhook(webhook_object(request, "giosg webhook: the body"))
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _chat_of(self, conversation: ConversationRef) -> str:
+    def _chat_of(self, conversation: port.ConversationRef) -> str:
         if not conversation.external_ref:
             raise PlatformRejected(f"conversation {conversation.id} has no giosg chat yet")
         return conversation.external_ref

@@ -59,15 +59,7 @@ from adapters.jivochat.wire import (
 from adapters.kit import PlatformAdapter, UrlToken, webhook_object
 from bridge.errors import MalformedPayload, PlatformRejected
 from bridge.models import MAX_TEXT
-from bridge.ports.agent_side import (
-    Capabilities,
-    ConversationRef,
-    ConversationSnapshot,
-    InboundEvent,
-    InboundRequest,
-    OpenResult,
-    OutboundMessage,
-)
+from bridge.ports import agent_side as port
 from bridge.ports.context import AdapterContext
 
 log = logging.getLogger(__name__)
@@ -102,9 +94,11 @@ class JivoChatAdapter(PlatformAdapter[ModeT]):
 class JivoBotApiAdapter(JivoChatAdapter[BotApiChannelOptions]):
     """JivoChat's agents via the Bot API's INVITE_AGENT (`mode: bot_api`)."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(history=True, messages=False, inbound=False)
+    capabilities: ClassVar[port.Capabilities] = port.Capabilities(
+        history=True, messages=False, inbound=False
+    )
 
-    async def open_conversation(self, conversation: ConversationSnapshot) -> OpenResult:
+    async def open_conversation(self, conversation: port.ConversationSnapshot) -> port.OpenResult:
         """Send INVITE_AGENT for the Jivo chat the bot handed over; the chat id is the ref."""
         chat_id = conversation.metadata.get("jivo_chat_id")
         client_id = conversation.metadata.get("jivo_client_id") or conversation.customer.get("id")
@@ -129,15 +123,17 @@ class JivoBotApiAdapter(JivoChatAdapter[BotApiChannelOptions]):
         )
         await self.http.request("POST", url, json_body=invite)
         log.info("jivochat.invite_agent", extra={"conversation": conversation.id})
-        return OpenResult(external_ref=str(chat_id))
+        return port.OpenResult(external_ref=str(chat_id))
 
-    async def post_message(self, conversation: ConversationRef, message: OutboundMessage) -> None:
+    async def post_message(
+        self, conversation: port.ConversationRef, message: port.OutboundMessage
+    ) -> None:
         """Never called (Capabilities.messages is False): the customer writes in Jivo itself."""
         raise PlatformRejected(
             "a Jivo bot_api channel relays no messages: the customer talks to the agent in Jivo"
         )
 
-    async def close_conversation(self, conversation: ConversationRef, reason: str) -> None:
+    async def close_conversation(self, conversation: port.ConversationRef, reason: str) -> None:
         """Nothing to call: the Bot API lets a provider invite an agent, not end a chat."""
         log.info("jivochat.close_not_supported", extra={"conversation": conversation.id})
 
@@ -145,7 +141,7 @@ class JivoBotApiAdapter(JivoChatAdapter[BotApiChannelOptions]):
 class JivoChatApiAdapter(JivoChatAdapter[ChatApiChannelOptions]):
     """JivoChat's Chat API (`mode: chat_api`): the bridge is a custom client channel."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities: ClassVar[port.Capabilities] = port.Capabilities(
         history=False, messages=True, availability=True, inbound=True
     )
     # Jivo signs nothing: the webhook URL's secret segment is compared in constant time.
@@ -176,7 +172,7 @@ class JivoChatApiAdapter(JivoChatAdapter[ChatApiChannelOptions]):
             raise PlatformRejected(f"Jivo's status answered {quoted!r}, not 0 or 1")
         return answer == "1"
 
-    async def open_conversation(self, conversation: ConversationSnapshot) -> OpenResult:
+    async def open_conversation(self, conversation: port.ConversationSnapshot) -> port.OpenResult:
         """Introduce the customer (and the handoff's metadata) in a new Jivo chat."""
         customer = conversation.customer
         client_id = str(customer["id"])
@@ -184,9 +180,11 @@ class JivoChatApiAdapter(JivoChatAdapter[ChatApiChannelOptions]):
         await self._send(
             _sender(customer), f"{OUR_ID_PREFIX}{conversation.id}-intro", _intro(conversation)
         )
-        return OpenResult(external_ref=client_id)
+        return port.OpenResult(external_ref=client_id)
 
-    async def post_message(self, conversation: ConversationRef, message: OutboundMessage) -> None:
+    async def post_message(
+        self, conversation: port.ConversationRef, message: port.OutboundMessage
+    ) -> None:
         """POST one message as the customer; its id is stable, so a retry repeats it."""
         if conversation.external_ref is None:
             raise PlatformRejected(f"conversation {conversation.id} was never opened in Jivo")
@@ -197,7 +195,7 @@ class JivoChatApiAdapter(JivoChatAdapter[ChatApiChannelOptions]):
             message.text,
         )
 
-    async def close_conversation(self, conversation: ConversationRef, reason: str) -> None:
+    async def close_conversation(self, conversation: port.ConversationRef, reason: str) -> None:
         """Tell the agent in the chat: the Chat API has no call that ends a chat."""
         if conversation.external_ref is None:
             return
@@ -206,7 +204,7 @@ class JivoChatApiAdapter(JivoChatAdapter[ChatApiChannelOptions]):
             {"id": conversation.external_ref}, f"{OUR_ID_PREFIX}{conversation.id}-close", notice
         )
 
-    def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
+    def parse_inbound(self, request: port.InboundRequest) -> list[port.InboundEvent]:
         """An agent's reply as agent.message; echoes, typing and read notices are dropped."""
         body = webhook_object(request, "a Jivo event")
         message = optional_object(body, "message")
@@ -223,7 +221,7 @@ class JivoChatApiAdapter(JivoChatAdapter[ChatApiChannelOptions]):
         sender = optional_object(body, "sender")
         client_id = as_id(recipient.get("id"), "recipient.id")
         return [
-            InboundEvent(
+            port.InboundEvent(
                 kind="agent.message",
                 event_id=short_id(message_id or event_key({}, request.body)),
                 external_ref=client_id,
@@ -259,7 +257,7 @@ def _sender(customer: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _intro(conversation: ConversationSnapshot) -> str:
+def _intro(conversation: port.ConversationSnapshot) -> str:
     details = [f"{key}: {value}" for key, value in conversation.metadata.items()]
     labels = conversation.customer.get("labels") or []
     if labels:

@@ -59,15 +59,7 @@ from adapters.kommunicate import inbound
 from adapters.kommunicate.inbound import MESSAGE_ID_KEY, ORIGIN_KEY, ORIGIN_VALUE
 from adapters.kommunicate.options import ConversationSettings, KommunicateOptions
 from bridge.errors import PlatformRejected
-from bridge.ports.agent_side import (
-    Capabilities,
-    ConversationRef,
-    ConversationSnapshot,
-    InboundEvent,
-    InboundRequest,
-    OpenResult,
-    OutboundMessage,
-)
+from bridge.ports import agent_side as port
 from bridge.ports.http import HttpResponse
 
 log = logging.getLogger(__name__)
@@ -105,7 +97,7 @@ class KommunicateAdapter(PlatformAdapter[KommunicateOptions]):
     """Kommunicate: agents answer handed-off chats in the Kommunicate dashboard."""
 
     platform: ClassVar[str] = "kommunicate"
-    capabilities: ClassVar[Capabilities] = Capabilities(history=False, join_url=True)
+    capabilities: ClassVar[port.Capabilities] = port.Capabilities(history=False, join_url=True)
     # Kommunicate documents `Authentication` (sic); `Authorization` is taken should it switch.
     webhook_auth: ClassVar[HeaderToken] = HeaderToken(
         "Authentication",
@@ -116,7 +108,7 @@ class KommunicateAdapter(PlatformAdapter[KommunicateOptions]):
 
     # -- outbound -----------------------------------------------------------------------
 
-    async def open_conversation(self, conversation: ConversationSnapshot) -> OpenResult:
+    async def open_conversation(self, conversation: port.ConversationSnapshot) -> port.OpenResult:
         """Create the group with its members and routing metadata; assign when asked to."""
         opts = self.options
         wanted = ConversationSettings.parse(conversation.settings)
@@ -174,7 +166,7 @@ class KommunicateAdapter(PlatformAdapter[KommunicateOptions]):
         if assignee:
             await self.change_assignee(group_id, assignee)
         log.info("kommunicate.opened", extra={"conversation": conversation.id, "group": group_id})
-        return OpenResult(
+        return port.OpenResult(
             external_ref=f"{group_id}{_REF_SEPARATOR}{customer_user}",
             join_url=self._dashboard_link(group_id),
         )
@@ -201,7 +193,9 @@ class KommunicateAdapter(PlatformAdapter[KommunicateOptions]):
         level = logging.INFO if result in ("updated", "already updated", None) else logging.WARNING
         log.log(level, "kommunicate.assigned", extra={"group": group_id, "result": str(result)})
 
-    async def post_message(self, conversation: ConversationRef, message: OutboundMessage) -> None:
+    async def post_message(
+        self, conversation: port.ConversationRef, message: port.OutboundMessage
+    ) -> None:
         """Post one message as its original author, marked as the bridge's, with its id."""
         group_id, customer_user = self._parse_ref(conversation)
         sender = customer_user if message.role == "customer" else self.options.bot_user_id
@@ -219,7 +213,7 @@ class KommunicateAdapter(PlatformAdapter[KommunicateOptions]):
         response = await self.http.request("POST", url, json_body=body, headers=self._headers())
         _answer(response, "take a message")
 
-    async def close_conversation(self, conversation: ConversationRef, reason: str) -> None:
+    async def close_conversation(self, conversation: port.ConversationRef, reason: str) -> None:
         """Mark the conversation resolved (Kommunicate has no separate hand-back status)."""
         group_id, _ = self._parse_ref(conversation)
         params = {"groupId": group_id, "status": str(self.options.resolved_status)}
@@ -232,7 +226,7 @@ class KommunicateAdapter(PlatformAdapter[KommunicateOptions]):
         _answer(response, "change the conversation's status")
         log.info("kommunicate.resolved", extra={"conversation": conversation.id, "group": group_id})
 
-    def join_url(self, conversation: ConversationRef) -> str | None:
+    def join_url(self, conversation: port.ConversationRef) -> str | None:
         """The conversation in the Kommunicate dashboard (agents log in there)."""
         # Read for every view of the conversation: never raise, whatever the ref holds.
         group_id = (conversation.external_ref or "").partition(_REF_SEPARATOR)[0]
@@ -252,7 +246,7 @@ class KommunicateAdapter(PlatformAdapter[KommunicateOptions]):
 
     # -- inbound ------------------------------------------------------------------------
 
-    def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
+    def parse_inbound(self, request: port.InboundRequest) -> list[port.InboundEvent]:
         """An agent's message as `agent.message`; echoes and non-agent messages are dropped."""
         return inbound.parse(request, self.options)
 
@@ -270,7 +264,7 @@ class KommunicateAdapter(PlatformAdapter[KommunicateOptions]):
         return str(candidate)
 
     @staticmethod
-    def _parse_ref(conversation: ConversationRef) -> tuple[str, str]:
+    def _parse_ref(conversation: port.ConversationRef) -> tuple[str, str]:
         group_id, _, customer_user = (conversation.external_ref or "").partition(_REF_SEPARATOR)
         if not group_id or not customer_user:
             raise PlatformRejected(

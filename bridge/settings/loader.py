@@ -16,16 +16,8 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bridge.errors import ConfigError
-from bridge.settings.directory import AgentSettings, BotSettings, ChannelSettings, TeamSettings
+from bridge.settings import directory, service
 from bridge.settings.security import SecuritySettings
-from bridge.settings.service import (
-    ConsoleSettings,
-    DatabaseSettings,
-    OutboundSettings,
-    QueueSettings,
-    RelaySettings,
-    ServerSettings,
-)
 
 DEFAULT_CONFIG = Path("config/bridge.yaml")
 
@@ -37,26 +29,26 @@ class Settings(BaseSettings):
         env_prefix="BRIDGE_", env_nested_delimiter="__", extra="forbid"
     )
 
-    server: ServerSettings = Field(default_factory=ServerSettings)
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
-    relay: RelaySettings = Field(default_factory=RelaySettings)
-    queue: QueueSettings = Field(default_factory=QueueSettings)
-    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    server: service.ServerSettings = Field(default_factory=service.ServerSettings)
+    database: service.DatabaseSettings = Field(default_factory=service.DatabaseSettings)
+    console: service.ConsoleSettings = Field(default_factory=service.ConsoleSettings)
+    relay: service.RelaySettings = Field(default_factory=service.RelaySettings)
+    queue: service.QueueSettings = Field(default_factory=service.QueueSettings)
+    outbound: service.OutboundSettings = Field(default_factory=service.OutboundSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     # The main channel a handoff lands on when it names none.
     default_channel: str | None = None
-    channels: dict[str, ChannelSettings] = Field(default_factory=dict)
+    channels: dict[str, directory.ChannelSettings] = Field(default_factory=dict)
     # Bot platforms by the name a handoff gives in `bot.platform`; any other name is
     # served by the plain Standard Webhooks bot.
-    bots: dict[str, BotSettings] = Field(default_factory=dict)
+    bots: dict[str, directory.BotSettings] = Field(default_factory=dict)
     # The organization that owns config-defined agents, teams and channels.
     organization_id: str = "default"
     # Organization -> organizations its router steps may name in `organization_ids`
     # (giosg's partner organizations); users and teams must be the organization's own.
     partner_organizations: dict[str, list[str]] = Field(default_factory=dict)
-    agents: list[AgentSettings] = Field(default_factory=list)
-    teams: list[TeamSettings] = Field(default_factory=list)
+    agents: list[directory.AgentSettings] = Field(default_factory=list)
+    teams: list[directory.TeamSettings] = Field(default_factory=list)
     # Named business hours: {timezone, weekly: {mon: ["09:00-17:00"], ...}, holidays: [...]}.
     hours: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -151,11 +143,11 @@ def _format_validation_error(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -180,7 +172,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
                 " (BRIDGE_SECURITY__API_TOKEN, BRIDGE_SECURITY__WEBHOOK_SECRET,"
                 " BRIDGE_SECURITY__CONSOLE_SECRET)"
             )
-    data = _deep_merge(data, overrides)
+    data = deep_merge(data, overrides)
     try:
         return Settings(**data)
     except ValidationError as exc:

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bridge.db.engine import create_engine, create_sessionmaker
-from bridge.db.migrate import upgrade
-from bridge.db.repo import Store
 from bridge.ports.agent_side import InboundEvent
 from bridge.relay.housekeeping import prune_once
 from bridge.relay.jobs import BotEvent
 from bridge.services.inbound.early_events import parked_row
-from bridge.settings import Settings
 from tests.conftest import Database, make_settings
-
-
-@asynccontextmanager
-async def migrated(settings: Settings) -> AsyncIterator[Store]:
-    """A store on the test's database, migrated."""
-    engine = create_engine(settings.database)
-    try:
-        await upgrade(engine, settings.database)
-        yield Store(create_sessionmaker(engine))
-    finally:
-        await engine.dispose()
+from tests.kit.store import migrated
 
 
 async def test_prune_keeps_dead_and_recent(database: Database, tmp_path: Path) -> None:

@@ -12,11 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.db.engine import create_engine, create_sessionmaker
-from bridge.db.migrate import upgrade
 from bridge.db.repo import Store
 from bridge.relay.jobs import BotEvent
 from tests.conftest import Database, make_settings
+from tests.kit.store import migrated
 
 LEASE = timedelta(seconds=15)
 
@@ -24,13 +23,8 @@ LEASE = timedelta(seconds=15)
 @pytest.fixture
 async def store(database: Database) -> AsyncIterator[Store]:
     """A migrated store on the test's database."""
-    settings = make_settings(database, 0)
-    engine = create_engine(settings.database)
-    try:
-        await upgrade(engine, settings.database)
-        yield Store(create_sessionmaker(engine))
-    finally:
-        await engine.dispose()
+    async with migrated(make_settings(database, 0)) as migrated_store:
+        yield migrated_store
 
 
 async def _queue(store: Store, conversation: str, count: int, now: datetime) -> list[int]:
