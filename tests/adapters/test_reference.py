@@ -17,16 +17,7 @@ import pytest
 from aiohttp import ClientSession
 
 from adapters.reference import ReferenceAdapter, ReferenceBot
-from bridge.errors import (
-    ConfigError,
-    InvalidInput,
-    InvalidSignature,
-    MalformedPayload,
-    NotFound,
-    PlatformAuthError,
-    PlatformRejected,
-    PlatformUnavailable,
-)
+from bridge import errors
 from bridge.models import CustomerMessageRequest, HandoffRequest
 from bridge.ports.agent_side import ConversationRef, InboundRequest, OutboundMessage
 from bridge.ports.context import AdapterContext
@@ -124,9 +115,9 @@ async def opened(adapter: ReferenceAdapter) -> ConversationRef:
 
 def test_a_bad_option_is_a_startup_error_naming_it(fake: FakeReference) -> None:
     context = AdapterContext(HttpClient(None, timeout=1, quick_retries=0))  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match=r"channels\.ref\.options\.base_url"):
+    with pytest.raises(errors.ConfigError, match=r"channels\.ref\.options\.base_url"):
         ReferenceAdapter.from_settings("ref", options(base_url="ftp://x"), context)
-    with pytest.raises(ConfigError, match=r"channels\.ref\.options\.api_keys"):
+    with pytest.raises(errors.ConfigError, match=r"channels\.ref\.options\.api_keys"):
         ReferenceAdapter.from_settings("ref", options(api_keys="typo"), context)
 
 
@@ -166,7 +157,11 @@ async def test_a_post_retried_after_a_lost_answer_shows_once(
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(503, PlatformUnavailable), (429, PlatformUnavailable), (400, PlatformRejected)],
+    [
+        (503, errors.PlatformUnavailable),
+        (429, errors.PlatformUnavailable),
+        (400, errors.PlatformRejected),
+    ],
 )
 async def test_failures_are_typed_for_the_relay(
     adapter: ReferenceAdapter, fake: FakeReference, status: int, error: type[Exception]
@@ -177,14 +172,14 @@ async def test_failures_are_typed_for_the_relay(
         await adapter.post_message(ref, message(3, "Any news?"))
     assert str(raised.value) == f"HTTP {status}"
     if status == 400:
-        assert not isinstance(raised.value, PlatformUnavailable)
+        assert not isinstance(raised.value, errors.PlatformUnavailable)
 
 
 async def test_a_refused_key_is_an_auth_error_that_never_shows_the_key(
     adapter: ReferenceAdapter, fake: FakeReference
 ) -> None:
     fake.api_key = "rotated-on-the-platform"
-    with pytest.raises(PlatformAuthError) as raised:
+    with pytest.raises(errors.PlatformAuthError) as raised:
         await adapter.open_conversation(SNAPSHOT)
     assert API_KEY not in str(raised.value)
 
@@ -204,7 +199,7 @@ async def test_a_webhook_needs_the_token_header(
     assert ref.external_ref is not None
     event = fake.agent_writes(ref.external_ref, "Hi")
     for headers in ({}, {"X-Reference-Token": ""}, fake.webhook_headers(WEBHOOK_TOKEN + "x")):
-        with pytest.raises(InvalidSignature):
+        with pytest.raises(errors.InvalidSignature):
             adapter.verify_inbound(webhook(event, headers))
     adapter.verify_inbound(webhook(event, {"x-reference-token": WEBHOOK_TOKEN}))
 
@@ -239,7 +234,7 @@ async def test_joins_and_closes_become_events_and_other_types_none(
 def test_a_webhook_not_of_the_documented_shape_is_malformed(
     adapter: ReferenceAdapter, body: Any
 ) -> None:
-    with pytest.raises(MalformedPayload):
+    with pytest.raises(errors.MalformedPayload):
         adapter.parse_inbound(webhook(body, {}))  # type: ignore[arg-type]
 
 
@@ -372,7 +367,7 @@ async def test_a_customer_message_reaches_the_handed_off_conversation(bot: Refer
     reply = await bot.handle_request("messages", bot_call(sent), gateway)  # type: ignore[arg-type]
     assert reply.status == 202
     assert [(c, m.text, m.id) for c, m in gateway.messages] == [("conv-1", "Any news?", "m-1")]
-    with pytest.raises(NotFound) as unknown:
+    with pytest.raises(errors.NotFound) as unknown:
         stranger = {**sent, "conversation_id": "bot-conv-9"}
         await bot.handle_request("messages", bot_call(stranger), gateway)  # type: ignore[arg-type]
     assert [f.field for f in unknown.value.fields] == ["conversation_id"]
@@ -389,7 +384,7 @@ async def test_a_customer_message_reaches_the_handed_off_conversation(bot: Refer
 async def test_a_bad_call_is_a_422_naming_the_field(
     bot: ReferenceBot, path: str, body: dict[str, Any], field: str
 ) -> None:
-    with pytest.raises(InvalidInput) as raised:
+    with pytest.raises(errors.InvalidInput) as raised:
         await bot.handle_request(path, bot_call(body), Gateway())  # type: ignore[arg-type]
     assert field in [f.field for f in raised.value.fields]
 
