@@ -19,10 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.relay.figures import AnchorFigures, BridgeFigures
 from bench.relay.phases import FULL, QUICK, SMOKE, Scale, say
 from bench.relay.procs import ROOT, start_server
 from bench.relay.report import as_json, render
-from bench.relay.scenario import AnchorFigures, BridgeFigures, measure_anchors, measure_bridge
+from bench.relay.scenario import measure_anchors, measure_bridge
 from bench.relay.service import PG_DSN, postgres_version
 
 PARTS = ("anchors", "sqlite", "postgres", "replicas")

@@ -140,3 +140,49 @@ def delivery(
         cpu_percent=cpu_after.percent_since(cpu_before),
         offered_rate=offered_rate,
     )
+
+
+@dataclass
+class AnchorFigures:
+    """The two anchors, measured in the same run as the bridge."""
+
+    bare: Requests
+    bare_cpu_ms_per_request: float
+    bare_rss_mb: float
+    bare_cpu_percent: dict[str, float]
+    relay: Delivery
+    relay_rss_mb: float
+
+
+@dataclass
+class Soak:
+    """Messages pushed through before the last RSS reading, and RSS along the way."""
+
+    accepted: int
+    delivered: int
+    seconds: float
+    rss_start_mb: list[float]
+    rss_peak_mb: list[float]
+
+
+@dataclass
+class BridgeFigures:
+    """Every figure of one bridge configuration."""
+
+    label: str
+    database: str
+    processes: int
+    handoffs_empty: Requests | None = None
+    handoffs_waiting: Requests | None = None
+    waiting: int = 0
+    customer: Delivery | None = None
+    customer_paced: Delivery | None = None
+    agent: Delivery | None = None
+    probe: Delivery | None = None
+    soak: Soak | None = None
+    # Per process: "ready", "active" (after the conversations were opened), "end".
+    rss_mb: dict[str, list[float]] = field(default_factory=dict)
+    active_conversations: int = 0
+    messages: int = 0
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None

@@ -8,8 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from bench.relay.figures import Delivery, Requests
-from bench.relay.scenario import AnchorFigures, BridgeFigures
+from bench.relay.figures import AnchorFigures, BridgeFigures, Delivery, Requests
 
 Row = tuple[str, str, str, str]
 WIDTHS = (46, 40, 34, 8)

@@ -15,12 +15,12 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.relay import bodies
 from bench.relay.client import ClientFailure
-from bench.relay.figures import Delivery, Requests
+from bench.relay.figures import AnchorFigures, BridgeFigures, Requests, Soak
 from bench.relay.load import LoadResult, Request, closed_loop
 from bench.relay.phases import Scale, Stage, measure_delivery, say
 from bench.relay.procs import Proc, StartFailed, start_server
@@ -34,52 +34,6 @@ from bench.relay.service import (
 )
 
 UNLIMITED = 10**9
-
-
-@dataclass
-class AnchorFigures:
-    """The two anchors, measured in the same run as the bridge."""
-
-    bare: Requests
-    bare_cpu_ms_per_request: float
-    bare_rss_mb: float
-    bare_cpu_percent: dict[str, float]
-    relay: Delivery
-    relay_rss_mb: float
-
-
-@dataclass
-class Soak:
-    """Messages pushed through before the last RSS reading, and RSS along the way."""
-
-    accepted: int
-    delivered: int
-    seconds: float
-    rss_start_mb: list[float]
-    rss_peak_mb: list[float]
-
-
-@dataclass
-class BridgeFigures:
-    """Every figure of one bridge configuration."""
-
-    label: str
-    database: str
-    processes: int
-    handoffs_empty: Requests | None = None
-    handoffs_waiting: Requests | None = None
-    waiting: int = 0
-    customer: Delivery | None = None
-    customer_paced: Delivery | None = None
-    agent: Delivery | None = None
-    probe: Delivery | None = None
-    soak: Soak | None = None
-    # Per process: "ready", "active" (after the conversations were opened), "end".
-    rss_mb: dict[str, list[float]] = field(default_factory=dict)
-    active_conversations: int = 0
-    messages: int = 0
-    notes: list[str] = field(default_factory=list)
-    error: str | None = None
 
 
 async def measure_anchors(
