@@ -34,6 +34,9 @@ from bridge.settings import RelaySettings
 
 log = logging.getLogger(__name__)
 
+# How long one claim may take before it is given up as stuck (see run_once).
+CLAIM_TIMEOUT_SECONDS = 10.0
+
 
 @dataclass(slots=True)
 class _Flight:
@@ -119,7 +122,11 @@ class RelayWorker:
         """One tick: record finished attempts, keep leases, then lease what is due."""
         await self._record_outcomes()
         await self._keep_leases()
-        return await self._claim()
+        # A claim takes milliseconds; one that has not answered in this long is stuck on
+        # its connection, and is given up (its transaction rolls back, leasing nothing)
+        # so the worker goes on and can still stop, rather than wait forever.
+        async with asyncio.timeout(CLAIM_TIMEOUT_SECONDS):
+            return await self._claim()
 
     async def _finish_loop(self) -> None:
         """Record attempts as they end, batching those that end while a write runs."""
@@ -320,15 +327,22 @@ class RelayWorker:
     async def stop(self, grace_seconds: float) -> None:
         """Stop claiming, let deliveries in flight finish for a while, then give back the rest.
 
-        The loop is asked to stop rather than cancelled, so a claim is never cut off
-        between its commit and the start of its deliveries (which would strand leases).
+        The loop is asked to stop rather than cancelled, so a claim is not cut off between
+        its commit and the start of its deliveries (that would strand leases until they
+        run out); only a tick still stuck after the grace period is cancelled.
         Deliveries still running after the grace period are cancelled and their leases
         released, so the next instance takes them over at once (same webhook-id).
         """
         self._stopping.set()
         self._wake.set()
         if self._loop_task is not None:
-            await self._loop_task
+            # The loop ends at its next check; a tick stuck past the grace is cancelled
+            # (a claim rolls back whole, and outcomes are recorded by the finisher below).
+            _, pending = await asyncio.wait({self._loop_task}, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             self._loop_task = None
         if self._finisher_task is not None:
             # Not cancelled: a write cut off would lose the outcomes it was recording.
