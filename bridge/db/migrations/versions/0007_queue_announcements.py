@@ -3,7 +3,7 @@ index on a channel's assignments for the estimated wait
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-08
+Create Date: 2026-12-01
 """
 
 from collections.abc import Sequence
