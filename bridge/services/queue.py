@@ -31,6 +31,9 @@ from bridge.events import announce
 
 log = logging.getLogger(__name__)
 
+# How long a stop waits for an announcing pass to finish before cancelling it.
+STOP_GRACE_SECONDS = 5.0
+
 # Recent waits used for the estimated wait of a queued chat.
 WAIT_SAMPLE = 20
 # Positions announced per channel in one pass, nearest the head first; the rest follow
@@ -115,6 +118,7 @@ class QueueAnnouncer:
         self._on_commit = on_commit
         self._clock = clock
         self._woken = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -127,10 +131,18 @@ class QueueAnnouncer:
 
     async def stop(self) -> None:
         """Stop announcing; what was not announced yet is still marked in the store."""
-        if self._task is not None:
+        if self._task is None:
+            return
+        self._stopping.set()
+        self._woken.set()
+        # A pass in progress is let finish: cancelling it mid-statement can leave its
+        # pooled connection unusable for whoever takes it next (the relay, at shutdown).
+        done, _ = await asyncio.wait({self._task}, timeout=STOP_GRACE_SECONDS)
+        if not done:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._task = None
 
     async def announce_due(self) -> float | None:
         """Announce every changed channel whose turn it is.
@@ -188,16 +200,20 @@ class QueueAnnouncer:
 
     async def _loop(self) -> None:
         every = self._every.total_seconds()
-        while True:
+        while not self._stopping.is_set():
             self._woken.clear()
             try:
                 due = await self.announce_due()
             except Exception:
                 log.exception("queue.announce_failed")
                 due = every
+            if self._stopping.is_set():
+                return
             if due is None:
                 # Nothing left here; changes made on other replicas are found on the timer.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), every)
             else:
-                await asyncio.sleep(min(max(due, 0.0), every))
+                # Sleeps until the channel's turn, but a stop (which sets `_woken`) ends it.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), min(max(due, 0.0), every))
