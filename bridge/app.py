@@ -239,12 +239,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            # The relay first: the timers below are cancelled, and a statement cut off
+            # by a cancellation can leave its pooled connection unusable for the next
+            # user, which must not be the relay finishing its deliveries.
+            await worker.stop(SHUTDOWN_GRACE_SECONDS)
             await announcer.stop()
             await housekeeper.stop()
             await routing.stop()
             await poller.stop()
             await wake.stop()
-            await worker.stop(SHUTDOWN_GRACE_SECONDS)
     finally:
         await session.close()
         if engine is not None:
