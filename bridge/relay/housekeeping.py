@@ -58,24 +58,31 @@ class Housekeeper:
         self._store = store
         self._settings = settings
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         """Begin pruning on a timer."""
         self._task = asyncio.create_task(self._loop(), name="housekeeping")
 
     async def stop(self) -> None:
-        """Stop the timer."""
+        """Stop the timer; a prune in progress finishes first (it is one short transaction)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Not cancelled mid-statement: that can leave a pooled connection unusable.
+            self._stopping.set()
+            done, _ = await asyncio.wait({self._task}, timeout=5.0)
+            if not done:  # stuck on the store: cancelled after all, as a last resort
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 removed = await prune_once(self._store, self._settings, datetime.now(UTC))
                 if any(removed):
                     log.info("housekeeping.pruned", extra=removed._asdict())
             except Exception:
                 log.exception("housekeeping.failed")
-            await asyncio.sleep(interval_seconds(self._settings))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval_seconds(self._settings))

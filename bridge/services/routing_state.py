@@ -101,6 +101,7 @@ class RoutingState:
         self._static = compile_table(settings)
         self.table = self._static
         self._refresher: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         # Channels whose link to another organization's router is ignored (logged once).
         self._foreign_links: set[str] = set()
 
@@ -226,9 +227,14 @@ class RoutingState:
     def start(self, every_seconds: float = 5.0) -> None:
         """Reload on a timer so other replicas' router changes arrive."""
 
+        stopping = self._stopping = asyncio.Event()
+
         async def loop() -> None:
             while True:
-                await asyncio.sleep(every_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), every_seconds)
+                if stopping.is_set():
+                    return
                 try:
                     await self.reload()
                 except Exception:
@@ -237,8 +243,12 @@ class RoutingState:
         self._refresher = asyncio.create_task(loop(), name="routing-reload")
 
     async def stop(self) -> None:
-        """Stop the timer."""
+        """Stop the timer; a reload in progress finishes first (not cut off mid-statement)."""
         if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+            self._stopping.set()
+            done, _ = await asyncio.wait({self._refresher}, timeout=5.0)
+            if not done:  # stuck on the store: cancelled after all, as a last resort
+                self._refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._refresher
+            self._refresher = None
