@@ -88,8 +88,20 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
             await connection.close()
 
 
-def make_settings(database: Database, port: int, **overrides: Any) -> Settings:
-    """The shipped default config, on this database, with a quick relay for tests."""
+# The shipped config's demo agent and team, left out of make_settings: each test sets up
+# the agents it needs, and most exercise a chat offered to nobody.
+WITHOUT_DEMO: dict[str, Any] = {
+    "agents": [],
+    "teams": [],
+    "channels": {"mysite": {"team_id": None}},
+}
+
+
+def make_settings(
+    database: Database, port: int, *, demo: bool = False, **overrides: Any
+) -> Settings:
+    """The shipped default config (without its demo agent unless `demo`), on this database,
+    with a quick relay for tests."""
     base: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": port},
         "database": database.settings(),
@@ -105,6 +117,8 @@ def make_settings(database: Database, port: int, **overrides: Any) -> Settings:
         "queue": {"update_seconds": 0.2},
         "security": {"webhook_secret": WEBHOOK_SECRET, "console_secret": CONSOLE_SECRET},
     }
+    if not demo:
+        base = deep_merge(base, WITHOUT_DEMO)
     return load_settings(CONFIG, **deep_merge(base, overrides))
 
 
