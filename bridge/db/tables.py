@@ -212,6 +212,8 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The W3C traceparent of the request that caused it, so its delivery continues the trace.
+    traceparent: Mapped[str | None] = mapped_column(String(55))
 
     __table_args__ = (Index("ix_outbox_status_lane_id", "status", "lane", "id"),)
 
