@@ -16,6 +16,7 @@ EVENT_TYPES = (
     "handoff.routed",
     "handoff.failed",
     "handoff.waiting",
+    "handoff.cancelled",
     "queue.updated",
     "agent.joined",
     "agent.message",
@@ -23,6 +24,7 @@ EVENT_TYPES = (
     "conversation.metadata_updated",
     "conversation.closed",
     "conversation.released",
+    "conversation.transferred",
 )
 
 
