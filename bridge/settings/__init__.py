@@ -12,6 +12,7 @@ from bridge.settings.directory import (
     TeamSettings,
 )
 from bridge.settings.loader import DEFAULT_CONFIG, Settings, load_settings
+from bridge.settings.observability import MetricsSettings, TracingSettings
 from bridge.settings.security import OrgToken, SecuritySettings
 from bridge.settings.service import (
     DEFAULT_RETRY_SCHEDULE,
@@ -31,6 +32,7 @@ __all__ = [
     "ChannelSettings",
     "ConsoleSettings",
     "DatabaseSettings",
+    "MetricsSettings",
     "OrgToken",
     "OutboundSettings",
     "OutsideHours",
@@ -40,5 +42,6 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "TeamSettings",
+    "TracingSettings",
     "load_settings",
 ]

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bridge.errors import ConfigError
-from bridge.settings import directory, service
+from bridge.settings import directory, observability, service
 from bridge.settings.security import SecuritySettings
 
 DEFAULT_CONFIG = Path("config/bridge.yaml")
@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     relay: service.RelaySettings = Field(default_factory=service.RelaySettings)
     queue: service.QueueSettings = Field(default_factory=service.QueueSettings)
     outbound: service.OutboundSettings = Field(default_factory=service.OutboundSettings)
+    metrics: observability.MetricsSettings = Field(default_factory=observability.MetricsSettings)
+    tracing: observability.TracingSettings = Field(default_factory=observability.TracingSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     # The main channel a handoff lands on when it names none.
     default_channel: str | None = None

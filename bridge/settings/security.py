@@ -34,6 +34,9 @@ class SecuritySettings(BaseModel):
     webhook_secret: SecretStr | None = None
     # Key for signed console join links. Generated and kept in the database when unset.
     console_secret: SecretStr | None = None
+    # A token only for scraping GET /metrics, so Prometheus need not hold the admin
+    # token; the admin token is accepted there too.
+    metrics_token: SecretStr | None = None
 
     # Standard Webhooks secrets that CRMs and helpdesks sign their calls to
     # /integrations/* with. Several may be active while a secret is rotated, e.g.

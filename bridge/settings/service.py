@@ -24,6 +24,11 @@ class ServerSettings(BaseModel):
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     body_timeout_seconds: float = Field(default=15.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text: `time level logger event key=value` for people; json: one object per line
+    # for a log pipeline (see README, Logs).
+    log_format: Literal["text", "json"] = "text"
+    # One `http.access` line per request at INFO.
+    access_log: bool = True
 
     def base_url(self) -> str:
         """The public base URL without a trailing slash."""
