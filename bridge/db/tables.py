@@ -119,6 +119,13 @@ class ConversationRow(Base):
     routing_progress: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     assignee_id: Mapped[str | None] = mapped_column(String(128))
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The accept timer now armed (bridge/services/timeouts.py): a timer of an older round
+    # fires as a no-op, so a chat taken, answered or moved meanwhile is left alone.
+    accept_round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Agents who let the chat go unanswered or passed it on: a timeout offers it to others.
+    passed_over: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # What the agent said when handing it back to the bot: disposition, tags, note.
+    handback: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The position and estimated wait last announced to the bot in queue.updated, written
     # only by the queue announcer (bridge/services/queue.py): a position is derived from
     # the waiting set when it is read, never written to every waiting row at each change.

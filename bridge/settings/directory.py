@@ -39,6 +39,9 @@ class ChannelSettings(BaseModel):
     # A name under `hours`; outside them `outside_hours` applies.
     hours: str | None = None
     outside_hours: OutsideHours | None = None
+    # Seconds an offered or assigned chat may go unanswered (no agent's first message)
+    # before it is offered further or handed back to routing; None: it waits.
+    accept_timeout_seconds: float | None = Field(default=None, gt=0)
 
 
 class AgentSettings(BaseModel):
@@ -61,6 +64,8 @@ class TeamSettings(BaseModel):
     id: str = Field(min_length=1, max_length=128)
     name: str | None = None
     hours: str | None = None
+    # Overrides the channel's accept_timeout_seconds for chats routed to this team.
+    accept_timeout_seconds: float | None = Field(default=None, gt=0)
 
 
 class BotSettings(BaseModel):
