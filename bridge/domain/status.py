@@ -1,6 +1,7 @@
 """A conversation's status and the one table of what may happen to it in each status.
 
     pending ──join / take──▶ active
+    pending ◀──requeue──── active      (back in the queue; a transfer too)
        │                       │
        ├──────── close ────────┼──▶ closed
        ├──────── release ──────┼──▶ released   (handed back to the bot)
@@ -44,6 +45,11 @@ class Event(Enum):
     CLOSE = "close"
     RELEASE = "release"
     FAIL = "fail"
+    # Back to the queue: the assigned agent did not answer in time, or went away.
+    REQUEUE = "return to the queue"
+    # To another agent, team or channel: it waits there (a transfer to an agent then
+    # takes it for them at once).
+    TRANSFER = "transfer"
     CUSTOMER_MESSAGE = "send a customer message to"
     AGENT_MESSAGE = "send an agent message to"
     UPDATE_METADATA = "update the metadata of"
@@ -60,6 +66,10 @@ TRANSITIONS: Final[Mapping[tuple[Status, Event], Status]] = MappingProxyType(
         (Status.ACTIVE, Event.CLOSE): Status.CLOSED,
         (Status.PENDING, Event.RELEASE): Status.RELEASED,
         (Status.ACTIVE, Event.RELEASE): Status.RELEASED,
+        # An assigned chat nobody answered goes back to the queue; a transfer re-queues.
+        (Status.ACTIVE, Event.REQUEUE): Status.PENDING,
+        (Status.PENDING, Event.TRANSFER): Status.PENDING,
+        (Status.ACTIVE, Event.TRANSFER): Status.PENDING,
         # The agent side's open was given up; an agent may have joined by link meanwhile.
         (Status.PENDING, Event.FAIL): Status.FAILED,
         (Status.ACTIVE, Event.FAIL): Status.FAILED,
