@@ -57,7 +57,9 @@ class HistoryMessage(_Strict):
 
     role: Role
     text: str = Field(min_length=1, max_length=MAX_TEXT)
-    sent_at: datetime
+    # Optional: a bot without timestamps is not refused; the service dates such messages
+    # at the receipt, in the order given (see services.messages.history_rows).
+    sent_at: datetime | None = None
     author: str | None = Field(default=None, max_length=256)
 
 

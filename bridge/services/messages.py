@@ -7,7 +7,7 @@ the message stored the first time.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from bridge.db.repo import Store, Tx
@@ -26,22 +26,39 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+# The step between undated history messages: the smallest the store keeps.
+_TICK = timedelta(microseconds=1)
+
+
 def history_rows(
     conversation_id: str, history: Sequence[HistoryMessage], now: datetime
 ) -> list[MessageRow]:
-    """The transcript a bot hands over with a handoff, as rows to store."""
-    return [
-        MessageRow(
-            conversation_id=conversation_id,
-            role=m.role,
-            text=m.text,
-            author=m.author,
-            external_id=None,
-            sent_at=_aware(m.sent_at),
-            created_at=now,
+    """The transcript a bot hands over with a handoff, as rows to store.
+
+    A message without `sent_at` is dated at the receipt (`now`), or a tick after the
+    latest time before it when that is not earlier, so undated messages keep the order
+    given, each strictly later than every message before it.
+    """
+    rows: list[MessageRow] = []
+    latest: datetime | None = None
+    for m in history:
+        if m.sent_at is not None:
+            sent_at = _aware(m.sent_at)
+        else:
+            sent_at = now if latest is None or latest < now else latest + _TICK
+        latest = sent_at if latest is None else max(latest, sent_at)
+        rows.append(
+            MessageRow(
+                conversation_id=conversation_id,
+                role=m.role,
+                text=m.text,
+                author=m.author,
+                external_id=None,
+                sent_at=sent_at,
+                created_at=now,
+            )
         )
-        for m in history
-    ]
+    return rows
 
 
 class _Repeated(Exception):

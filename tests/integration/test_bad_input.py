@@ -35,7 +35,7 @@ def _fields(body: dict[str, Any]) -> dict[str, str]:
         (lambda b: b.update(callback_url="not a url"), "callback_url"),
         (lambda b: b.update(history="nope"), "history"),
         (lambda b: b["history"][1].update(role="robot"), "history[1].role"),
-        (lambda b: b["history"][0].pop("sent_at"), "history[0].sent_at"),
+        (lambda b: b["history"][0].update(sent_at="yesterday"), "history[0].sent_at"),
         (lambda b: b.update(metadata={"nested": {"a": 1}}), "metadata.nested"),
         (lambda b: b.update(colour="blue"), "colour"),
         (lambda b: b.update(channel="nowhere"), "channel"),
