@@ -22,7 +22,7 @@ happens while it waits: each event becomes a few quick database writes and the a
   Without an active handoff (Jivo moved the chat to an agent by itself) they are
   forwarded to `bot_url` as the same event types with `conversation_id: null`.
 - `AGENT_UNAVAILABLE` releases the handoff (the chat is back with the bot) and tells the
-  bot `handoff.failed` with the reason "no agent online".
+  bot `handoff.failed` with the reason `no_agents_online` (detail "no agent online").
 - Anything else (`INVITE_AGENT_ACCEPTED`, `CLIENT_INFO`, ...) is acknowledged and dropped.
 
 Assumptions where the public docs are thin:
@@ -71,6 +71,7 @@ from adapters.jivochat.wire import (
 from adapters.kit import BotPlatform, UrlToken, webhook_object
 from adapters.webhook import deliver_signed
 from bridge.domain.conversation import reply_joins_first
+from bridge.domain.reasons import NO_AGENTS_ONLINE
 from bridge.domain.status import ACTIVE, Status
 from bridge.errors import (
     FieldProblem,
@@ -209,7 +210,9 @@ class JivoBotProvider(BotPlatform[JivoBotOptions]):
             "conversation_id": None,
             "channel": None,
             "client_id": event.client_id,
-            "reason": NO_AGENT_ONLINE,
+            # The bridge's own reason for the same case (Jivo's AGENT_UNAVAILABLE).
+            "reason": NO_AGENTS_ONLINE,
+            "detail": NO_AGENT_ONLINE,
         }
         if handoff is None:
             await self._notify(gateway, event, "handoff.failed", data)

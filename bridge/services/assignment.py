@@ -19,6 +19,7 @@ from bridge.db.repo import Store, Tx
 from bridge.db.retry import run_again_on_conflict
 from bridge.db.tables import AgentRow, ConversationRow, OutboxRow
 from bridge.domain.conversation import waiting_for_agent
+from bridge.domain.reasons import waiting
 from bridge.errors import (
     Conflict,
     ConversationNotFound,
@@ -28,6 +29,7 @@ from bridge.errors import (
 from bridge.events import announce
 from bridge.relay.jobs import EvaluateRouting
 from bridge.routing.engine import Decision
+from bridge.routing.staffing import staffing_of
 from bridge.routing.steps.escalation import Directory, Progress, advance
 from bridge.services.queue import QueueSpot, queue_changed, spot_of, spots_in_order
 from bridge.services.routing_state import RoutingState
@@ -101,18 +103,10 @@ class Assignment:
         row.route_trace = trace
         await tx.session.flush()
         # Chats nobody is offered to are answered through join links; only a real
-        # target with nobody online leaves the customer waiting for no one.
-        if row.offered_to and not any(
-            directory.presence.get(a) == "online" for a in row.offered_to
-        ):
-            await announce(
-                tx,
-                row,
-                "handoff.waiting",
-                {"reason": "no agent is online", "options": ["wait", "release"]},
-                now,
-                to_bot=True,
-            )
+        # target with nobody online (or everyone online full) leaves the customer waiting.
+        reason = staffing_of(row.offered_to, directory).waiting_reason
+        if reason is not None:
+            await announce(tx, row, "handoff.waiting", waiting(reason), now, to_bot=True)
 
     # -- later: timers and presence changes ---------------------------------------------------
 

@@ -18,6 +18,7 @@ from bridge.db.repo import Store, Tx
 from bridge.db.retry import run_again_on_conflict
 from bridge.db.tables import ConversationRow, OutboxRow
 from bridge.domain.conversation import join_changes_nothing
+from bridge.domain.reasons import PLATFORM_ERROR, failed
 from bridge.domain.status import Event, Status, sources, target, transition
 from bridge.errors import InvalidTransition
 from bridge.events import announce
@@ -152,7 +153,8 @@ class Lifecycle:
             # Ended meanwhile (closed, released): nothing is left to fail.
             return
         await tx.cancel_lane(lane(conversation.id, "agent"), "conversation failed to open")
-        await announce(tx, conversation, "handoff.failed", {"reason": reason}, now, to_bot=True)
+        data = failed(PLATFORM_ERROR, reason)
+        await announce(tx, conversation, "handoff.failed", data, now, to_bot=True)
         if conversation.status == Status.PENDING:
             # Loaded before the update: the chat left the queue, the others move up.
             await self._assignment.queue_changed(tx, conversation.channel, now)

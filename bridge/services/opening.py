@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ConversationRow, OutboxRow
 from bridge.domain.conversation import opening_status
+from bridge.domain.reasons import OUTSIDE_HOURS, failed
 from bridge.domain.status import Status
 from bridge.errors import FieldProblem, InvalidInput
 from bridge.events import announce
@@ -166,10 +167,8 @@ class Opening:
         route = {"rule": decision.region_rule, "trace": trace, "channel": channel}
         await announce(tx, row, "handoff.requested", {}, now, to_bot=False)
         if decision.closed:
-            data = {
-                "reason": closed_reason,
-                "next_opening": decision.next_open.isoformat() if decision.next_open else None,
-            }
+            opening = decision.next_open.isoformat() if decision.next_open else None
+            data = failed(OUTSIDE_HOURS, closed_reason, next_opening=opening)
             await announce(tx, row, "handoff.failed", data, now, to_bot=True)
             return row
         messages = tuple(Message.of(m) for m in history)

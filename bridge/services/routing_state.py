@@ -222,6 +222,7 @@ class RoutingState:
             team_members={k: frozenset(v) for k, v in teams.items()},
             organization_users={k: frozenset(v) for k, v in orgs.items()},
             presence=presence,
+            spare_capacity={a.id: a.capacity - a.active_count for a in agents},
         )
 
     def start(self, every_seconds: float = 5.0) -> None:

@@ -631,9 +631,10 @@ async def test_no_agent_online_releases_the_handoff_and_tells_the_bot(
         await provider.handle_request(BOT_TOKEN, _inbound(fixture("agent_unavailable")), gateway)
     assert gateway.calls == [("release", "conv-9", "bot", NO_AGENT_ONLINE)]
     ((_, target, event_type, data),) = gateway.notified
-    assert (target, event_type, data["reason"], data["conversation_id"]) == (
+    assert (target, event_type, data["reason"], data["detail"], data["conversation_id"]) == (
         BOT_URL + "/c",
         "handoff.failed",
+        "no_agents_online",
         NO_AGENT_ONLINE,
         "conv-9",
     )

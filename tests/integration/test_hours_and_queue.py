@@ -37,7 +37,8 @@ async def test_outside_hours_fails_with_reason_or_falls_back(
         assert failed["join_url"] is None
         await bot.wait_for(lambda b: len(b.of_type("handoff.failed")) == 1)
         data = bot.of_type("handoff.failed")[0].data
-        assert "outside business hours" in data["reason"] and data["next_opening"] is None
+        assert (data["reason"], data["next_opening"]) == ("outside_hours", None)
+        assert "outside business hours" in data["detail"]
 
         # The customer is not blocked by the failed attempt; de falls back to en (open).
         status, moved = await bridge.post(
@@ -80,7 +81,8 @@ async def test_queue_position_and_wait_reach_the_bot(database: Database, bot: Fa
         assert [positions(bot)[cid]["position"] for cid in ids] == [1, 2, 3]
         # Nobody online in the team: the bot may tell the customer, or take the chat back.
         await bot.wait_for(lambda b: len(b.of_type("handoff.waiting")) == 3)
-        assert bot.of_type("handoff.waiting")[0].data["options"] == ["wait", "release"]
+        waiting = bot.of_type("handoff.waiting")[0].data
+        assert (waiting["reason"], waiting["options"]) == ("no_agents_online", ["wait", "release"])
 
         status, _ = await bridge.post(f"/v1/conversations/{ids[0]}/assign", {"agent_id": "ann"})
         assert status == 200

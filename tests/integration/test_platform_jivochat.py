@@ -221,7 +221,7 @@ async def test_no_agent_online_hands_the_chat_back_and_tells_the_bot(
         assert status == 200
     await bot.wait_for(lambda b: len(b.of_type("handoff.failed")) == 1)
     failed = bot.of_type("handoff.failed")[0]
-    assert failed.data["reason"] == "no agent online"
+    assert (failed.data["reason"], failed.data["detail"]) == ("no_agents_online", "no agent online")
     assert failed.data["conversation_id"] == conversation["id"]
     _, state = await bridge.get(f"/v1/conversations/{conversation['id']}")
     assert (state["status"], state["status_reason"]) == ("released", "no agent online")

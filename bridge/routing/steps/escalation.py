@@ -40,6 +40,9 @@ class Directory:
     team_members: Mapping[str, frozenset[str]] = field(default_factory=dict)
     organization_users: Mapping[str, frozenset[str]] = field(default_factory=dict)
     presence: Mapping[str, Presence] = field(default_factory=dict)
+    # Chats each agent may still take (capacity less active chats); an agent not listed
+    # is not known to be full.
+    spare_capacity: Mapping[str, int] = field(default_factory=dict)
 
     def presence_of(self, user_id: str) -> Presence:
         """A user's presence; someone the directory has never seen is not logged in."""
