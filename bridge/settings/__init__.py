@@ -16,6 +16,7 @@ from bridge.settings.observability import MetricsSettings, TracingSettings
 from bridge.settings.security import OrgToken, SecuritySettings
 from bridge.settings.service import (
     DEFAULT_RETRY_SCHEDULE,
+    AvailabilitySettings,
     ConsoleSettings,
     DatabaseSettings,
     OutboundSettings,
@@ -28,6 +29,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "DEFAULT_RETRY_SCHEDULE",
     "AgentSettings",
+    "AvailabilitySettings",
     "BotSettings",
     "ChannelSettings",
     "ConsoleSettings",

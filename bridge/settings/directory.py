@@ -39,6 +39,11 @@ class ChannelSettings(BaseModel):
     # A name under `hours`; outside them `outside_hours` applies.
     hours: str | None = None
     outside_hours: OutsideHours | None = None
+    # Main channels only: where its chats go next (channels of any platform, in order)
+    # when nobody is available on the chosen channel at the handoff, or nobody has taken
+    # the chat within `fallback_after_seconds` (None: only the check at the handoff).
+    fallback_channels: list[str] = Field(default_factory=list)
+    fallback_after_seconds: float | None = Field(default=None, gt=0)
     # Seconds an offered or assigned chat may go unanswered (no agent's first message)
     # before it is offered further or handed back to routing; None: it waits.
     accept_timeout_seconds: float | None = Field(default=None, gt=0)

@@ -126,6 +126,17 @@ class QueueSettings(BaseModel):
     count_limit: int = Field(default=100, ge=1)
 
 
+class AvailabilitySettings(BaseModel):
+    """Asking platforms whether anyone is available (POST /v1/availability, fallbacks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A platform's answer is reused this long, so a busy bot does not ask it every time.
+    cache_seconds: float = Field(default=10.0, ge=0)
+    # A platform slower than this is taken as an error, and the bridge's own presence answers.
+    timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+
+
 class OutboundSettings(BaseModel):
     """Where the bridge may send callers' URLs (bot callbacks, subscriptions): see README."""
 
