@@ -1,4 +1,4 @@
-"""Logging: stable event names with their context as key=value pairs, and no secrets.
+"""Logging: stable event names with their context, as key=value text or JSON, and no secrets.
 
 Every line passes through `redact` twice: a filter on the handler rewrites the record
 (its message, its `extra=` values, its traceback) so that any other formatter sees the
@@ -7,6 +7,9 @@ aiohttp access line, an exception's repr) is covered too. Redacted are the token
 URLs that carry one, query strings, `Authorization` values and bearer tokens,
 Standard Webhooks secrets (`whsec_...`), passwords in URLs, and every secret value the
 service was configured with (see `add_secrets`).
+
+Every line also carries the context of the code that wrote it: the request's id, the
+trace and span ids (bridge/tracing.py) and the conversation, when known (see `bind`).
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any, TextIO
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Literal, TextIO
 from urllib.parse import quote
 
 from pydantic import BaseModel, SecretStr
+from pythonjsonlogger.json import JsonFormatter
+
+from bridge import tracing
 
 REDACTED = "[redacted]"
 
@@ -148,6 +156,49 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+_request_id: ContextVar[str | None] = ContextVar("bridge_request_id", default=None)
+_conversation_id: ContextVar[str | None] = ContextVar("bridge_conversation_id", default=None)
+
+
+@contextmanager
+def bind(*, request_id: str | None = None, conversation_id: str | None = None) -> Iterator[None]:
+    """Every line written inside the block carries this request and conversation id."""
+    tokens = []
+    if request_id is not None:
+        tokens.append((_request_id, _request_id.set(request_id)))
+    if conversation_id is not None:
+        tokens.append((_conversation_id, _conversation_id.set(conversation_id)))
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+def current_request_id() -> str | None:
+    """The id of the request this code serves, if any."""
+    return _request_id.get()
+
+
+class ContextFields(logging.Filter):
+    """Adds the request id, trace and span ids and conversation id in force to each record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Always keeps the record; only fields it does not carry already are added."""
+        fields = record.__dict__
+        request_id = _request_id.get()
+        if request_id is not None and "request_id" not in fields:
+            fields["request_id"] = request_id
+        conversation_id = _conversation_id.get()
+        if conversation_id is not None and not {"conversation", "conversation_id"} & set(fields):
+            fields["conversation_id"] = conversation_id
+        trace = tracing.current()
+        if trace is not None and "trace_id" not in fields:
+            fields["trace_id"] = trace.trace_id
+            fields["span_id"] = trace.span_id
+        return True
+
+
 class KeyValueFormatter(logging.Formatter):
     """`time level logger event key=value ...`, so `extra=` context is never lost."""
 
@@ -163,20 +214,63 @@ class KeyValueFormatter(logging.Formatter):
         return redact(f"{base} {extras}" if extras else base)
 
 
-def make_handler(stream: TextIO | None = None) -> logging.Handler:
-    """A handler writing redacted key=value lines to `stream` (stderr by default)."""
+class JsonLineFormatter(JsonFormatter):
+    """One JSON object per line: `ts`, `level`, `event`, `logger`, then the context."""
+
+    # Uniform names for a log pipeline: services say `conversation`, the context says
+    # `conversation_id`; both arrive as `conversation_id`.
+    RENAMED = {
+        "levelname": "level",
+        "name": "logger",
+        "message": "event",
+        "conversation": "conversation_id",
+        "exc_info": "traceback",
+    }
+
+    def __init__(self) -> None:
+        super().__init__(
+            "{levelname}{name}{message}",
+            style="{",
+            rename_fields=self.RENAMED,
+            timestamp="ts",
+            json_ensure_ascii=False,
+        )
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        """The fixed fields first, so every line reads the same way."""
+        head = {key: log_data.pop(key) for key in ("ts", "level", "event", "logger")}
+        return head | log_data
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The line, redacted once more as a whole (what the formatter added included)."""
+        if record.exc_info and record.exc_text:
+            # The traceback as RedactSecrets rewrote it, not formatted afresh from the
+            # exception (the record is copied: other handlers keep theirs).
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None})
+        return redact(super().format(record))
+
+
+LogFormat = Literal["text", "json"]
+
+
+def make_handler(stream: TextIO | None = None, log_format: LogFormat = "text") -> logging.Handler:
+    """A handler writing redacted lines in `log_format` to `stream` (stderr by default)."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    if log_format == "json":
+        handler.setFormatter(JsonLineFormatter())
+    else:
+        handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     # On the handler, not a logger: aiohttp's loggers propagate to it, and a logger's
-    # filter would not see its children's records.
+    # filter would not see its children's records. Context first, so it is redacted too.
+    handler.addFilter(ContextFields())
     handler.addFilter(RedactSecrets())
     return handler
 
 
-def configure(level: str) -> None:
-    """Send logs to stderr in the key=value format, redacted; access lines only at DEBUG."""
+def configure(level: str, log_format: LogFormat = "text") -> None:
+    """Send logs to stderr in `log_format`, redacted; aiohttp's access lines only at DEBUG."""
     root = logging.getLogger()
-    root.handlers[:] = [make_handler()]
+    root.handlers[:] = [make_handler(log_format=log_format)]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(
         logging.DEBUG if level == "DEBUG" else logging.WARNING

@@ -38,6 +38,7 @@ from tenacity import (
     wait_random,
 )
 
+from bridge import tracing
 from bridge.errors import (
     DestinationRefused,
     PlatformAuthError,
@@ -207,7 +208,8 @@ class HttpClient:
                 url,
                 json=json_body,
                 data=data,
-                headers=headers,
+                # Inside a request or a delivery, the receiver continues its trace.
+                headers=tracing.outgoing_headers(headers),
                 params=params,
                 timeout=self._timeout,
                 allow_redirects=False,

@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Self
 
+from bridge import tracing
 from bridge.db.tables import OutboxRow
 from bridge.errors import PlatformRejected
 
@@ -107,6 +108,8 @@ class Job(ABC):
             attempts=0,
             next_attempt_at=due or now,
             created_at=now,
+            # The request (or delivery) that caused it: its delivery continues that trace.
+            traceparent=tracing.current_traceparent(),
         )
 
     @classmethod
