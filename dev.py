@@ -2,6 +2,8 @@
 """Bootstrap and run the bridge, or its tests, from a clean clone.
 
     python3 dev.py serve [serve options]   install into .venv, then start the service
+    python3 dev.py listen [listen options] install, then run the bot receiver that prints
+                                           the signed events the bridge sends (port 9000)
     python3 dev.py test  [pytest options]  install (with test extras), then run every test
 
 Only the standard library is used here, because this script is what runs before
@@ -55,14 +57,14 @@ def _ensure_installed(extras: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Dispatch `serve` or `test`."""
-    if not argv or argv[0] not in {"serve", "test"}:
+    """Dispatch `serve`, `listen` or `test`."""
+    if not argv or argv[0] not in {"serve", "listen", "test"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
-    if command == "serve":
+    if command in {"serve", "listen"}:
         _ensure_installed("")
-        args = [str(PYTHON), "-m", "bridge", "serve", *rest]
+        args = [str(PYTHON), "-m", "bridge", command, *rest]
     else:
         _ensure_installed("test")
         args = [str(PYTHON), "-m", "pytest", *rest]

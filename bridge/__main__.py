@@ -1,4 +1,4 @@
-"""Command line: `python -m bridge serve | db upgrade | config check | secrets show`."""
+"""Command line: `python -m bridge serve | listen | db upgrade | config check | secrets show`."""
 
 from __future__ import annotations
 
@@ -13,11 +13,16 @@ from bridge.errors import ConfigError, FieldProblem, InvalidInput, RequestError
 from bridge.settings import DEFAULT_CONFIG, ServerSettings, Settings, load_settings
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _file_settings(args: argparse.Namespace) -> Settings:
+    """The settings from the config file and the environment, without command-line flags."""
     path: Path | None = args.config
     if path is None and DEFAULT_CONFIG.exists():
         path = DEFAULT_CONFIG
-    settings = load_settings(path)
+    return load_settings(path)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = _file_settings(args)
     # Flags typed on the command line win over both the file and the environment.
     server: dict[str, object] = {}
     if getattr(args, "host", None):
@@ -45,7 +50,8 @@ def _serve(args: argparse.Namespace) -> int:
         **server_options(settings.server),
         print=lambda _: print(
             f"handoff bridge serving on http://{settings.server.host}:{settings.server.port}"
-            f" (public URL {settings.server.base_url()}); stop with Ctrl+C",
+            f" (public URL {settings.server.base_url()}); stop with Ctrl+C\n"
+            f"open {settings.server.base_url()}/ for what runs, the API docs and the agent desk",
             flush=True,
         ),
     )
@@ -98,17 +104,12 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _secrets_show(args: argparse.Namespace) -> int:
-    """Print the webhook signing secret a bot needs to verify events."""
+def _stored_webhook_secret(settings: Settings) -> str:
+    """The webhook secret the bridge generated and keeps in its database (made if missing)."""
     from bridge.db.engine import create_engine, create_sessionmaker
     from bridge.db.migrate import upgrade
     from bridge.db.repo import Store
     from bridge.relay.signing import new_secret
-
-    settings = _settings(args)
-    if settings.security.webhook_secret:
-        print(settings.security.webhook_secret.get_secret_value())
-        return 0
 
     async def read() -> str:
         engine = create_engine(settings.database)
@@ -119,7 +120,36 @@ def _secrets_show(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    print(asyncio.run(read()))
+    return asyncio.run(read())
+
+
+def _secrets_show(args: argparse.Namespace) -> int:
+    """Print the webhook signing secret a bot needs to verify events."""
+    settings = _settings(args)
+    if settings.security.webhook_secret:
+        print(settings.security.webhook_secret.get_secret_value())
+        return 0
+    print(_stored_webhook_secret(settings))
+    return 0
+
+
+def _listen(args: argparse.Namespace) -> int:
+    """Receive, verify and print the events the bridge sends a bot."""
+    from bridge import listen
+
+    if args.secret:
+        secret, source = args.secret, "--secret"
+    else:
+        # Not _settings: --host and --port are the listener's own, not the service's.
+        settings = _file_settings(args)
+        if settings.security.webhook_secret:
+            secret = settings.security.webhook_secret.get_secret_value()
+            source = "BRIDGE_SECURITY__WEBHOOK_SECRET"
+        else:
+            secret = _stored_webhook_secret(settings)
+            source = "the bridge's database (as `python -m bridge secrets show` prints it)"
+    listen.signing_key(secret)  # a wrong secret stops here, not at the first event
+    listen.run(args.host, args.port, secret, source)
     return 0
 
 
@@ -195,6 +225,21 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to listen on")
     serve.add_argument("--port", type=int, default=None, help="port to listen on")
     serve.set_defaults(run=_serve)
+
+    listen = with_config(
+        commands.add_parser(
+            "listen", help="a bot receiver: verify and print the events the bridge sends"
+        )
+    )
+    listen.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    listen.add_argument("--port", type=int, default=9000, help="port to listen on")
+    listen.add_argument(
+        "--secret",
+        default=None,
+        help="the webhook secret (whsec_…); default BRIDGE_SECURITY__WEBHOOK_SECRET, else"
+        " the one the bridge keeps in the database of --config",
+    )
+    listen.set_defaults(run=_listen)
 
     db = commands.add_parser("db", help="database tasks")
     db_commands = db.add_subparsers(dest="db_command", required=True)
