@@ -14,18 +14,20 @@ from aiohttp.resolver import DefaultResolver
 
 from adapters.console import web as console_web
 from adapters.registry import build_agent_adapters, build_bot_adapters
-from bridge import logs
+from bridge import logs, otel
 from bridge.api import (
     agents,
     handoffs,
     health,
     integrations,
+    metrics,
     outbox,
     routers,
     routing,
     subscriptions,
     webhooks,
 )
+from bridge.api.access import access_middleware, echo_request_id
 from bridge.api.auth import auth_middleware, check_exposure, is_loopback
 from bridge.api.deadlines import body_deadline_middleware
 from bridge.api.errors import error_middleware
@@ -44,6 +46,7 @@ from bridge.ports.wake import LocalWake, WakeBus
 from bridge.relay import signing
 from bridge.relay.handlers import Deliveries, job_registry
 from bridge.relay.housekeeping import Housekeeper
+from bridge.relay.observed import ObservedDeliverer, ObservedHooks
 from bridge.relay.worker import RelayWorker
 from bridge.resolver import OutboundGuard
 from bridge.services.assignment import Assignment
@@ -224,7 +227,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             evaluate_routing=assignment.evaluate,
             replay_inbound=inbound.replay,
         )
-        worker = RelayWorker(store, jobs, service, settings.relay)
+        # Observed: each attempt is a span of its request's trace, each outcome counted.
+        worker = RelayWorker(store, ObservedDeliverer(jobs), ObservedHooks(service), settings.relay)
         app[WORKER] = worker
         worker.start()
         wake.on_outbox(worker.wake)
@@ -273,6 +277,9 @@ def create_app(settings: Settings, *, resolver: AbstractResolver | None = None) 
         # Input is checked before credentials, so no credential check sees a NUL or a
         # header that is not UTF-8.
         middlewares=[
+            # Outermost: it sees the answer the client gets, and every line logged while
+            # serving carries the request's id and trace.
+            access_middleware,
             error_middleware,
             body_deadline_middleware,
             input_middleware,
@@ -283,11 +290,16 @@ def create_app(settings: Settings, *, resolver: AbstractResolver | None = None) 
     if resolver is not None:
         # DNS for callers' URLs; tests give one that answers what they need.
         app[NAME_RESOLVER] = resolver
+    # First in, last out: spans of the shutdown are still exported.
+    app.cleanup_ctx.append(otel.span_export)
     app.cleanup_ctx.append(_outbound)
     app.cleanup_ctx.append(_resources)
     app.on_startup.append(warn_open_api)
     app.on_shutdown.append(_stop_streams)
+    app.on_response_prepare.append(echo_request_id)
     app.add_routes(health.routes)
+    if settings.metrics.enabled:
+        app.add_routes(metrics.routes)
     app.add_routes(handoffs.routes)
     app.add_routes(outbox.routes)
     app.add_routes(webhooks.routes)
