@@ -23,11 +23,14 @@ USER bridge
 
 # Reachable from outside the container, so the service refuses to start until
 # BRIDGE_SECURITY__API_TOKEN and BRIDGE_SECURITY__ADMIN_TOKEN are set (see the README).
+# Set BRIDGE_SERVER__PUBLIC_URL to the address agents reach, or join and desk links
+# point at http://127.0.0.1:8080, the container itself.
 ENV BRIDGE_SERVER__HOST=0.0.0.0
 EXPOSE 8080
 
-# slim has no curl: check liveness with the standard library.
+# slim has no curl: check liveness with the standard library, on the port the service
+# was configured with (BRIDGE_SERVER__PORT, else config/bridge.yaml, else 8080).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+    CMD ["python", "-c", "import urllib.request; from bridge.settings import DEFAULT_CONFIG, load_settings; port = load_settings(DEFAULT_CONFIG).server.port; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
 
 CMD ["python", "-m", "bridge", "serve", "--config", "/app/config/bridge.yaml"]
