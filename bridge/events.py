@@ -28,6 +28,41 @@ EVENT_TYPES = (
 )
 
 
+def event_rows(
+    row: ConversationRow,
+    event_type: str,
+    data: dict[str, Any],
+    now: datetime,
+    *,
+    to_bot: bool,
+    subscriptions: Sequence[SubscriptionRow],
+) -> list[OutboxRow]:
+    """The deliveries announcing `event_type`: to the bot if `to_bot`, and to subscribers."""
+    body = {
+        "conversation_id": row.id,
+        "bot_conversation_id": row.bot_conversation_id,
+        "channel": row.channel,
+        **data,
+    }
+    rows: list[OutboxRow] = []
+    if to_bot:
+        event = BotEvent.about(row.id, row.callback_url, event_type, body, now, row.bot_platform)
+        rows.append(event.to_row(now))
+    subscribers = [
+        sub
+        for sub in subscriptions
+        if ("*" in sub.events or event_type in sub.events)
+        # An organization's subscriber hears only of its own channels' conversations.
+        and sub.organization_id in (None, row.organization_id)
+    ]
+    if subscribers:
+        text = event_body(event_type, {**body, "customer": row.customer}, now)
+        rows.extend(
+            SubscriberEvent(sub.id, row.id, event_type, text).to_row(now) for sub in subscribers
+        )
+    return rows
+
+
 async def announce(
     tx: Tx,
     row: ConversationRow,
@@ -42,27 +77,8 @@ async def announce(
 
     A caller announcing to many conversations at once passes `subscriptions`, read once.
     """
-    body = {
-        "conversation_id": row.id,
-        "bot_conversation_id": row.bot_conversation_id,
-        "channel": row.channel,
-        **data,
-    }
-    rows: list[OutboxRow] = []
-    if to_bot:
-        event = BotEvent.about(row.id, row.callback_url, event_type, body, now, row.bot_platform)
-        rows.append(event.to_row(now))
-    subscribers = [
-        sub
-        for sub in (await tx.subscriptions() if subscriptions is None else subscriptions)
-        if ("*" in sub.events or event_type in sub.events)
-        # An organization's subscriber hears only of its own channels' conversations.
-        and sub.organization_id in (None, row.organization_id)
-    ]
-    if subscribers:
-        text = event_body(event_type, {**body, "customer": row.customer}, now)
-        rows.extend(
-            SubscriberEvent(sub.id, row.id, event_type, text).to_row(now) for sub in subscribers
-        )
+    if subscriptions is None:
+        subscriptions = await tx.subscriptions()
+    rows = event_rows(row, event_type, data, now, to_bot=to_bot, subscriptions=subscriptions)
     if rows:
         await tx.enqueue(rows)

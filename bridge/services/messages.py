@@ -6,15 +6,17 @@ the message stored the first time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from bridge.db.repo import Store, Tx
-from bridge.db.tables import MessageRow
-from bridge.domain.status import Event, transition
+from bridge.db import steps
+from bridge.db.repo import Store
+from bridge.db.tables import ConversationRow, MessageRow, SubscriptionRow
+from bridge.db.units import Step, Unit
+from bridge.domain.status import Event, Status, transition
 from bridge.errors import ConversationNotFound, InvalidTransition
-from bridge.events import announce
+from bridge.events import event_rows
 from bridge.models import AgentMessageRequest, CustomerMessageRequest, HistoryMessage
 from bridge.ports.agent_side import AgentSideAdapter
 from bridge.relay.jobs import Message, PostMessage
@@ -132,79 +134,101 @@ class Messages:
         by_assignee: bool = False,
     ) -> tuple[MessageRow, bool]:
         now = self._clock()
-        event = Event.AGENT_MESSAGE if role == "agent" else Event.CUSTOMER_MESSAGE
+        unit = self._accept(
+            conversation_id, role, text, author, external_id, sent_at, now, by_assignee
+        )
         try:
-            async with self._store.transaction() as tx:
-                # The conversation row first: concurrent messages of one conversation (on
-                # any replica) then take their seq and outbox ids, and commit, in one order,
-                # so each lane is delivered in seq order.
-                found = await tx.lock_for_message(conversation_id, now)
-                if found is None:
-                    raise ConversationNotFound(conversation_id)
-                row, has_subscribers = found
-                try:
-                    transition(conversation_id, row.status, event)
-                except InvalidTransition:
-                    # A retry of a message stored before the conversation moved on still
-                    # answers with that message.
-                    await self._repeated(tx, conversation_id, role, external_id)
-                    raise
-                if by_assignee:
-                    author = (row.agent or {}).get("name")
-                message = MessageRow(
-                    conversation_id=conversation_id,
-                    role=role,
-                    text=text,
-                    author=author,
-                    external_id=external_id,
-                    sent_at=_aware(sent_at) if sent_at else now,
-                    created_at=now,
-                )
-                seq = await tx.append_message(message)
-                if seq is None:
-                    await self._repeated(tx, conversation_id, role, external_id)
-                    raise RuntimeError("a repeated message id with no stored message")
-                message.seq = seq
-                view = message_view(message)
-                # No subscriber at all (the common case): nothing to read for them.
-                subscriptions = None if has_subscribers else ()
-                if role == "agent":
-                    await announce(
-                        tx,
-                        row,
-                        "agent.message",
-                        {"message": view},
-                        now,
-                        to_bot=True,
-                        subscriptions=subscriptions,
-                    )
-                else:
-                    await announce(
-                        tx,
-                        row,
-                        "customer.message",
-                        {"message": view},
-                        now,
-                        to_bot=False,
-                        subscriptions=subscriptions,
-                    )
-                if role == "customer" and self._relays_messages(row.channel):
-                    post = PostMessage(row.id, row.channel, Message.of(message))
-                    await tx.enqueue([post.to_row(now)])
+            message = await self._store.run(unit)
         except _Repeated as repeated:
             # Rolled back: a repeat changes nothing, not even the conversation's updated_at.
             return repeated.message, False
         self._on_commit()
         return message, True
 
+    def _accept(
+        self,
+        conversation_id: str,
+        role: Literal["customer", "agent"],
+        text: str,
+        author: str | None,
+        external_id: str | None,
+        sent_at: datetime | None,
+        now: datetime,
+        by_assignee: bool,
+    ) -> Unit[MessageRow]:
+        """Store the message and queue its deliveries, as one unit of work.
+
+        At most three statements when nobody subscribes (the common case): the
+        conversation's lock, the message, its delivery.
+        """
+        event = Event.AGENT_MESSAGE if role == "agent" else Event.CUSTOMER_MESSAGE
+        # The conversation row first: concurrent messages of one conversation (on any
+        # replica) then take their seq and outbox ids, and commit, in one order, so each
+        # lane is delivered in seq order.
+        found = yield steps.lock_for_message(conversation_id, now)
+        if found is None:
+            raise ConversationNotFound(conversation_id)
+        has_subscribers = found.pop("has_subscribers")
+        row = ConversationRow(**found)
+        try:
+            transition(conversation_id, Status(row.status), event)
+        except InvalidTransition:
+            # A retry of a message stored before the conversation moved on still answers
+            # with that message.
+            yield from self._repeated(conversation_id, role, external_id)
+            raise
+        if by_assignee:
+            author = (row.agent or {}).get("name")
+        message = MessageRow(
+            conversation_id=conversation_id,
+            role=role,
+            text=text,
+            author=author,
+            external_id=external_id,
+            sent_at=_aware(sent_at) if sent_at else now,
+            created_at=now,
+        )
+        seq = yield steps.append_message(message)
+        if seq is None:
+            yield from self._repeated(conversation_id, role, external_id)
+            raise RuntimeError("a repeated message id with no stored message")
+        message.seq = seq
+        # No subscriber at all (the common case): nothing to read for them.
+        subscribers: list[SubscriptionRow] = []
+        if has_subscribers:
+            subscribers = steps.subscription_rows((yield steps.subscriptions()))
+        view = message_view(message)
+        if role == "agent":
+            rows = event_rows(
+                row, "agent.message", {"message": view}, now, to_bot=True, subscriptions=subscribers
+            )
+        else:
+            rows = event_rows(
+                row,
+                "customer.message",
+                {"message": view},
+                now,
+                to_bot=False,
+                subscriptions=subscribers,
+            )
+            if self._relays_messages(row.channel):
+                rows.append(PostMessage(row.id, row.channel, Message.of(message)).to_row(now))
+        for outbox_row in rows:
+            yield steps.enqueue(outbox_row)
+        if rows:
+            yield steps.notify_outbox()
+        return message
+
     @staticmethod
-    async def _repeated(tx: Tx, conversation_id: str, role: str, external_id: str | None) -> None:
+    def _repeated(
+        conversation_id: str, role: str, external_id: str | None
+    ) -> Generator[Step, Any, None]:
         """Raise _Repeated with the message stored earlier under this sender's id, if any."""
         if external_id is None:
             return
-        earlier = await tx.find_message(conversation_id, role, external_id, detached=True)
+        earlier = yield steps.find_message(conversation_id, role, external_id)
         if earlier is not None:
-            raise _Repeated(earlier)
+            raise _Repeated(MessageRow(**earlier))
 
     def _relays_messages(self, channel: str) -> bool:
         adapter = self._adapters.get(channel)

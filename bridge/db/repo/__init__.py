@@ -2,13 +2,15 @@
 
 A `Tx` is made of one part per aggregate (conversations, messages, the directory of agents
 and teams, routers, the outbox, the queue, subscriptions, inbound bookkeeping, adapter
-state), all sharing one session, so a change and the deliveries it causes commit together.
+state, the supervisor's read-only views), all sharing one session, so a change and the
+deliveries it causes commit together.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,20 +18,27 @@ from bridge.db.repo.adapter_state import AdapterStateQueries
 from bridge.db.repo.conversations import ConversationQueries
 from bridge.db.repo.delivery import DeliveryQueries
 from bridge.db.repo.directory import DirectoryQueries
+from bridge.db.repo.handling import HandlingQueries
 from bridge.db.repo.inbound import InboundQueries
 from bridge.db.repo.messages import MessageQueries
 from bridge.db.repo.outbox import OutboxQueries
 from bridge.db.repo.queue import QueueQueries
 from bridge.db.repo.routers import RouterQueries
 from bridge.db.repo.subscriptions import SubscriptionQueries
+from bridge.db.repo.supervision import SupervisionQueries
+from bridge.db.runner import UnitRunner, unit_runner
+from bridge.db.units import Unit
 
 __all__ = ["Store", "Tx"]
+
+T = TypeVar("T")
 
 
 class Tx(
     ConversationQueries,
     MessageQueries,
     DirectoryQueries,
+    HandlingQueries,
     RouterQueries,
     OutboxQueries,
     DeliveryQueries,
@@ -37,6 +46,7 @@ class Tx(
     SubscriptionQueries,
     InboundQueries,
     AdapterStateQueries,
+    SupervisionQueries,
 ):
     """Queries and writes inside one transaction."""
 
@@ -46,6 +56,18 @@ class Store:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
+        self._runner: UnitRunner | None = None
+
+    async def run(self, unit: Unit[T]) -> T:
+        """Run a unit of work (bridge/db/units.py) in a transaction of its own, without the ORM.
+
+        On SQLite it shares one transaction with the units waiting at the same time
+        (group commit); an exception it raises rolls back only what it wrote.
+        """
+        if self._runner is None:
+            engine = self._sessionmaker.kw["bind"]
+            self._runner = unit_runner(engine)
+        return await self._runner.run(unit)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:

@@ -1,0 +1,229 @@
+"""Runs units of work (bridge/db/units.py) on the configured database, without the ORM.
+
+SQLite: group commit. Units wait in a queue; one writer takes every unit waiting and runs
+them in the driver's own thread, in one transaction, each under a savepoint, and commits
+once: one thread hop and one fsync for the batch instead of one per statement and per
+request (aiosqlite hops threads on every statement). Units queued while a batch runs form
+the next batch, so batches grow with the load and a lone request waits for nobody. The
+connection is the engine's single pooled one, so ORM transactions and batches take turns
+on it as they always did.
+
+PostgreSQL: each unit runs in its own transaction on a pooled asyncpg connection,
+statement by statement with no ORM in between; concurrent units commit independently
+(PostgreSQL groups their WAL flushes itself), and no transaction ever holds two
+conversations' locks for another unit's sake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.db.units import (
+    Row,
+    Step,
+    Unit,
+    postgres_value,
+    read_postgres_row,
+    read_sqlite_row,
+    sqlite_value,
+)
+
+T = TypeVar("T")
+
+# At most this many units share one SQLite transaction: a batch that large already costs
+# each of them little, and a rollback of the whole (a failed commit) stays bounded.
+MAX_BATCH = 256
+
+
+class UnitRunner(Protocol):
+    """Runs one unit of work in a transaction and answers its result (or raises its error)."""
+
+    async def run(self, unit: Unit[T]) -> T: ...
+
+
+def _drive_sync(unit: Unit[T], execute: Callable[[Step], Any]) -> T:
+    """Run a unit to its end, executing each step as it asks."""
+    try:
+        step = next(unit)
+        while True:
+            step = unit.send(execute(step))
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+
+
+def _sqlite_execute(connection: sqlite3.Connection, step: Step) -> Any:
+    """One step on a sqlite3 connection, answering what its statement fetches."""
+    sql = step.sql
+    if sql.sqlite is None:
+        return None
+    if step.many is not None:
+        rows = [
+            {name: sqlite_value(value) for name, value in values.items()} for values in step.many
+        ]
+        cursor = connection.executemany(sql.sqlite, rows)
+        return cursor.rowcount
+    values = {name: sqlite_value(value) for name, value in step.values.items()}
+    cursor = connection.execute(sql.sqlite, values)
+    if sql.fetch == "none":
+        return None
+    if sql.fetch == "count":
+        return cursor.rowcount
+    names = [column[0] for column in cursor.description or ()]
+    if sql.fetch == "scalar":
+        first = cursor.fetchone()
+        cursor.fetchall()  # a RETURNING statement finishes only once read to its end
+        return None if first is None else first[0]
+    if sql.fetch == "row":
+        first = cursor.fetchone()
+        cursor.fetchall()
+        return None if first is None else read_sqlite_row(sql, dict(zip(names, first, strict=True)))
+    return [read_sqlite_row(sql, dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+
+
+def _sqlite_batch(connection: sqlite3.Connection, units: list[Unit[Any]]) -> list[tuple[bool, Any]]:
+    """Run `units` in one transaction (in the driver's thread); each outcome in order."""
+    if connection.in_transaction:
+        # A transaction left open on the pooled connection would swallow this batch's.
+        connection.rollback()
+    outcomes: list[tuple[bool, Any]] = []
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for unit in units:
+            connection.execute("SAVEPOINT unit")
+            try:
+                value = _drive_sync(unit, lambda step: _sqlite_execute(connection, step))
+            except Exception as exc:
+                connection.execute("ROLLBACK TO unit")
+                connection.execute("RELEASE unit")
+                outcomes.append((False, exc))
+                continue
+            connection.execute("RELEASE unit")
+            outcomes.append((True, value))
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.rollback()
+        raise
+    return outcomes
+
+
+class SqliteGroupCommit:
+    """Batches units into one transaction on the engine's one SQLite connection."""
+
+    def __init__(self, engine: AsyncEngine, max_batch: int = MAX_BATCH) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._waiting: deque[tuple[Unit[Any], asyncio.Future[Any]]] = deque()
+        self._writer: asyncio.Task[None] | None = None
+        # Transactions committed or attempted so far (operators' and tests' view of batching).
+        self.batches = 0
+
+    async def run(self, unit: Unit[T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append((unit, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="sqlite-group-commit")
+        return await future
+
+    async def _write(self) -> None:
+        """Run batches until nothing waits (the next unit starts a writer again)."""
+        while self._waiting:
+            batch: list[tuple[Unit[Any], asyncio.Future[Any]]] = []
+            while self._waiting and len(batch) < self._max_batch:
+                unit, future = self._waiting.popleft()
+                if future.cancelled():
+                    # Its caller is gone before anything ran: nothing to write for it.
+                    unit.close()
+                    continue
+                batch.append((unit, future))
+            if not batch:
+                continue
+            try:
+                outcomes = await self._run_batch([unit for unit, _ in batch])
+            except Exception as exc:
+                # The batch did not commit: every unit in it failed with the same error.
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    async def _run_batch(self, units: list[Unit[Any]]) -> list[tuple[bool, Any]]:
+        self.batches += 1
+        async with self._engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            # aiosqlite runs every call in its connection's thread; the whole batch is one
+            # such call, so its statements run back to back with no hop in between.
+            outcomes: list[tuple[bool, Any]] = await driver._execute(
+                _sqlite_batch, driver._conn, units
+            )
+            return outcomes
+
+
+class PostgresUnits:
+    """Runs each unit in its own transaction on a pooled asyncpg connection."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def run(self, unit: Unit[T]) -> T:
+        async with self._engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            async with driver.transaction():
+                try:
+                    step = next(unit)
+                    while True:
+                        step = unit.send(await self._execute(driver, step))
+                except StopIteration as stop:
+                    result: T = stop.value
+                    return result
+
+    @staticmethod
+    async def _execute(driver: Any, step: Step) -> Any:
+        sql = step.sql
+        assert sql.numbered is not None
+        text, names = sql.numbered
+        if step.many is not None:
+            rows = [[postgres_value(values[name]) for name in names] for values in step.many]
+            await driver.executemany(text, rows)
+            return len(rows)
+        values = step.values
+        arguments = [postgres_value(values[name]) for name in names]
+        if sql.fetch == "none":
+            await driver.execute(text, *arguments)
+            return None
+        if sql.fetch == "count":
+            status: str = await driver.execute(text, *arguments)
+            return int(status.rsplit(" ", 1)[-1])
+        if sql.fetch == "scalar":
+            return await driver.fetchval(text, *arguments)
+        if sql.fetch == "row":
+            record = await driver.fetchrow(text, *arguments)
+            return None if record is None else read_postgres_row(sql, dict(record))
+        records = await driver.fetch(text, *arguments)
+        return [read_postgres_row(sql, dict(record)) for record in records]
+
+
+def unit_runner(engine: AsyncEngine) -> UnitRunner:
+    """The runner for the engine's backend."""
+    if engine.dialect.name == "sqlite":
+        return SqliteGroupCommit(engine)
+    return PostgresUnits(engine)
+
+
+__all__ = ["PostgresUnits", "Row", "SqliteGroupCommit", "UnitRunner", "unit_runner"]
