@@ -72,6 +72,8 @@ class StatusColumn(TypeDecorator[Status]):
 
 # In the enum's order, so the index condition reads as it always has (the migrations').
 _ACTIVE_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in Status if s in ACTIVE))
+# Outbox rows not delivered yet: waiting or retrying, or given up (the supervisor's "stuck").
+STUCK_SQL = "status IN ('pending', 'dead')"
 
 
 class Base(DeclarativeBase):
@@ -168,6 +170,10 @@ class ConversationRow(Base):
             sqlite_where=text("assigned_at IS NOT NULL"),
             postgresql_where=text("assigned_at IS NOT NULL"),
         ),
+        # The supervisor's list, paged by keyset in (created_at, id) order: every
+        # organization's, and one organization's.
+        Index("ix_conversations_created", "created_at", "id"),
+        Index("ix_conversations_org_created", "organization_id", "created_at", "id"),
     )
 
 
@@ -222,7 +228,17 @@ class OutboxRow(Base):
     # The W3C traceparent of the request that caused it, so its delivery continues the trace.
     traceparent: Mapped[str | None] = mapped_column(String(55))
 
-    __table_args__ = (Index("ix_outbox_status_lane_id", "status", "lane", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_status_lane_id", "status", "lane", "id"),
+        # A conversation's deliveries not delivered yet, counted for the supervisor's list.
+        # Partial: a delivered row leaves it, so it stays as small as the backlog.
+        Index(
+            "ix_outbox_conversation_stuck",
+            "conversation_id",
+            sqlite_where=text(STUCK_SQL),
+            postgresql_where=text(STUCK_SQL),
+        ),
+    )
 
 
 class AgentRow(Base):
