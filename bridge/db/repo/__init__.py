@@ -18,14 +18,12 @@ from bridge.db.repo.adapter_state import AdapterStateQueries
 from bridge.db.repo.conversations import ConversationQueries
 from bridge.db.repo.delivery import DeliveryQueries
 from bridge.db.repo.directory import DirectoryQueries
-from bridge.db.repo.handling import HandlingQueries
 from bridge.db.repo.inbound import InboundQueries
 from bridge.db.repo.messages import MessageQueries
 from bridge.db.repo.outbox import OutboxQueries
 from bridge.db.repo.queue import QueueQueries
 from bridge.db.repo.routers import RouterQueries
 from bridge.db.repo.subscriptions import SubscriptionQueries
-from bridge.db.repo.supervision import SupervisionQueries
 from bridge.db.runner import UnitRunner, unit_runner
 from bridge.db.units import Unit
 
@@ -38,7 +36,6 @@ class Tx(
     ConversationQueries,
     MessageQueries,
     DirectoryQueries,
-    HandlingQueries,
     RouterQueries,
     OutboxQueries,
     DeliveryQueries,
@@ -46,7 +43,6 @@ class Tx(
     SubscriptionQueries,
     InboundQueries,
     AdapterStateQueries,
-    SupervisionQueries,
 ):
     """Queries and writes inside one transaction."""
 
