@@ -58,7 +58,7 @@ def describe(event: Mapping[str, Any]) -> str:
     agent = data.get("agent")
     if isinstance(agent, dict) and agent.get("name"):
         parts.append(f"agent={agent['name']!r}")
-    for key in ("position", "estimated_wait_seconds", "reason", "options"):
+    for key in ("position", "estimated_wait_seconds", "reason", "detail", "options"):
         if key in data:
             parts.append(f"{key}={data[key]!r}")
     return "  ".join(parts)
