@@ -4,18 +4,36 @@ the listener prints the signed events. On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer, unused_port
 
 from bridge.listen import listener_app
 from bridge.settings import Settings
-from tests.conftest import Database, RunningBridge, make_settings, start_bridge, stop_bridge
+from tests.conftest import (
+    ROOT,
+    Database,
+    RunningBridge,
+    make_settings,
+    start_bridge,
+    stop_bridge,
+)
 from tests.fakes import WEBHOOK_SECRET
 from tests.kit.eventually import eventually
 
 REPLY = "Hi John, I am on it."
+
+
+def readme_handoff() -> dict[str, Any]:
+    """The body of the handoff `curl` in the README's "Try it"."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Try it", 1)[1].split("\n## ", 1)[0]
+    command = section.split("curl -s -X POST http://127.0.0.1:8080/v1/handoffs", 1)[1]
+    body: dict[str, Any] = json.loads(command.split("-d '", 1)[1].split("'", 1)[0])
+    return body
 
 
 @pytest.fixture
@@ -40,19 +58,11 @@ async def test_demo_agent_takes_a_chat_in_the_desk_and_the_bot_hears_it(
     bridge: RunningBridge, printed: tuple[str, list[str]]
 ) -> None:
     callback_url, lines = printed
-    # The README's handoff: no region (it stays on the main channel), no sent_at.
-    status, conversation = await bridge.post(
-        "/v1/handoffs",
-        {
-            "bot": {"platform": "webhook", "conversation_id": "bot-conv-42"},
-            "customer": {"id": "cust-42", "firstname": "John", "lastname": "Doe"},
-            "history": [
-                {"role": "customer", "text": "Where is my order?"},
-                {"role": "bot", "text": "Let me get a person."},
-            ],
-            "callback_url": callback_url,
-        },
-    )
+    # The README's handoff as written there: no region, no sent_at.
+    body = readme_handoff()
+    assert body["callback_url"] == "http://127.0.0.1:9000/callback"
+    assert "region" not in body and all("sent_at" not in m for m in body["history"])
+    status, conversation = await bridge.post("/v1/handoffs", {**body, "callback_url": callback_url})
     assert status == 201, conversation
     assert conversation["channel"] == "mysite"
     assert conversation["routing"]["team_id"] == "demo"
