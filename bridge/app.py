@@ -25,6 +25,7 @@ from bridge.api import (
     routers,
     routing,
     subscriptions,
+    transfers,
     webhooks,
 )
 from bridge.api.access import access_middleware, echo_request_id
@@ -56,6 +57,8 @@ from bridge.services.inbound.service import InboundService
 from bridge.services.profiles import ProfileService
 from bridge.services.queue import QueueAnnouncer
 from bridge.services.routing_state import RoutingState
+from bridge.services.timeouts import AcceptTimeouts, AcceptTimes
+from bridge.services.transfers import Transfers
 from bridge.settings import Settings
 from bridge.typedefs import (
     ASSIGNMENT,
@@ -72,6 +75,7 @@ from bridge.typedefs import (
     SERVICE,
     SETTINGS,
     STORE,
+    TRANSFERS,
     WORKER,
 )
 
@@ -187,14 +191,34 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         announcer = QueueAnnouncer(
             store, settings.queue.update_seconds, on_commit=lambda: app[WORKER].wake()
         )
+        # Unanswered chats: offered further, or back to the queue (services/timeouts.py).
+        timeouts = AcceptTimeouts(
+            store,
+            routing,
+            AcceptTimes.from_settings(settings),
+            on_commit=lambda: app[WORKER].wake(),
+            clock=lambda: datetime.now(UTC),
+            on_queue_change=announcer.wake,
+        )
         assignment = Assignment(
             store,
             routing,
             on_commit=lambda: app[WORKER].wake(),
             on_queue_change=announcer.wake,
             count_limit=settings.queue.count_limit,
+            timeouts=timeouts,
         )
         app[ASSIGNMENT] = assignment
+        app[TRANSFERS] = Transfers(
+            store,
+            routing,
+            timeouts,
+            adapters,
+            {name: settings.channel_organization(name) for name in settings.channels},
+            on_commit=lambda: app[WORKER].wake(),
+            clock=lambda: datetime.now(UTC),
+            on_queue_change=announcer.wake,
+        )
         service = HandoffService(
             store,
             routing,
@@ -226,6 +250,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             Deliveries(store, adapters, bots, app[CALLBACK_HTTP]),
             evaluate_routing=assignment.evaluate,
             replay_inbound=inbound.replay,
+            accept_timeout=timeouts.fire,
         )
         # Observed: each attempt is a span of its request's trace, each outcome counted.
         worker = RelayWorker(store, ObservedDeliverer(jobs), ObservedHooks(service), settings.relay)
@@ -308,5 +333,6 @@ def create_app(settings: Settings, *, resolver: AbstractResolver | None = None) 
     app.add_routes(routers.routes)
     app.add_routes(agents.routes)
     app.add_routes(routing.routes)
+    app.add_routes(transfers.routes)
     console_web.setup(app)
     return app

@@ -116,6 +116,42 @@ class ReasonRequest(_Strict):
     reason: str | None = Field(default=None, max_length=1_000)
 
 
+Disposition = Literal["resolved", "needs_bot_follow_up", "other"]
+
+
+class HandbackRequest(_Strict):
+    """An agent hands the chat back to the bot, optionally saying how it went."""
+
+    reason: str | None = Field(default=None, max_length=1_000)
+    disposition: Disposition | None = None
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    note: str | None = Field(default=None, max_length=2_000)
+
+    @field_validator("tags")
+    @classmethod
+    def _short_tags(cls, tags: list[str]) -> list[str]:
+        # Kept in order, each once: a tag is a label for the bot, not a sentence.
+        for tag in tags:
+            if not 1 <= len(tag.strip()) <= 64:
+                raise ValueError("each tag must be 1 to 64 characters")
+        return list(dict.fromkeys(tag.strip() for tag in tags))
+
+
+class ReleaseRequest(HandbackRequest):
+    """A release through the API: by the bot, or for the assigned agent (`agent_id`)."""
+
+    agent_id: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class TransferRequest(_Strict):
+    """Where a chat goes: exactly one of an agent, a team or a channel; a note for them."""
+
+    agent_id: str | None = Field(default=None, min_length=1, max_length=128)
+    team_id: str | None = Field(default=None, min_length=1, max_length=128)
+    channel: str | None = Field(default=None, min_length=1, max_length=128)
+    note: str | None = Field(default=None, max_length=2_000)
+
+
 class MetadataUpdate(_Strict):
     """New metadata for an active conversation (Kommunicate's updateConversationMetadata)."""
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from bridge.services.inbound.service import InboundService
     from bridge.services.profiles import ProfileService
     from bridge.services.routing_state import RoutingState
+    from bridge.services.transfers import Transfers
     from bridge.settings import Settings
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -29,6 +30,7 @@ INBOUND: web.AppKey[InboundService] = web.AppKey("inbound")
 PROFILES: web.AppKey[ProfileService] = web.AppKey("profiles")
 ROUTING: web.AppKey[RoutingState] = web.AppKey("routing")
 ASSIGNMENT: web.AppKey[Assignment] = web.AppKey("assignment")
+TRANSFERS: web.AppKey[Transfers] = web.AppKey("transfers")
 BOTS: web.AppKey[dict[str, BotSideAdapter]] = web.AppKey("bots")
 WORKER: web.AppKey[RelayWorker] = web.AppKey("worker")
 CONSOLE_HUB: web.AppKey[ConsoleHub] = web.AppKey("console_hub")

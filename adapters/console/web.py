@@ -15,12 +15,13 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from adapters.console import desk
+from adapters.console.agent_actions import routes as agent_action_routes
 from adapters.console.pages import STATIC, forbidden_page, html_page
 from bridge.api.errors import parse_body
 from bridge.domain.status import ACTIVE
 from bridge.errors import Forbidden
 from bridge.input_limits import stored_id
-from bridge.models import AgentMessageRequest, JoinRequest, ReasonRequest
+from bridge.models import AgentMessageRequest, HandbackRequest, JoinRequest, ReasonRequest
 from bridge.typedefs import CONSOLE_HUB, JOIN_LINKS, SERVICE
 from bridge.views import console_view, message_view
 
@@ -143,8 +144,8 @@ async def close(request: web.Request) -> web.Response:
 async def release(request: web.Request) -> web.Response:
     """The agent hands the conversation back to the bot."""
     conversation_id = _conversation_id(request)
-    body = await parse_body(request, ReasonRequest, optional=True)
-    row = await request.app[SERVICE].release(conversation_id, "agent", body.reason)
+    body = await parse_body(request, HandbackRequest, optional=True)
+    row = await request.app[SERVICE].release(conversation_id, "agent", body.reason, body)
     request.app[CONSOLE_HUB].wake(conversation_id)
     return web.json_response({"conversation": console_view(row)})
 
@@ -159,5 +160,6 @@ def setup(app: web.Application) -> None:
     """Mount the console's routes (conversation pages and agent desks) and static files."""
     app.add_routes(routes)
     app.add_routes(desk.routes)
+    app.add_routes(agent_action_routes)
     app.router.add_static("/console/static", STATIC, append_version=False)
     app.on_response_prepare.append(_no_sniffing)

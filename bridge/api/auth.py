@@ -8,6 +8,8 @@
 |                                          | organization only)                 |             |
 | any other /v1/ (outbox, routing)         | BRIDGE_SECURITY__ADMIN_TOKEN       | admin       |
 | /api/v5/orgs/{org}/...                   | an organization token (routers.py) | -           |
+| /v1/conversations/{id}/transfer, release | the bot's, the admin's or an       | bot, admin, |
+|                                          | organization's token               | org         |
 
 A group whose token is not set is open (role "open"). That is allowed only while the
 service listens on loopback, or when `security.allow_open_api` says so on purpose;
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,6 +36,10 @@ from bridge.typedefs import SETTINGS
 PROTECTED_PREFIX = "/v1/"
 BOT_PREFIXES = ("/v1/handoffs", "/v1/conversations/", "/v1/availability")
 ORG_PREFIXES = ("/v1/agents", "/v1/teams", "/v1/subscriptions")
+
+# A conversation's transfer and release are its agents' too: an operator acting for them
+# may call them with the admin token, or an organization token for its own conversations.
+AGENT_ACTIONS = re.compile(r"/v1/conversations/[^/]+/(?:transfer|release)")
 
 Role = Literal["bot", "admin", "org", "open"]
 
@@ -90,8 +97,22 @@ def _refuse(variable: str) -> Unauthorized:
     )
 
 
+def _operator(security: SecuritySettings, given: str) -> Caller | None:
+    """The admin or an organization's admin, when `given` is one of their tokens."""
+    grant = org_token(security, given)
+    if grant is not None and "settings" in grant.permissions:
+        return Caller("org", grant.organization_id, grant.user_id)
+    if _matches(given, security.admin_token):
+        return Caller("admin")
+    return None
+
+
 def identify(security: SecuritySettings, path: str, given: str | None) -> Caller:
     """The caller for a request to `path` with the bearer token `given`, or Unauthorized."""
+    if given is not None and AGENT_ACTIONS.fullmatch(path):
+        operator = _operator(security, given)
+        if operator is not None:
+            return operator
     if path.startswith(BOT_PREFIXES):
         if security.api_token is None:
             return OPEN

@@ -7,6 +7,7 @@ from typing import Literal
 
 from aiohttp import web
 
+from bridge.api import transfers
 from bridge.api.errors import parse_body
 from bridge.db.tables import ConversationRow
 from bridge.errors import FieldProblem, InvalidInput
@@ -111,7 +112,7 @@ async def close_conversation(request: web.Request) -> web.Response:
 @routes.post("/v1/conversations/{conversation_id}/release")
 async def release_conversation(request: web.Request) -> web.Response:
     """The bot takes the conversation back; the agent side is told."""
-    return await _end_by_bot(request, request.app[SERVICE].release)
+    return await transfers.release(request)
 
 
 @routes.patch("/v1/conversations/{conversation_id}/metadata")

@@ -18,6 +18,7 @@ from bridge.ports.http import HttpClient
 from bridge.relay import signing
 from bridge.relay.delivery import DeliveryResult
 from bridge.relay.jobs import (
+    AcceptTimeout,
     BotEvent,
     CloseConversation,
     EvaluateRouting,
@@ -97,6 +98,7 @@ def job_registry(
     *,
     evaluate_routing: ConversationWork,
     replay_inbound: ConversationWork,
+    accept_timeout: Callable[[AcceptTimeout], Awaitable[None]],
 ) -> JobRegistry:
     """Every job type with its handler: the one place a kind of job is wired."""
     registry = JobRegistry()
@@ -107,5 +109,6 @@ def job_registry(
     registry.register(SubscriberEvent, deliveries.subscriber_event)
     registry.register(EvaluateRouting, lambda job, _key: evaluate_routing(job.conversation_id))
     registry.register(ReplayInbound, lambda job, _key: replay_inbound(job.conversation_id))
+    registry.register(AcceptTimeout, lambda job, _key: accept_timeout(job))
     registry.require_every_job()
     return registry

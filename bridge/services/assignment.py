@@ -33,6 +33,7 @@ from bridge.routing.staffing import staffing_of
 from bridge.routing.steps.escalation import Directory, Progress, advance
 from bridge.services.queue import QueueSpot, queue_changed, spot_of, spots_in_order
 from bridge.services.routing_state import RoutingState
+from bridge.services.timeouts import AcceptTimeouts
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class Assignment:
         *,
         on_queue_change: Callable[[], None] = lambda: None,
         count_limit: int = 100,
+        timeouts: AcceptTimeouts | None = None,
     ) -> None:
         self._store = store
         self._routing = routing
@@ -69,6 +71,7 @@ class Assignment:
         self._clock = clock
         self._on_queue_change = on_queue_change
         self._count_limit = count_limit
+        self._timeouts = timeouts
 
     # -- at creation (inside the handoff's transaction) ----------------------------------
 
@@ -102,6 +105,8 @@ class Assignment:
             trace.append(f"offered to {', '.join(row.offered_to)}")
         row.route_trace = trace
         await tx.session.flush()
+        if self._timeouts is not None:
+            await self._timeouts.arm(tx, row, now)
         # Chats nobody is offered to are answered through join links; only a real
         # target with nobody online (or everyone online full) leaves the customer waiting.
         reason = staffing_of(row.offered_to, directory).waiting_reason
@@ -171,6 +176,9 @@ class Assignment:
             )
             if changed:
                 await self.schedule_reevaluation(tx, now)
+                # An agent who leaves hands back the chats they have not answered yet.
+                if presence != "online" and self._timeouts is not None:
+                    await self._timeouts.agent_away(tx, agent_id, now)
         self._on_commit()
 
     async def schedule_reevaluation(self, tx: Tx, now: datetime) -> None:
@@ -238,6 +246,8 @@ class Assignment:
                     [FieldProblem("capacity", f"{agent.capacity} reached")],
                 )
             await tx.session.refresh(row)
+            if self._timeouts is not None:
+                await self._timeouts.arm(tx, row, now)
             await announce(tx, row, "agent.joined", {"agent": joined}, now, to_bot=True)
             await self.queue_changed(tx, row.channel, now)
         self._on_commit()

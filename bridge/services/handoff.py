@@ -14,7 +14,12 @@ from typing import Any
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ConversationRow, MessageRow, OutboxRow
 from bridge.domain.status import ACTIVE
-from bridge.models import AgentMessageRequest, CustomerMessageRequest, HandoffRequest
+from bridge.models import (
+    AgentMessageRequest,
+    CustomerMessageRequest,
+    HandbackRequest,
+    HandoffRequest,
+)
 from bridge.ports.agent_side import AgentSideAdapter, ConversationRef
 from bridge.ports.links import JoinLinks
 from bridge.relay.delivery import DeliveryResult
@@ -172,9 +177,16 @@ class HandoffService:
         """End the conversation and tell the other side."""
         return await self._lifecycle.close(conversation_id, by, reason)
 
-    async def release(self, conversation_id: str, by: Actor, reason: str | None) -> ConversationRow:
-        """Hand the conversation back to the bot and tell the other side."""
-        return await self._lifecycle.release(conversation_id, by, reason)
+    async def release(
+        self,
+        conversation_id: str,
+        by: Actor,
+        reason: str | None,
+        summary: HandbackRequest | None = None,
+    ) -> ConversationRow:
+        """Hand the conversation back to the bot, with the agent's summary, and tell the
+        other side."""
+        return await self._lifecycle.release(conversation_id, by, reason, summary)
 
     # -- relay outcomes (DeliveryHooks) ----------------------------------------------------
 

@@ -12,7 +12,7 @@ import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from bridge.db.repo import Store, Tx
 from bridge.db.retry import run_again_on_conflict
@@ -22,8 +22,10 @@ from bridge.domain.reasons import PLATFORM_ERROR, failed
 from bridge.domain.status import Event, Status, sources, target, transition
 from bridge.errors import InvalidTransition
 from bridge.events import announce
+from bridge.models import HandbackRequest
 from bridge.relay.jobs import CloseConversation, OpenConversation, lane
 from bridge.services.assignment import Assignment
+from bridge.services.handback import released_data, summary_of
 from bridge.services.lookup import require_conversation
 
 log = logging.getLogger(__name__)
@@ -81,28 +83,52 @@ class Lifecycle:
         """End the conversation and tell the other side."""
         return await self._end(conversation_id, Event.CLOSE, by, reason or f"closed by the {by}")
 
-    async def release(self, conversation_id: str, by: Actor, reason: str | None) -> ConversationRow:
-        """Hand the conversation back to the bot and tell the other side."""
+    async def release(
+        self,
+        conversation_id: str,
+        by: Actor,
+        reason: str | None,
+        summary: HandbackRequest | None = None,
+    ) -> ConversationRow:
+        """Hand the conversation back to the bot (with the agent's summary, if any) and tell
+        the other side."""
         return await self._end(
-            conversation_id, Event.RELEASE, by, reason or f"released by the {by}"
+            conversation_id, Event.RELEASE, by, reason or f"released by the {by}", summary
         )
 
     async def _end(
-        self, conversation_id: str, event: Event, by: Actor, reason: str
+        self,
+        conversation_id: str,
+        event: Event,
+        by: Actor,
+        reason: str,
+        summary: HandbackRequest | None = None,
     ) -> ConversationRow:
         # Locks the conversation, then its agent (capacity given back): the order a take
         # keeps too. Run again should PostgreSQL still abort it for a deadlock.
         return await run_again_on_conflict(
-            functools.partial(self._end_once, conversation_id, event, by, reason)
+            functools.partial(self._end_once, conversation_id, event, by, reason, summary)
         )
 
     async def _end_once(
-        self, conversation_id: str, event: Event, by: Actor, reason: str
+        self,
+        conversation_id: str,
+        event: Event,
+        by: Actor,
+        reason: str,
+        summary: HandbackRequest | None,
     ) -> ConversationRow:
         now = self._clock()
         async with self._store.transaction() as tx:
             row = await require_conversation(tx, conversation_id)
             status = transition(conversation_id, row.status, event)
+            data: dict[str, Any] = {"by": by, "reason": reason}
+            kept: dict[str, Any] = {}
+            if event is Event.RELEASE:
+                # The hand-back summary (bridge/services/handback.py), kept with the chat.
+                said = summary_of(summary)
+                data |= await released_data(tx, row, said, now)
+                kept["handback"] = {**said, "by": by}
             moved = await tx.transition(
                 conversation_id,
                 sources(event),
@@ -110,6 +136,7 @@ class Lifecycle:
                 status_reason=reason,
                 closed_at=now,
                 updated_at=now,
+                **kept,
             )
             if not moved:
                 # Another replica ended it since it was read.
@@ -117,7 +144,7 @@ class Lifecycle:
                 raise InvalidTransition(conversation_id, current.status, event.value)
             kind = "conversation.closed" if event is Event.CLOSE else "conversation.released"
             # The bot hears of what the agent did, the agent side of what the bot did.
-            await announce(tx, row, kind, {"by": by, "reason": reason}, now, to_bot=by == "agent")
+            await announce(tx, row, kind, data, now, to_bot=by == "agent")
             if row.assignee_id:
                 await tx.release_capacity(row.assignee_id)
             # `row` was loaded before the conditional update, so it holds the status the

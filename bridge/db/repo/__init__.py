@@ -18,6 +18,7 @@ from bridge.db.repo.adapter_state import AdapterStateQueries
 from bridge.db.repo.conversations import ConversationQueries
 from bridge.db.repo.delivery import DeliveryQueries
 from bridge.db.repo.directory import DirectoryQueries
+from bridge.db.repo.handling import HandlingQueries
 from bridge.db.repo.inbound import InboundQueries
 from bridge.db.repo.messages import MessageQueries
 from bridge.db.repo.outbox import OutboxQueries
@@ -36,6 +37,7 @@ class Tx(
     ConversationQueries,
     MessageQueries,
     DirectoryQueries,
+    HandlingQueries,
     RouterQueries,
     OutboxQueries,
     DeliveryQueries,

@@ -3,8 +3,9 @@
 A job is what the bridge must do once a transaction commits: open a chat on a platform,
 post a message there, close it (agent.py), send an event to the bot or a subscriber
 (events.py), evaluate a conversation's routing again or apply platform events parked
-for it (internal.py). Kind strings and payloads are the ones rows have always had, so
-rows queued by an earlier version run after an upgrade.
+for it (internal.py), check an unanswered chat when its accept time is up (timeouts.py).
+Kind strings and payloads are the ones rows have always had, so rows queued by an earlier
+version run after an upgrade.
 
 Adding a kind of job is one class in one of these modules and one handler registered in
 bridge/relay/handlers.py. Every job module is imported here, so `job_types()` knows
@@ -15,8 +16,10 @@ from bridge.relay.jobs.agent import CloseConversation, Message, OpenConversation
 from bridge.relay.jobs.base import DeliveryStatus, Job, Place, job_types, lane
 from bridge.relay.jobs.events import BotEvent, SubscriberEvent, event_body
 from bridge.relay.jobs.internal import EvaluateRouting, ReplayInbound
+from bridge.relay.jobs.timeouts import AcceptTimeout
 
 __all__ = [
+    "AcceptTimeout",
     "BotEvent",
     "CloseConversation",
     "DeliveryStatus",
