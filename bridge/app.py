@@ -50,6 +50,8 @@ from bridge.relay.housekeeping import Housekeeper
 from bridge.relay.observed import ObservedDeliverer, ObservedHooks
 from bridge.relay.worker import RelayWorker
 from bridge.resolver import OutboundGuard
+from bridge.services.availability import PlatformAvailability, Prober
+from bridge.services.availability_check import AvailabilityCheck
 from bridge.services.assignment import Assignment
 from bridge.services.handoff import HandoffService
 from bridge.services.inbound.poller import Poller
@@ -59,6 +61,7 @@ from bridge.services.queue import QueueAnnouncer
 from bridge.services.routing_state import RoutingState
 from bridge.services.timeouts import AcceptTimeouts, AcceptTimes
 from bridge.services.transfers import Transfers
+    AVAILABILITY,
 from bridge.settings import Settings
 from bridge.typedefs import (
     ASSIGNMENT,
@@ -195,6 +198,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         timeouts = AcceptTimeouts(
             store,
             routing,
+        platforms = PlatformAvailability(
+            adapters,
+            cache_seconds=settings.availability.cache_seconds,
+            timeout_seconds=settings.availability.timeout_seconds,
+        )
             AcceptTimes.from_settings(settings),
             on_commit=lambda: app[WORKER].wake(),
             clock=lambda: datetime.now(UTC),
@@ -203,8 +211,17 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         assignment = Assignment(
             store,
             routing,
+            prober=Prober(platforms),
             on_commit=lambda: app[WORKER].wake(),
             on_queue_change=announcer.wake,
+        app[AVAILABILITY] = AvailabilityCheck(
+            service,
+            routing,
+            store,
+            {name: adapter.platform for name, adapter in adapters.items()},
+            settings.queue.count_limit,
+            lambda: datetime.now(UTC),
+        )
             count_limit=settings.queue.count_limit,
             timeouts=timeouts,
         )
@@ -226,6 +243,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             settings.default_channel or "",
             adapters,
             links,
+            move_on=service.live.move_on,
             on_commit=lambda: app[WORKER].wake(),
         )
         app[SERVICE] = service

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from bridge.relay.worker import RelayWorker
     from bridge.resolver import OutboundGuard
     from bridge.services.assignment import Assignment
+    from bridge.services.availability_check import AvailabilityCheck
     from bridge.services.handoff import HandoffService
     from bridge.services.inbound.service import InboundService
     from bridge.services.profiles import ProfileService
@@ -29,6 +30,7 @@ SERVICE: web.AppKey[HandoffService] = web.AppKey("service")
 INBOUND: web.AppKey[InboundService] = web.AppKey("inbound")
 PROFILES: web.AppKey[ProfileService] = web.AppKey("profiles")
 ROUTING: web.AppKey[RoutingState] = web.AppKey("routing")
+AVAILABILITY: web.AppKey[AvailabilityCheck] = web.AppKey("availability")
 ASSIGNMENT: web.AppKey[Assignment] = web.AppKey("assignment")
 TRANSFERS: web.AppKey[Transfers] = web.AppKey("transfers")
 BOTS: web.AppKey[dict[str, BotSideAdapter]] = web.AppKey("bots")

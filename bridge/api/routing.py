@@ -29,6 +29,8 @@ def decision_view(decision: Decision) -> dict[str, Any]:
         "settings": decision.settings.model_dump(mode="json"),
         "outside_hours": decision.closed,
         "next_opening": decision.next_open.isoformat() if decision.next_open else None,
+        "fallback_channels": list(decision.fallback_channels),
+        "fallback_after_seconds": decision.fallback_after_seconds,
         "trace": list(decision.trace),
     }
 

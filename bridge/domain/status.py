@@ -5,6 +5,7 @@
        │                       │
        ├──────── close ────────┼──▶ closed
        ├──────── release ──────┼──▶ released   (handed back to the bot)
+       ├──────── cancel ───────────▶ released   (the bot took back a waiting handoff)
        └──────── fail ─────────┴──▶ failed     (the agent side was never opened)
 
 A handoff outside business hours is created failed (see `conversation.opening_status`).
@@ -45,6 +46,7 @@ class Event(Enum):
     CLOSE = "close"
     RELEASE = "release"
     FAIL = "fail"
+    CANCEL = "cancel"
     # Back to the queue: the assigned agent did not answer in time, or went away.
     REQUEUE = "return to the queue"
     # To another agent, team or channel: it waits there (a transfer to an agent then
@@ -66,6 +68,8 @@ TRANSITIONS: Final[Mapping[tuple[Status, Event], Status]] = MappingProxyType(
         (Status.ACTIVE, Event.CLOSE): Status.CLOSED,
         (Status.PENDING, Event.RELEASE): Status.RELEASED,
         (Status.ACTIVE, Event.RELEASE): Status.RELEASED,
+        # The bot takes back a handoff nobody has taken yet: it is the bot's again.
+        (Status.PENDING, Event.CANCEL): Status.RELEASED,
         # An assigned chat nobody answered goes back to the queue; a transfer re-queues.
         (Status.ACTIVE, Event.REQUEUE): Status.PENDING,
         (Status.PENDING, Event.TRANSFER): Status.PENDING,

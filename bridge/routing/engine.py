@@ -42,6 +42,10 @@ class RoutingTable:
     channel_hours: Mapping[str, BusinessHours] = field(default_factory=dict)
     team_hours: Mapping[str, BusinessHours] = field(default_factory=dict)
     outside_hours: Mapping[str, Fallback] = field(default_factory=dict)
+    # Routing across platforms, by main channel: where its chats go next when nobody is
+    # available, in order, and after how long a chat nobody took moves on.
+    fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    fallback_after: Mapping[str, float] = field(default_factory=dict)
 
     def channels_using(self, router_id: str) -> list[str]:
         """Channels linked to this router."""
@@ -78,6 +82,9 @@ class Decision:
     closed: bool = False
     next_open: datetime | None = None
     trace: tuple[str, ...] = ()
+    # Where the chat may move when nobody is available here (see services/live_routing.py).
+    fallback_channels: tuple[str, ...] = ()
+    fallback_after_seconds: float | None = None
 
     @property
     def names_agents(self) -> bool:
@@ -163,6 +170,13 @@ def decide(table: RoutingTable, facts: HandoffFacts, now: datetime) -> Decision:
             when = opening.isoformat() if opening else "never"
             trace.append(f"outside hours of {channel!r}; next opening {when}")
 
+    fallbacks = tuple(c for c in table.fallbacks.get(facts.main_channel, ()) if c != channel)
+    after = table.fallback_after.get(facts.main_channel)
+    if fallbacks and not closed:
+        names = ", ".join(repr(c) for c in fallbacks)
+        timer = f", or after {after:g} s without an agent" if after else ""
+        trace.append(f"fallback channels {names} when nobody is available on {channel!r}{timer}")
+
     return Decision(
         facts.main_channel,
         channel,
@@ -177,4 +191,6 @@ def decide(table: RoutingTable, facts: HandoffFacts, now: datetime) -> Decision:
         closed=closed,
         next_open=opening,
         trace=tuple(trace),
+        fallback_channels=fallbacks,
+        fallback_after_seconds=after,
     )

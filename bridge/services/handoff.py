@@ -14,23 +14,22 @@ from typing import Any
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ConversationRow, MessageRow, OutboxRow
 from bridge.domain.status import ACTIVE
-from bridge.models import (
-    AgentMessageRequest,
-    CustomerMessageRequest,
-    HandbackRequest,
-    HandoffRequest,
-)
+from bridge.models import AgentMessageRequest, CustomerMessageRequest, HandoffRequest
 from bridge.ports.agent_side import AgentSideAdapter, ConversationRef
 from bridge.ports.links import JoinLinks
 from bridge.relay.delivery import DeliveryResult
 from bridge.relay.jobs import BotEvent
 from bridge.routing.engine import Decision
 from bridge.services.assignment import Assignment
+from bridge.services.availability import PlatformAvailability, Prober
+from bridge.services.cancel import Cancellation
 from bridge.services.lifecycle import Actor, Lifecycle
+from bridge.services.live_routing import LiveRouting
 from bridge.services.lookup import require_conversation
 from bridge.services.messages import Messages
 from bridge.services.opening import Opened, Opening
 from bridge.services.routing_state import RoutingState
+from bridge.settings import AvailabilitySettings
 
 
 class HandoffService:
@@ -46,6 +45,8 @@ class HandoffService:
         links: JoinLinks,
         on_commit: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        prober: Prober | None = None,
     ) -> None:
         self._store = store
         self._routing = routing
@@ -53,11 +54,21 @@ class HandoffService:
         self._links = links
         self._on_commit = on_commit
         self._clock = clock
+        defaults = AvailabilitySettings()
+        self.prober = prober or Prober(
+            PlatformAvailability(
+                adapters,
+                cache_seconds=defaults.cache_seconds,
+                timeout_seconds=defaults.timeout_seconds,
+            )
+        )
+        self.live = LiveRouting(store, routing, assignment, adapters, self.prober, on_commit, clock)
         self._opening = Opening(
-            store, routing, assignment, default_channel, adapters, on_commit, clock
+            store, routing, assignment, default_channel, adapters, on_commit, clock, self.live
         )
         self._messages = Messages(store, adapters, on_commit, clock)
         self._lifecycle = Lifecycle(store, assignment, on_commit, clock)
+        self._cancellation = Cancellation(store, assignment, on_commit, clock)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -150,6 +161,17 @@ class HandoffService:
         """The routing decision for a would-be handoff, without storing anything."""
         return self._opening.explain(request)
 
+    def route(
+        self,
+        channel: str | None,
+        region: str | None,
+        customer: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+        settings: Mapping[str, Any],
+    ) -> Decision:
+        """The decision for a handoff's routing part alone (the availability check's)."""
+        return self._opening.route(channel, region, customer, metadata, settings)
+
     async def customer_message(
         self, conversation_id: str, request: CustomerMessageRequest
     ) -> tuple[MessageRow, bool]:
@@ -177,16 +199,13 @@ class HandoffService:
         """End the conversation and tell the other side."""
         return await self._lifecycle.close(conversation_id, by, reason)
 
-    async def release(
-        self,
-        conversation_id: str,
-        by: Actor,
-        reason: str | None,
-        summary: HandbackRequest | None = None,
-    ) -> ConversationRow:
-        """Hand the conversation back to the bot, with the agent's summary, and tell the
-        other side."""
-        return await self._lifecycle.release(conversation_id, by, reason, summary)
+    async def release(self, conversation_id: str, by: Actor, reason: str | None) -> ConversationRow:
+        """Hand the conversation back to the bot and tell the other side."""
+        return await self._lifecycle.release(conversation_id, by, reason)
+
+    async def cancel(self, conversation_id: str, reason: str | None) -> ConversationRow:
+        """The bot cancels a waiting handoff; 409 once an agent has it or it has ended."""
+        return await self._cancellation.cancel(conversation_id, reason)
 
     # -- relay outcomes (DeliveryHooks) ----------------------------------------------------
 

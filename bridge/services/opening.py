@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 
@@ -25,11 +25,13 @@ from bridge.events import announce
 from bridge.models import HandoffRequest
 from bridge.ports.agent_side import AgentSideAdapter
 from bridge.relay.delivery import DeliveryResult
-from bridge.relay.jobs import Job, Message, OpenConversation, PostMessage, ReplayInbound
+from bridge.relay.jobs import OpenConversation, ReplayInbound
 from bridge.routing.engine import Decision, HandoffFacts, decide
 from bridge.routing.steps.escalation import Directory
 from bridge.services.assignment import Assignment
+from bridge.services.live_routing import LiveRouting
 from bridge.services.messages import history_rows
+from bridge.services.open_jobs import open_jobs
 from bridge.services.queue import QueueSpot
 from bridge.services.routing_state import RoutingState
 
@@ -56,7 +58,9 @@ class Opening:
         adapters: Mapping[str, AgentSideAdapter],
         on_commit: Callable[[], None],
         clock: Callable[[], datetime],
+        live: LiveRouting,
     ) -> None:
+        self._live = live
         self._store = store
         self._routing = routing
         self._assignment = assignment
@@ -74,7 +78,9 @@ class Opening:
         unique indexes: one inserts, the other gets IntegrityError and returns the
         winner's conversation.
         """
-        decision = self.explain(request)
+        # Routing across platforms: nobody available there moves the chat to a fallback.
+        landing = await self._live.land(self.explain(request), request.settings)
+        decision = landing.decision
         main = decision.main_channel
         # Read before the transaction (SQLite has one connection), and only when the
         # decision names agents: a chat answered through a join link needs no directory.
@@ -90,6 +96,7 @@ class Opening:
                 # A handoff outside business hours failed at once: nobody is offered it.
                 if row.status == Status.PENDING:
                     await self._assignment.place(tx, row, decision, directory)
+                    await self._live.landed(tx, row, landing)
                     await self._assignment.queue_changed(tx, row.channel, row.created_at)
                 spot = await self._assignment.spot_in(tx, row)
         except IntegrityError:
@@ -109,20 +116,28 @@ class Opening:
 
     def explain(self, request: HandoffRequest) -> Decision:
         """The routing decision for a would-be handoff, without storing anything."""
-        main = request.channel or self._default_channel
+        customer = request.customer.model_dump(mode="json")
+        return self.route(
+            request.channel, request.region, customer, request.metadata, request.settings
+        )
+
+    def route(
+        self,
+        channel: str | None,
+        region: str | None,
+        customer: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+        settings: Mapping[str, Any],
+    ) -> Decision:
+        """The decision for a handoff's routing part (InvalidInput for an unknown channel)."""
+        main = channel or self._default_channel
         if main not in self._routing.table.regions.main_channels:
             known = ", ".join(sorted(self._routing.table.regions.main_channels))
             raise InvalidInput(
                 f"unknown main channel {main!r}",
                 [FieldProblem("channel", f"unknown main channel; known: {known}")],
             )
-        facts = HandoffFacts(
-            main_channel=main,
-            region=request.region,
-            customer=request.customer.model_dump(mode="json"),
-            metadata=request.metadata,
-            settings=request.settings,
-        )
+        facts = HandoffFacts(main, region, customer, metadata, settings)
         return decide(self._routing.table, facts, self._clock())
 
     async def _create(self, tx: Tx, request: HandoffRequest, decision: Decision) -> ConversationRow:
@@ -171,25 +186,7 @@ class Opening:
             data = failed(OUTSIDE_HOURS, closed_reason, next_opening=opening)
             await announce(tx, row, "handoff.failed", data, now, to_bot=True)
             return row
-        messages = tuple(Message.of(m) for m in history)
-        # A platform that cannot import history gets it replayed, one delivery per
-        # message, so a failure part-way resumes where it stopped instead of starting over.
-        replay = adapter.capabilities.messages and not adapter.capabilities.history
-        jobs: list[Job] = [
-            OpenConversation(
-                conversation_id=row.id,
-                channel=row.channel,
-                main_channel=row.main_channel,
-                region=row.region,
-                customer=row.customer,
-                metadata=row.conversation_metadata,
-                settings=row.settings,
-                history=() if replay else messages,
-            )
-        ]
-        if replay:
-            jobs.extend(PostMessage(row.id, channel, m) for m in messages)
-        await tx.enqueue([job.to_row(now) for job in jobs])
+        await tx.enqueue([job.to_row(now) for job in open_jobs(row, adapter, history)])
         await announce(tx, row, "handoff.routed", {"route": route}, now, to_bot=False)
         return row
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -80,6 +81,7 @@ def compile_table(settings: Settings) -> RoutingTable:
             outside[name] = Fallback(fallback.channel, fallback.team_id)
     for team in settings.teams:
         _hours_ref(f"teams[{team.id}]", team.hours, hours)
+    fallbacks = compile_fallbacks(settings)
     return RoutingTable(
         regions=regions,
         rules=rules,
@@ -89,7 +91,39 @@ def compile_table(settings: Settings) -> RoutingTable:
         channel_hours={n: hours[c.hours] for n, c in settings.channels.items() if c.hours},
         team_hours={t.id: hours[t.hours] for t in settings.teams if t.hours},
         outside_hours=outside,
+        fallbacks=fallbacks,
+        fallback_after={
+            name: after
+            for name in fallbacks
+            if (after := settings.channels[name].fallback_after_seconds) is not None
+        },
     )
+
+
+def compile_fallbacks(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """Each main channel's fallback channels; a name that is no channel stops the start."""
+    mains = set(settings.main_channels())
+    known = ", ".join(sorted(settings.channels))
+    compiled: dict[str, tuple[str, ...]] = {}
+    for name, channel in settings.channels.items():
+        where = f"channels.{name}"
+        if channel.fallback_after_seconds is not None and not channel.fallback_channels:
+            raise ConfigError(f"{where}.fallback_after_seconds: needs fallback_channels")
+        if not channel.fallback_channels:
+            continue
+        if name not in mains:
+            raise ConfigError(f"{where}.fallback_channels: only a main channel has fallbacks")
+        for index, fallback in enumerate(channel.fallback_channels):
+            if fallback not in settings.channels:
+                raise ConfigError(
+                    f"{where}.fallback_channels[{index}]: no channel {fallback!r} (known: {known})"
+                )
+            if channel.fallback_channels.index(fallback) != index:
+                raise ConfigError(
+                    f"{where}.fallback_channels[{index}]: {fallback!r} is listed twice"
+                )
+        compiled[name] = tuple(channel.fallback_channels)
+    return compiled
 
 
 class RoutingState:
@@ -154,16 +188,9 @@ class RoutingState:
             else:
                 channel_router[channel] = router_id
         self._drop_foreign_links(channel_router, {r.id: r.organization_id for r in routers})
-        self.table = RoutingTable(
-            regions=self._static.regions,
-            rules=self._static.rules,
-            channel_settings=self._static.channel_settings,
-            channel_team=self._static.channel_team,
-            channel_router=channel_router,
-            routers=compiled,
-            channel_hours=self._static.channel_hours,
-            team_hours=self._static.team_hours,
-            outside_hours=self._static.outside_hours,
+        # Only the stored parts change; everything compiled from config is kept.
+        self.table = dataclasses.replace(
+            self._static, channel_router=channel_router, routers=compiled
         )
 
     def _drop_foreign_links(self, links: dict[str, str], owners: Mapping[str, str]) -> None:

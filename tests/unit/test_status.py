@@ -36,6 +36,7 @@ ALLOWED: dict[tuple[Status, Event], Status] = {
     (A, Event.CLOSE): C,
     (P, Event.RELEASE): R,
     (A, Event.RELEASE): R,
+    (P, Event.CANCEL): R,
     (P, Event.FAIL): F,
     (A, Event.FAIL): F,
     (A, Event.REQUEUE): P,
@@ -94,6 +95,7 @@ def test_the_conditional_update_of_each_status_change() -> None:
     assert (sources(Event.CLOSE), target(Event.CLOSE)) == (ACTIVE, C)
     assert (sources(Event.RELEASE), target(Event.RELEASE)) == (ACTIVE, R)
     assert (sources(Event.FAIL), target(Event.FAIL)) == (ACTIVE, F)
+    assert (sources(Event.CANCEL), target(Event.CANCEL)) == ({P}, R)
     with pytest.raises(ValueError, match="CUSTOMER_MESSAGE"):
         target(Event.CUSTOMER_MESSAGE)
 

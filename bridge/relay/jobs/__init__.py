@@ -15,12 +15,14 @@ them all wherever a job is used.
 from bridge.relay.jobs.agent import CloseConversation, Message, OpenConversation, PostMessage
 from bridge.relay.jobs.base import DeliveryStatus, Job, Place, job_types, lane
 from bridge.relay.jobs.events import BotEvent, SubscriberEvent, event_body
+from bridge.relay.jobs.moves import FallbackTimer, WithdrawConversation
 from bridge.relay.jobs.internal import EvaluateRouting, ReplayInbound
 from bridge.relay.jobs.timeouts import AcceptTimeout
 
 __all__ = [
     "AcceptTimeout",
     "BotEvent",
+    "FallbackTimer",
     "CloseConversation",
     "DeliveryStatus",
     "EvaluateRouting",
@@ -28,6 +30,7 @@ __all__ = [
     "Message",
     "OpenConversation",
     "Place",
+    "WithdrawConversation",
     "PostMessage",
     "ReplayInbound",
     "SubscriberEvent",
