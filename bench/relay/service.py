@@ -109,6 +109,11 @@ def write_config(directory: Path, receiver_port: int, agent_channels: int) -> Pa
     """
     config: dict[str, Any] = yaml.safe_load((ROOT / "config" / "bridge.yaml").read_text())
     main = config["channels"][config["default_channel"]]
+    # Without the demo agent and its team: a chat offered to an agent who is not online
+    # adds a handoff.waiting event, which the figures this bench compares were made without.
+    config.pop("agents", None)
+    config.pop("teams", None)
+    main.pop("team_id", None)
     for index in range(agent_channels):
         main.setdefault("regions", {})[agent_region(index)] = f"agents-{index}"
         config["channels"][f"agents-{index}"] = {"platform": "console"}
