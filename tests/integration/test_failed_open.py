@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -90,6 +91,7 @@ async def test_dead_open_fails_the_handoff_and_frees_the_customer(
             Deliveries(store, adapters, bots, http),
             evaluate_routing=assignment.evaluate,
             replay_inbound=inbound.replay,
+            move_on=service.live.move_on,
         )
         worker = RelayWorker(store, jobs, service, settings.relay)
         request = HandoffRequest.model_validate(handoff_body("http://127.0.0.1:9/cb"))
@@ -136,6 +138,8 @@ async def test_dead_open_fails_the_handoff_and_frees_the_customer(
         ("agent.message", "cancelled", None),
         ("bot.event", "pending", "handoff.failed"),
     ]
+    event = json.loads(rows[-1].payload["body"])["data"]
+    assert (event["reason"], event["detail"]) == ("platform_error", failed.status_reason)
     # The customer is free for a new handoff.
     again, created = await service.open(request)
     assert created and again.id != conversation.id

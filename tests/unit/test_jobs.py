@@ -232,8 +232,14 @@ async def _nothing(conversation_id: str) -> None:
     return None
 
 
+async def _stay(conversation_id: str, channel: str) -> None:
+    return None
+
+
 async def test_the_registry_has_a_handler_for_every_job_type(deliveries: Deliveries) -> None:
-    registry = job_registry(deliveries, evaluate_routing=_nothing, replay_inbound=_nothing)
+    registry = job_registry(
+        deliveries, evaluate_routing=_nothing, replay_inbound=_nothing, move_on=_stay
+    )
     assert registry.missing() == []
 
 
