@@ -41,7 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
     from bridge.app import create_app
 
     settings = _settings(args)
-    logs.configure(settings.server.log_level)
+    logs.configure(settings.server.log_level, settings.server.log_format)
     web.run_app(
         create_app(settings),
         host=settings.server.host,
@@ -63,7 +63,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     from bridge.db.migrate import upgrade
 
     settings = _settings(args)
-    logs.configure(settings.server.log_level)
+    logs.configure(settings.server.log_level, settings.server.log_format)
 
     async def run() -> None:
         engine = create_engine(settings.database)
