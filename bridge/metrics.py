@@ -20,6 +20,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, m
 # cannot grow the number of series.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "(unmatched)"
+# The rule label of a handoff refused before it was routed.
+NO_RULE = "none"
 
 HTTP_REQUESTS = Counter(
     "bridge_http_requests",
