@@ -11,9 +11,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge import metrics
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ConversationRow, MessageRow, OutboxRow
 from bridge.domain.status import ACTIVE
+from bridge.errors import RequestError
 from bridge.models import AgentMessageRequest, CustomerMessageRequest, HandoffRequest
 from bridge.ports.agent_side import AgentSideAdapter, ConversationRef
 from bridge.ports.links import JoinLinks
@@ -150,12 +152,18 @@ class HandoffService:
 
     async def open(self, request: HandoffRequest) -> tuple[ConversationRow, bool]:
         """Route and open a handoff; the existing active conversation when there is one."""
-        opened = await self._opening.open(request)
+        opened = await self.open_placed(request)
         return opened.row, opened.created
 
     async def open_placed(self, request: HandoffRequest) -> Opened:
         """The same, with the chat's place in the queue counted in the same transaction."""
-        return await self._opening.open(request)
+        try:
+            opened = await self._opening.open(request)
+        except RequestError:
+            metrics.handoff(metrics.NO_RULE, "refused")
+            raise
+        metrics.handoff(opened.row.route_rule, "created" if opened.created else "existing")
+        return opened
 
     def explain(self, request: HandoffRequest) -> Decision:
         """The routing decision for a would-be handoff, without storing anything."""
