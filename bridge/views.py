@@ -58,6 +58,8 @@ def conversation_view(
         },
         "external_ref": row.external_ref,
         "platform_join_url": row.platform_join_url,
+        # What the agent said when handing it back: disposition, tags, note, by whom.
+        "handback": row.handback,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
         "closed_at": row.closed_at.isoformat() if row.closed_at else None,

@@ -17,7 +17,7 @@ from bridge.api.errors import parse_body
 from bridge.db.tables import ConversationRow
 from bridge.errors import Conflict, ConversationNotFound, FieldProblem, Forbidden, InvalidInput
 from bridge.models import ReleaseRequest, TransferRequest
-from bridge.typedefs import ASSIGNMENT, SERVICE, TRANSFERS
+from bridge.typedefs import ASSIGNMENT, CONSOLE_HUB, SERVICE, TRANSFERS
 from bridge.views import conversation_view
 
 routes = web.RouteTableDef()
@@ -69,6 +69,8 @@ async def transfer(request: web.Request) -> web.Response:
         by=caller.user_id,
         organization_id=caller.organization_id,
     )
+    # A console page open on the chat shows the move at once.
+    request.app[CONSOLE_HUB].wake(conversation_id)
     return await _answer(request, row)
 
 
@@ -95,4 +97,5 @@ async def release(request: web.Request) -> web.Response:
         row = await service.release(conversation_id, "agent", body.reason, body)
     else:
         row = await service.release(conversation_id, "bot", body.reason, body)
+    request.app[CONSOLE_HUB].wake(conversation_id)
     return await _answer(request, row)
