@@ -194,3 +194,21 @@ async def test_a_refused_delivery_is_counted_dead_and_stays_in_the_gauge(
     assert dead == value(before, "bridge_deliveries_total", kind="bot.event", outcome="dead") + 1
     failed = value(after, "bridge_deliveries_total", kind="bot.event", outcome="failed")
     assert failed > value(before, "bridge_deliveries_total", kind="bot.event", outcome="failed")
+
+
+async def test_handoffs_are_counted_by_rule_and_outcome(
+    guarded: RunningBridge, bot: FakeBot
+) -> None:
+    """A new handoff, the same one again, and one naming a channel that does not exist."""
+    before = await scrape(guarded)
+    body = handoff_body(bot.url, conversation_id="bot-conv-metrics")
+    for expected in (201, 200):
+        status, answer = await guarded.post("/v1/handoffs", body, headers=BOT)
+        assert status == expected, answer
+    status, _ = await guarded.post("/v1/handoffs", body | {"channel": "nowhere"}, headers=BOT)
+    assert 400 <= status < 500
+    after = await scrape(guarded)
+    handoffs = "bridge_handoffs_total"
+    for rule, outcome in [("region", "created"), ("region", "existing"), ("none", "refused")]:
+        counted = value(after, handoffs, rule=rule, outcome=outcome)
+        assert counted == value(before, handoffs, rule=rule, outcome=outcome) + 1, (rule, outcome)
