@@ -34,9 +34,10 @@ REDACTED = "[redacted]"
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 # The path segment that is a credential, in the routes that take one in the URL:
-# platform webhooks, bot APIs (Tovie, Jivo), console join links and desk links.
+# platform webhooks, bot APIs (Tovie, Jivo), console join, desk and supervisor links.
 _PATH_TOKEN = re.compile(
-    r"(/webhooks/[^/\s?#\"'<>]+/|/bots/[^/\s?#\"'<>]+/|/console/(?:c|api|desk-api|desk)/)"
+    r"(/webhooks/[^/\s?#\"'<>]+/|/bots/[^/\s?#\"'<>]+/"
+    r"|/console/(?:c|api|desk-api|desk|supervisor-api|supervisor)/)"
     r"[^/\s?#\"'<>]+"
 )
 # A query string after a path or URL: tokens ride in them (`?token=`, signed links).
@@ -241,12 +242,22 @@ class JsonLineFormatter(JsonFormatter):
         head = {key: log_data.pop(key) for key in ("ts", "level", "event", "logger")}
         return head | log_data
 
+    # What the line's own fields are called; an `extra=` key of the same name (an inbound
+    # event's id is `event`) is written as `extra.<key>` instead of replacing it.
+    OWN = frozenset({"ts", "level", "event", "logger", "traceback"})
+
     def format(self, record: logging.LogRecord) -> str:
         """The line, redacted once more as a whole (what the formatter added included)."""
-        if record.exc_info and record.exc_text:
-            # The traceback as RedactSecrets rewrote it, not formatted afresh from the
-            # exception (the record is copied: other handlers keep theirs).
-            record = logging.makeLogRecord({**record.__dict__, "exc_info": None})
+        fields = record.__dict__
+        clashing = self.OWN & fields.keys()
+        if clashing or (record.exc_info and record.exc_text):
+            # A copy, so other handlers keep the record as it was. The traceback is the
+            # one RedactSecrets rewrote, not formatted afresh from the exception.
+            copied = {key: value for key, value in fields.items() if key not in clashing}
+            copied |= {f"extra.{key}": fields[key] for key in clashing}
+            if record.exc_text:
+                copied["exc_info"] = None
+            record = logging.makeLogRecord(copied)
         return redact(super().format(record))
 
 

@@ -114,3 +114,13 @@ def test_text_lines_carry_the_context_as_key_value_pairs() -> None:
     assert "handoff.routed conversation=c-1" in line
     assert "request_id=req-2" in line
     assert f"trace_id={span.context.trace_id}" in line
+
+
+def test_an_extra_named_like_a_fixed_field_does_not_replace_it(json_lines: Captured) -> None:
+    """Inbound lines name the platform's event id `event`: it stays, beside the event name."""
+    json_lines.logger.info("inbound.parked", extra={"event": "evt-1", "level": 3})
+    (line,) = json_lines.lines()
+    assert line["event"] == "inbound.parked"
+    assert line["level"] == "INFO"
+    assert line["extra.event"] == "evt-1"
+    assert line["extra.level"] == 3
