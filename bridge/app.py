@@ -50,9 +50,9 @@ from bridge.relay.housekeeping import Housekeeper
 from bridge.relay.observed import ObservedDeliverer, ObservedHooks
 from bridge.relay.worker import RelayWorker
 from bridge.resolver import OutboundGuard
+from bridge.services.assignment import Assignment
 from bridge.services.availability import PlatformAvailability, Prober
 from bridge.services.availability_check import AvailabilityCheck
-from bridge.services.assignment import Assignment
 from bridge.services.handoff import HandoffService
 from bridge.services.inbound.poller import Poller
 from bridge.services.inbound.service import InboundService
@@ -61,10 +61,10 @@ from bridge.services.queue import QueueAnnouncer
 from bridge.services.routing_state import RoutingState
 from bridge.services.timeouts import AcceptTimeouts, AcceptTimes
 from bridge.services.transfers import Transfers
-    AVAILABILITY,
 from bridge.settings import Settings
 from bridge.typedefs import (
     ASSIGNMENT,
+    AVAILABILITY,
     BOTS,
     CALLBACK_HTTP,
     CONSOLE_HUB,
@@ -198,11 +198,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         timeouts = AcceptTimeouts(
             store,
             routing,
-        platforms = PlatformAvailability(
-            adapters,
-            cache_seconds=settings.availability.cache_seconds,
-            timeout_seconds=settings.availability.timeout_seconds,
-        )
             AcceptTimes.from_settings(settings),
             on_commit=lambda: app[WORKER].wake(),
             clock=lambda: datetime.now(UTC),
@@ -211,17 +206,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         assignment = Assignment(
             store,
             routing,
-            prober=Prober(platforms),
             on_commit=lambda: app[WORKER].wake(),
             on_queue_change=announcer.wake,
-        app[AVAILABILITY] = AvailabilityCheck(
-            service,
-            routing,
-            store,
-            {name: adapter.platform for name, adapter in adapters.items()},
-            settings.queue.count_limit,
-            lambda: datetime.now(UTC),
-        )
             count_limit=settings.queue.count_limit,
             timeouts=timeouts,
         )
@@ -236,6 +222,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             clock=lambda: datetime.now(UTC),
             on_queue_change=announcer.wake,
         )
+        platforms = PlatformAvailability(
+            adapters,
+            cache_seconds=settings.availability.cache_seconds,
+            timeout_seconds=settings.availability.timeout_seconds,
+        )
         service = HandoffService(
             store,
             routing,
@@ -243,10 +234,18 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             settings.default_channel or "",
             adapters,
             links,
-            move_on=service.live.move_on,
             on_commit=lambda: app[WORKER].wake(),
+            prober=Prober(platforms),
         )
         app[SERVICE] = service
+        app[AVAILABILITY] = AvailabilityCheck(
+            service,
+            routing,
+            store,
+            {name: adapter.platform for name, adapter in adapters.items()},
+            settings.queue.count_limit,
+            lambda: datetime.now(UTC),
+        )
         context.state_store = service
 
         def changed(conversation_id: str | None) -> None:
@@ -268,6 +267,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             Deliveries(store, adapters, bots, app[CALLBACK_HTTP]),
             evaluate_routing=assignment.evaluate,
             replay_inbound=inbound.replay,
+            move_on=service.live.move_on,
             accept_timeout=timeouts.fire,
         )
         # Observed: each attempt is a span of its request's trace, each outcome counted.

@@ -114,13 +114,13 @@ async def release_conversation(request: web.Request) -> web.Response:
     """The bot takes the conversation back; the agent side is told."""
     return await transfers.release(request)
 
+
 @routes.post("/v1/conversations/{conversation_id}/cancel")
 async def cancel_handoff(request: web.Request) -> web.Response:
     """The bot cancels a waiting handoff (409 once an agent has it); it hears handoff.cancelled."""
     body = await parse_body(request, ReasonRequest, optional=True)
     row = await request.app[SERVICE].cancel(request.match_info["conversation_id"], body.reason)
     return await _conversation_response(request, row)
-
 
 
 @routes.patch("/v1/conversations/{conversation_id}/metadata")

@@ -64,11 +64,11 @@ class Deliveries:
         adapter = self._adapter(job.channel)
         ref = await self._ref(job.conversation_id)
         await adapter.close_conversation(ref, job.reason or "closed")
+
     async def withdraw_conversation(self, job: WithdrawConversation, key: str) -> None:
         """Close the chat on the channel it moved away from, by that channel's platform id."""
         ref = ConversationRef(job.conversation_id, job.channel, job.external_ref)
         await self._adapter(job.channel).close_conversation(ref, job.reason)
-
 
     async def bot_event(self, job: BotEvent, key: str) -> None:
         """Hand the event to the bot's adapter (the plain webhook bot when it names none)."""
@@ -103,21 +103,21 @@ def job_registry(
     deliveries: Deliveries,
     *,
     evaluate_routing: ConversationWork,
-    move_on: Callable[[str, str], Awaitable[None]],
     replay_inbound: ConversationWork,
+    move_on: Callable[[str, str], Awaitable[None]],
     accept_timeout: Callable[[AcceptTimeout], Awaitable[None]],
 ) -> JobRegistry:
     """Every job type with its handler: the one place a kind of job is wired."""
     registry = JobRegistry()
     registry.register(OpenConversation, deliveries.open_conversation)
-    registry.register(WithdrawConversation, deliveries.withdraw_conversation)
     registry.register(PostMessage, deliveries.post_message)
     registry.register(CloseConversation, deliveries.close_conversation)
+    registry.register(WithdrawConversation, deliveries.withdraw_conversation)
     registry.register(BotEvent, deliveries.bot_event)
     registry.register(SubscriberEvent, deliveries.subscriber_event)
-    registry.register(FallbackTimer, lambda job, _key: move_on(job.conversation_id, job.channel))
     registry.register(EvaluateRouting, lambda job, _key: evaluate_routing(job.conversation_id))
     registry.register(ReplayInbound, lambda job, _key: replay_inbound(job.conversation_id))
+    registry.register(FallbackTimer, lambda job, _key: move_on(job.conversation_id, job.channel))
     registry.register(AcceptTimeout, lambda job, _key: accept_timeout(job))
     registry.require_every_job()
     return registry

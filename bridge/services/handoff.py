@@ -16,7 +16,12 @@ from bridge.db.repo import Store, Tx
 from bridge.db.tables import ConversationRow, MessageRow, OutboxRow
 from bridge.domain.status import ACTIVE
 from bridge.errors import RequestError
-from bridge.models import AgentMessageRequest, CustomerMessageRequest, HandoffRequest
+from bridge.models import (
+    AgentMessageRequest,
+    CustomerMessageRequest,
+    HandbackRequest,
+    HandoffRequest,
+)
 from bridge.ports.agent_side import AgentSideAdapter, ConversationRef
 from bridge.ports.links import JoinLinks
 from bridge.relay.delivery import DeliveryResult
@@ -207,9 +212,16 @@ class HandoffService:
         """End the conversation and tell the other side."""
         return await self._lifecycle.close(conversation_id, by, reason)
 
-    async def release(self, conversation_id: str, by: Actor, reason: str | None) -> ConversationRow:
-        """Hand the conversation back to the bot and tell the other side."""
-        return await self._lifecycle.release(conversation_id, by, reason)
+    async def release(
+        self,
+        conversation_id: str,
+        by: Actor,
+        reason: str | None,
+        summary: HandbackRequest | None = None,
+    ) -> ConversationRow:
+        """Hand the conversation back to the bot, with the agent's summary, and tell the
+        other side."""
+        return await self._lifecycle.release(conversation_id, by, reason, summary)
 
     async def cancel(self, conversation_id: str, reason: str | None) -> ConversationRow:
         """The bot cancels a waiting handoff; 409 once an agent has it or it has ended."""

@@ -24,12 +24,14 @@ from bridge.relay.jobs import (
     CloseConversation,
     DeliveryStatus,
     EvaluateRouting,
+    FallbackTimer,
     Job,
     Message,
     OpenConversation,
     PostMessage,
     ReplayInbound,
     SubscriberEvent,
+    WithdrawConversation,
     job_types,
 )
 from bridge.relay.registry import JobRegistry
@@ -59,6 +61,8 @@ EXAMPLES: list[Job] = [
     SubscriberEvent("sub-1", CID, "handoff.routed", '{"type":"handoff.routed"}'),
     EvaluateRouting(CID),
     ReplayInbound(CID),
+    WithdrawConversation(CID, "mysite-en", "platform-42", "moved to channel 'mysite-es'"),
+    FallbackTimer(CID, "mysite-en"),
 ]
 
 
@@ -83,6 +87,8 @@ def test_kind_strings_are_those_rows_have_always_had() -> None:
         "SubscriberEvent": "subscription.event",
         "EvaluateRouting": "routing.evaluate",
         "ReplayInbound": "inbound.replay",
+        "WithdrawConversation": "agent.withdraw",
+        "FallbackTimer": "routing.fallback",
     }
 
 

@@ -15,25 +15,25 @@ them all wherever a job is used.
 from bridge.relay.jobs.agent import CloseConversation, Message, OpenConversation, PostMessage
 from bridge.relay.jobs.base import DeliveryStatus, Job, Place, job_types, lane
 from bridge.relay.jobs.events import BotEvent, SubscriberEvent, event_body
-from bridge.relay.jobs.moves import FallbackTimer, WithdrawConversation
 from bridge.relay.jobs.internal import EvaluateRouting, ReplayInbound
+from bridge.relay.jobs.moves import FallbackTimer, WithdrawConversation
 from bridge.relay.jobs.timeouts import AcceptTimeout
 
 __all__ = [
     "AcceptTimeout",
     "BotEvent",
-    "FallbackTimer",
     "CloseConversation",
     "DeliveryStatus",
     "EvaluateRouting",
+    "FallbackTimer",
     "Job",
     "Message",
     "OpenConversation",
     "Place",
-    "WithdrawConversation",
     "PostMessage",
     "ReplayInbound",
     "SubscriberEvent",
+    "WithdrawConversation",
     "event_body",
     "job_types",
     "lane",
