@@ -7,7 +7,8 @@
  *  3. Follow live updates over SSE (/events?after=<highest seq seen>). Messages
  *     are deduplicated by seq; `status` events update the badge and controls.
  *     If the browser gives up on the stream, resync (step 2) and reopen it.
- *  4. pending → join form; active → composer, close and "return to bot";
+ *  4. pending → join form; active → composer, close, transfer and "return to bot"
+ *     (the last two open forms of handover.js);
  *     closed / released / failed → read only, with a notice.
  * Any 403 means the link is no longer valid: show a banner, disable everything.
  * All data is rendered with textContent, never innerHTML.
@@ -165,9 +166,12 @@
     $('send').disabled = !active || state.sending;
     $('close').disabled = !active || state.busy;
     $('release').disabled = !active || state.busy;
+    $('transfer').disabled = !active || state.busy;
     const notice = NOTICES[status()] || '';
     $('notice').textContent = notice;
     $('notice').hidden = !notice;
+    // handover.js keeps its transfer and release forms in step with the controls.
+    document.dispatchEvent(new CustomEvent('console:controls', { detail: { active, busy: state.busy } }));
   }
 
   function renderMessage(m) {
@@ -343,6 +347,9 @@
     };
   }
 
+  // What handover.js (the transfer and release forms) uses of this page.
+  window.consoleApp = { api, applyConversation, run, showError };
+
   // ---- start -------------------------------------------------------------------
 
   function init() {
@@ -354,8 +361,6 @@
     });
     $('close').addEventListener('click', endAction('/close',
       'Close this conversation? You will no longer be able to reply.'));
-    $('release').addEventListener('click', endAction('/release',
-      'Return this conversation to the bot? You will no longer be able to reply.'));
     window.addEventListener('online', () => { // back online: retry the stream now
       if (state.source || state.expired) return;
       state.retryDelay = 1000;
