@@ -20,6 +20,7 @@ EVENT_TYPES = (
     "queue.updated",
     "agent.joined",
     "agent.message",
+    "agent.left",
     "customer.message",
     "conversation.metadata_updated",
     "conversation.closed",
