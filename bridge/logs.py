@@ -38,7 +38,8 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 _PATH_TOKEN = re.compile(
     r"(/webhooks/[^/\s?#\"'<>]+/|/bots/[^/\s?#\"'<>]+/"
     r"|/console/(?:c|api|desk-api|desk|supervisor-api|supervisor)/)"
-    r"[^/\s?#\"'<>]+"
+    # Not a route template's placeholder (`/console/c/{token}`): it names no credential.
+    r"(?!\{\w+\}(?![^/\s?#\"'<>]))[^/\s?#\"'<>]+"
 )
 # A query string after a path or URL: tokens ride in them (`?token=`, signed links).
 _QUERY = re.compile(r"((?:[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#\"'<>]+)?/[^\s?#\"'<>]*)\?[^\s#\"'<>]+")
@@ -238,16 +239,20 @@ class JsonLineFormatter(JsonFormatter):
         )
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
-        """The fixed fields first, so every line reads the same way."""
+        """The fixed fields first, so every line reads the same way; every value redacted.
+
+        Values, not the finished line: a pattern run over JSON text could take an escape
+        (`\\"`) for part of a token and leave a line that is no longer JSON.
+        """
         head = {key: log_data.pop(key) for key in ("ts", "level", "event", "logger")}
-        return head | log_data
+        return {key: redact.value(value) for key, value in (head | log_data).items()}
 
     # What the line's own fields are called; an `extra=` key of the same name (an inbound
     # event's id is `event`) is written as `extra.<key>` instead of replacing it.
     OWN = frozenset({"ts", "level", "event", "logger", "traceback"})
 
     def format(self, record: logging.LogRecord) -> str:
-        """The line, redacted once more as a whole (what the formatter added included)."""
+        """The line, its values redacted once more (what the formatter added included)."""
         fields = record.__dict__
         clashing = self.OWN & fields.keys()
         if clashing or (record.exc_info and record.exc_text):
@@ -258,7 +263,7 @@ class JsonLineFormatter(JsonFormatter):
             if record.exc_text:
                 copied["exc_info"] = None
             record = logging.makeLogRecord(copied)
-        return redact(super().format(record))
+        return super().format(record)
 
 
 LogFormat = Literal["text", "json"]

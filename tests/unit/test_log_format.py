@@ -124,3 +124,18 @@ def test_an_extra_named_like_a_fixed_field_does_not_replace_it(json_lines: Captu
     assert line["level"] == "INFO"
     assert line["extra.event"] == "evt-1"
     assert line["extra.level"] == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("route=/console/c/{token}", True),
+        ("route=/bots/{bot}/{path}", True),
+        ("route=/console/api/{token}/join", True),
+        ("path=/console/c/{token}but-more", False),
+        ("path=/console/c/abc{token}", False),
+    ],
+)
+def test_route_templates_keep_their_placeholders(text: str, kept: bool) -> None:
+    """An access line names the route by its template; only a real segment is a token."""
+    assert (logs.redact(text) == text) is kept
