@@ -2,7 +2,8 @@
 
 `python -m bridge serve` runs as a subprocess at DEBUG (access lines on) with known
 secrets in its environment; the test makes the requests whose log lines carry them (in
-paths, query strings, headers and bodies), stops the process, and greps its whole output.
+paths, query strings, headers and bodies), stops the process, and greps its whole output:
+once in the text format, once in the JSON format (`server.log_format: json`).
 """
 
 from __future__ import annotations
@@ -93,10 +94,11 @@ async def serving(config: Path, database: Database, kind: type[Process]) -> Asyn
             await bridge.close()
 
 
-def write_config(directory: Path) -> Path:
+def write_config(directory: Path, log_format: str = "text") -> Path:
     """The shipped config at DEBUG, plus a Tovie bot, a VivoChat and a Kommunicate channel."""
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     config.setdefault("server", {})["log_level"] = "DEBUG"
+    config["server"]["log_format"] = log_format
     config["channels"]["vivo"] = {
         "platform": "vivochat",
         "options": {"webhook_token": "LOGTEST_VIVO_TOKEN", "channel_id": "vc-1"},
@@ -199,4 +201,34 @@ async def test_no_secret_reaches_the_log(database: Database, tmp_path: Path) -> 
     assert "/tovie/[redacted]/selectDestination" in log
     assert "/conversation?[redacted]" in log
     assert "/integrations/presence" in log
+    assert "Traceback" not in log, bridge.tail(60)
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_no_secret_reaches_the_json_log(database: Database, tmp_path: Path) -> None:
+    """The same run with `server.log_format: json`: every line an object, none with a secret."""
+    async with serving(write_config(tmp_path, "json"), database, SecretBridge) as bridge:
+        handed_out = await exercise(bridge)
+        await bridge.stop()
+    log = bridge.log_path.read_text(encoding="utf-8", errors="replace")
+    given = [*CONFIGURED, QUERY_SECRET, WRONG_TOKEN, *handed_out]
+    leaked = [value for value in given if value in log]
+    assert leaked == [], f"secrets in the log: {leaked}\n{bridge.tail(60)}"
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    others = [line for line in log.splitlines() if line and not line.startswith("{")]
+    # Not log lines: the test's run marker and the serve command's greeting on stdout.
+    assert all(line.startswith(("=====", "handoff bridge", "open ")) for line in others), others
+    events = {record["event"] for record in records}
+    assert {"tovie.destination_selected", "kommunicate.dropped", "http.access"} <= events
+    dropped = next(r for r in records if r["event"] == "kommunicate.dropped")
+    assert dropped["extra.event"] == "[redacted]"
+    access = [r for r in records if r["event"] == "http.access"]
+    unmatched = [r["path"] for r in access if r["route"] is None]
+    assert all("[redacted]" in path or "/v1/" in path for path in unmatched), unmatched
+    routes = {r["route"] for r in access}
+    assert "/console/c/{token}" in routes
+    assert "/bots/{bot}/{path}" in routes
+    assert all(len(r["request_id"]) == 32 and len(r["trace_id"]) == 32 for r in access)
+    assert '\\"GET /console/c/[redacted] HTTP/1.1\\" 200' in log  # aiohttp's own line
+    assert "/conversation?[redacted]" in log
     assert "Traceback" not in log, bridge.tail(60)
