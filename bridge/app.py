@@ -61,6 +61,7 @@ from bridge.services.queue import QueueAnnouncer
 from bridge.services.routing_state import RoutingState
 from bridge.services.timeouts import AcceptTimeouts, AcceptTimes
 from bridge.services.transfers import Transfers
+from bridge.services.typing import TypingRelay
 from bridge.settings import Settings
 from bridge.typedefs import (
     ASSIGNMENT,
@@ -261,6 +262,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             adapters,
             main_channel_of(settings),
             park_for=timedelta(seconds=settings.relay.keep_early_events_seconds),
+            typing=TypingRelay(bots),
         )
         app[INBOUND] = inbound
         jobs = job_registry(

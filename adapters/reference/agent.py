@@ -57,6 +57,8 @@ _KINDS: dict[str, InboundKind] = {
     "message.created": "agent.message",
     "agent.joined": "agent.joined",
     "conversation.closed": "conversation.closed",
+    # Sent while an agent types; relayed to the bot as agent.typing, never stored.
+    "agent.typing": "agent.typing",
 }
 
 

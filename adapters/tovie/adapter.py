@@ -15,8 +15,9 @@ checked in constant time because Tovie cannot sign its calls. Tovie then calls:
   the handoff; repeated for the same userId it returns the same open conversation.
 - `closeChat {userId, text}`: closes the open conversation (repeats are answered 200).
 
-Events go back as `TextMessage` (agent text), `FileMessage` (an agent message that is a
-single link to a file), `Closed` (closed, released or failed), each with the bridge's
+Events go back as `TextMessage` (agent text, and the `waiting_notices` text for the
+reason of a `handoff.waiting`), `FileMessage` (an agent message that is a single link to
+a file), `Closed` (closed, released, failed or cancelled), each with the bridge's
 event id as `id`, so a retried delivery carries the same id. `agent.joined` has no Tovie
 equivalent: it becomes a `TextMessage` from the agent built from `join_notice`, or
 nothing when `join_notice` is null.
@@ -73,7 +74,13 @@ from bridge.ports.context import AdapterContext
 log = logging.getLogger(__name__)
 
 _WEBHOOK_KEY = "webhook_url"
-_CLOSING_EVENTS = ("conversation.closed", "conversation.released", "handoff.failed")
+# The session is over for Tovie: the client goes back to the bot.
+_CLOSING_EVENTS = (
+    "conversation.closed",
+    "conversation.released",
+    "handoff.failed",
+    "handoff.cancelled",
+)
 
 
 Handler = Callable[[InboundRequest, BotGateway], Awaitable[InboundReply]]
@@ -326,6 +333,13 @@ class TovieBot(BotPlatform[TovieOptions]):
             return wire.text_message(
                 event_id, user_id, text, wire.employee(name, options.agent_avatar_url)
             )
+        if kind == "handoff.waiting":
+            # The bridge's reason picks the text; Tovie itself has no waiting event.
+            notice = options.waiting_notices.get(data.get("reason"))
+            if notice is None:
+                return None
+            author = wire.employee(options.system_agent_name, options.agent_avatar_url)
+            return wire.text_message(event_id, user_id, notice, author)
         if kind in _CLOSING_EVENTS:
             author = wire.employee(options.system_agent_name, options.agent_avatar_url)
             return wire.closed(event_id, user_id, author)

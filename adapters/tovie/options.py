@@ -7,6 +7,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from adapters.kit import EnvSecret
+from bridge.domain.reasons import Reason
 from bridge.models import MAX_HISTORY
 
 _FILE_EXTENSIONS = [
@@ -54,6 +55,10 @@ class TovieOptions(BaseModel):
     destination_names: dict[str, str] = Field(default_factory=dict)
     # The text sent when an agent joins ({agent} is the agent's name); null sends nothing.
     join_notice: str | None = "{agent} joined the chat."
+    # The text sent while a handoff waits, by the bridge's reason (no_agents_online,
+    # capacity, ...): Tovie has no waiting event, so the client reads it as a message.
+    # A reason not listed sends nothing.
+    waiting_notices: dict[Reason, str] = Field(default_factory=dict)
     # The employee named on events with no agent (a close, a failed handoff).
     system_agent_name: str = Field(default="Support", min_length=1)
     agent_avatar_url: str = ""

@@ -98,7 +98,10 @@ class InboundRequest:
         return load_json(self.body, MalformedPayload)
 
 
-InboundKind = Literal["agent.joined", "agent.message", "conversation.closed", "agent.presence"]
+# agent.typing is relayed to the bot at once and never stored (bridge/services/typing.py).
+InboundKind = Literal[
+    "agent.joined", "agent.message", "conversation.closed", "agent.presence", "agent.typing"
+]
 Presence = Literal["online", "offline", "absent"]
 
 

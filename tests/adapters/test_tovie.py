@@ -482,7 +482,8 @@ async def test_an_agent_message_that_is_a_file_link_is_a_file_message(bot: Tovie
     [
         ("conversation.closed", {"by": "agent", "reason": "closed by the agent"}),
         ("conversation.released", {"by": "agent", "reason": "back to the bot"}),
-        ("handoff.failed", {"reason": "the agent side could not be reached"}),
+        ("handoff.failed", {"reason": "platform_error", "detail": "the agent side is down"}),
+        ("handoff.cancelled", {"by": "bot", "reason": "cancelled by the bot"}),
     ],
 )
 async def test_ends_are_closed_events(bot: TovieBot, event_type: str, data: dict[str, Any]) -> None:
@@ -508,6 +509,26 @@ async def test_a_join_is_a_notice_or_nothing(http: HttpClient, token_env: None) 
         "Ana joined the chat.",
         "Ana",
     )
+
+
+async def test_a_wait_is_the_notice_of_its_reason_or_nothing(
+    http: HttpClient, token_env: None
+) -> None:
+    notices = {"no_agents_online": "Nobody is online; you may keep waiting.", "capacity": "Busy."}
+    waiting = event("handoff.waiting", reason="no_agents_online", options=["wait", "release"])
+    unlisted = event("handoff.waiting", reason="capacity")
+    with aioresponses() as mocked:
+        tovie_answers(mocked, 200)
+        await make_bot(http, waiting_notices=notices).deliver_event(WEBHOOK, "msg_0008", waiting)
+        await make_bot(http).deliver_event(WEBHOOK, "msg_0009", unlisted)
+    [sent] = posted(mocked)
+    assert (sent["type"], sent["id"], sent["text"]) == (
+        "TextMessage",
+        "msg_0008",
+        "Nobody is online; you may keep waiting.",
+    )
+    with pytest.raises(ConfigError, match="waiting_notices"):
+        make_bot(http, waiting_notices={"nobody_home": "?"})
 
 
 async def test_a_client_error_is_rejected_without_retrying(bot: TovieBot) -> None:

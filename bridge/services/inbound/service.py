@@ -34,6 +34,7 @@ from bridge.services.assignment import Assignment
 from bridge.services.handoff import HandoffService
 from bridge.services.inbound.early_events import can_park, event_of, parked_row, reason_to_drop
 from bridge.services.inbound.limits import storable_events
+from bridge.services.typing import TypingRelay
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,9 @@ class InboundService:
         *,
         park_for: timedelta = timedelta(minutes=10),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        typing: TypingRelay | None = None,
     ) -> None:
+        self._typing = typing
         self._store = store
         self._service = service
         self._assignment = assignment
@@ -79,6 +82,12 @@ class InboundService:
                 await self._assignment.set_presence(
                     event.agent_id, event.presence, name=event.agent_name, source=channel
                 )
+            return
+        if event.kind == "agent.typing":
+            # A moment, not a record: never parked, never stored (see services/typing.py).
+            found, _ = await self._find(channel, event)
+            if found is not None and self._typing is not None:
+                self._typing.typing(found, event.agent_name)
             return
         row, parked_first = await self._find(channel, event)
         if row is None:
