@@ -3,18 +3,20 @@
 The ORM repositories (bridge/db/repo/) keep everything else; these are the statements a
 message, a claim and a finished delivery run, written as plain SQL so they cost what the
 database costs. Columns and storage formats are the tables' (bridge/db/tables.py); the
-round-trip tests in tests/unit/test_steps.py read what these write through the ORM.
+round-trip tests in tests/integration/test_units.py read what these write through the ORM.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from bridge.db.notify import OUTBOX_CHANNEL_SQL
+from bridge.db.repo.delivery import claim_sql
 from bridge.db.tables import MessageRow, OutboxRow, SubscriptionRow
-from bridge.db.units import Sql, Step, run
+from bridge.db.units import Fetch, Sql, Step, run, run_many
 
 # --- messages -------------------------------------------------------------------------
 
@@ -136,3 +138,103 @@ def enqueue(row: OutboxRow) -> Step:
 def notify_outbox() -> Step:
     """Wake the workers of every replica at commit (PostgreSQL; nothing on SQLite)."""
     return run(_NOTIFY_OUTBOX)
+
+
+# --- the delivery worker --------------------------------------------------------------
+
+_OUTBOX_TIMES = ("next_attempt_at", "lease_until", "created_at", "delivered_at")
+# A list of row ids travels as one JSON parameter, so a statement's text does not depend on
+# how many rows it touches (one prepared statement, one cached plan).
+_IDS_SQLITE = "(SELECT value FROM json_each(:ids))"
+_IDS_POSTGRESQL = "(SELECT value::bigint FROM json_array_elements_text(CAST(:ids AS json)))"
+
+
+def _by_ids(sql: str, fetch: Fetch = "none") -> Sql:
+    return Sql.of(
+        sql.format(ids=_IDS_SQLITE),
+        fetch,
+        postgresql=sql.format(ids=_IDS_POSTGRESQL),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _claim(avoid: int, bounded: bool) -> Sql:
+    return Sql.of(
+        claim_sql("sqlite", avoid, bounded),
+        "rows",
+        postgresql=claim_sql("postgresql", avoid, bounded),
+        json=("payload",),
+        times=_OUTBOX_TIMES,
+    )
+
+
+def claim_heads(
+    now: datetime,
+    limit: int,
+    until: datetime,
+    *,
+    after_lane: str = "",
+    upto_lane: str | None = None,
+    avoid_patterns: Sequence[str] = (),
+) -> Step:
+    """Lease the heads of up to `limit` due lanes (see bridge/db/repo/delivery.py)."""
+    values: dict[str, Any] = {"now": now, "until": until, "limit": limit, "after": after_lane}
+    if upto_lane is not None:
+        values["upto"] = upto_lane
+    for i, pattern in enumerate(avoid_patterns):
+        values[f"avoid_{i}"] = pattern
+    return run(_claim(len(avoid_patterns), upto_lane is not None), values)
+
+
+def outbox_rows(rows: Sequence[dict[str, Any]]) -> list[OutboxRow]:
+    """Claimed rows as the ORM's rows (not attached to any session), in id order."""
+    return sorted((OutboxRow(**row) for row in rows), key=lambda row: row.id)
+
+
+_RENEW = _by_ids(
+    "UPDATE outbox SET lease_until = :until "
+    "WHERE id IN {ids} AND status = 'pending' AND lease_until > :now RETURNING id",
+    "rows",
+)
+_RELEASE = _by_ids("UPDATE outbox SET lease_until = NULL WHERE id IN {ids} AND status = 'pending'")
+_DELIVERED = _by_ids(
+    "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = :now, "
+    "lease_until = NULL, last_error = NULL WHERE id IN {ids}"
+)
+_RETRY = Sql.of(
+    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = :due, lease_until = NULL, "
+    "last_error = :error WHERE id = :row_id"
+)
+
+
+def renew_leases(row_ids: Sequence[int], now: datetime, until: datetime) -> Step:
+    """Extend leases still held (answers rows with the ids extended)."""
+    return run(_RENEW, {"ids": list(row_ids), "now": now, "until": until})
+
+
+def release_leases(row_ids: Sequence[int]) -> Step:
+    """Give back leases this worker will not use."""
+    return run(_RELEASE, {"ids": list(row_ids)})
+
+
+def finish_delivered(row_ids: Sequence[int], now: datetime) -> Step:
+    """The receivers accepted these deliveries."""
+    return run(_DELIVERED, {"ids": list(row_ids), "now": now})
+
+
+def finish_retries(retries: Sequence[tuple[int, datetime, str]]) -> Step:
+    """These attempts failed for a passing reason: `(id, next attempt at, error)`."""
+    return run_many(
+        _RETRY,
+        [{"row_id": row_id, "due": due, "error": error[:2000]} for row_id, due, error in retries],
+    )
+
+
+# --- conversations --------------------------------------------------------------------
+
+_PLATFORM_REF = Sql.of("SELECT id, channel, external_ref FROM conversations WHERE id = :id", "row")
+
+
+def platform_ref(conversation_id: str) -> Step:
+    """Where a conversation is on its platform: answers id, channel, external_ref (or None)."""
+    return run(_PLATFORM_REF, {"id": conversation_id})

@@ -21,15 +21,17 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from bridge.db.repo import Store, Tx
+from bridge.db import steps
+from bridge.db.repo import Store
 from bridge.db.tables import OutboxRow
+from bridge.db.units import Step, Unit
 from bridge.errors import PlatformError, PlatformUnavailable
-from bridge.relay.delivery import Deliverer, DeliveryHooks, DeliveryResult
+from bridge.relay.delivery import Deliverer, DeliveryHooks
 from bridge.relay.destinations import destination, target_patterns
-from bridge.relay.schedule import retry_delay
+from bridge.relay.outcomes import Flight, OutcomeRecorder
 from bridge.settings import RelaySettings
 
 log = logging.getLogger(__name__)
@@ -38,20 +40,10 @@ log = logging.getLogger(__name__)
 CLAIM_TIMEOUT_SECONDS = 10.0
 
 
-@dataclass(slots=True)
-class _Flight:
-    """One claimed row: its attempt, its lease, and the attempt's outcome once it has one."""
-
-    row: OutboxRow
-    destination: str
-    lease_ends: float  # time.monotonic() when the lease last confirmed runs out
-    task: asyncio.Task[None] | None = None
-    result: DeliveryResult | None = None
-    failure: PlatformError | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.result is not None or self.failure is not None
+def _statement(step: Step) -> Unit[Any]:
+    """A unit of work of one statement, answering its result."""
+    result = yield step
+    return result
 
 
 class RelayWorker:
@@ -78,7 +70,8 @@ class RelayWorker:
         # its last write, in one transaction (group commit), apart from the claim loop.
         self._finished = asyncio.Event()
         self._recording = asyncio.Lock()
-        self._flights: dict[int, _Flight] = {}
+        self._outcomes = OutcomeRecorder(store, hooks, settings, clock)
+        self._flights: dict[int, Flight] = {}
         self._lease = timedelta(seconds=settings.lease_seconds)
         # Renewed three times per lease, so two renewals can fail before an attempt stops.
         self._renew_every = settings.lease_seconds / 3
@@ -123,8 +116,8 @@ class RelayWorker:
         await self._record_outcomes()
         await self._keep_leases()
         # A claim takes milliseconds; one that has not answered in this long is stuck on
-        # its connection, and is given up (its transaction rolls back, leasing nothing)
-        # so the worker goes on and can still stop, rather than wait forever.
+        # its connection, and is given up so the worker goes on and can still stop,
+        # rather than wait forever (whatever it leased waits for its short lease to end).
         async with asyncio.timeout(CLAIM_TIMEOUT_SECONDS):
             return await self._claim()
 
@@ -161,19 +154,7 @@ class RelayWorker:
         )
         now = self._clock()
         started = time.monotonic()
-        async with self._store.transaction() as tx:
-            rows = await tx.claim_heads(
-                now, free, now + self._lease, after_lane=self._cursor, avoid_patterns=avoid
-            )
-            if len(rows) < free and self._cursor:
-                # Every lane after the cursor was looked at: go round to the start.
-                rows += await tx.claim_heads(
-                    now,
-                    free - len(rows),
-                    now + self._lease,
-                    upto_lane=self._cursor,
-                    avoid_patterns=avoid,
-                )
+        rows = await self._store.run(self._claim_unit(now, free, avoid))
         if rows:
             self._cursor = max(rows, key=lambda row: (row.lane > self._cursor, row.lane)).lane
         over_cap: list[int] = []
@@ -184,16 +165,30 @@ class RelayWorker:
                 over_cap.append(row.id)
                 continue
             busy[where] += 1
-            flight = _Flight(row, where, started + self._settings.lease_seconds)
+            flight = Flight(row, where, started + self._settings.lease_seconds)
             self._flights[row.id] = flight
             flight.task = asyncio.create_task(self._attempt(flight), name=f"relay-{row.id}")
             flight.task.add_done_callback(functools.partial(self._settle, row.id))
         if over_cap:
-            async with self._store.transaction() as tx:
-                await tx.release_leases(over_cap)
+            await self._store.run(_statement(steps.release_leases(over_cap)))
         if self._flights and self._next_renewal <= started:
             self._next_renewal = started + self._renew_every
         return len(rows) - len(over_cap)
+
+    def _claim_unit(self, now: datetime, free: int, avoid: Sequence[str]) -> Unit[list[OutboxRow]]:
+        """Lease the heads of up to `free` due lanes, walking on from the cursor."""
+        until = now + self._lease
+        claimed = yield steps.claim_heads(
+            now, free, until, after_lane=self._cursor, avoid_patterns=avoid
+        )
+        rows = steps.outbox_rows(claimed)
+        if len(rows) < free and self._cursor:
+            # Every lane after the cursor was looked at: go round to the start.
+            more = yield steps.claim_heads(
+                now, free - len(rows), until, upto_lane=self._cursor, avoid_patterns=avoid
+            )
+            rows += steps.outbox_rows(more)
+        return rows
 
     def _settle(self, row_id: int, _task: asyncio.Task[None]) -> None:
         """An attempt ended: without an outcome (stopped) its row waits for its lease to end."""
@@ -203,7 +198,7 @@ class RelayWorker:
             self._wake.set()
         self._finished.set()
 
-    async def _attempt(self, flight: _Flight) -> None:
+    async def _attempt(self, flight: Flight) -> None:
         try:
             flight.result = await self._deliverer.deliver(flight.row)
         except PlatformError as exc:
@@ -223,10 +218,12 @@ class RelayWorker:
             self._next_renewal = now_mono + self._renew_every
             now = self._clock()
             try:
-                async with self._store.transaction() as tx:
-                    renewed = await tx.renew_leases(
-                        [f.row.id for f in running], now, now + self._lease
+                extended = await self._store.run(
+                    _statement(
+                        steps.renew_leases([f.row.id for f in running], now, now + self._lease)
                     )
+                )
+                renewed = {row["id"] for row in extended}
             except Exception:
                 # The lease deadlines below stop the attempts before anyone may take over.
                 log.exception("relay.lease_renewal_failed")
@@ -246,76 +243,9 @@ class RelayWorker:
         async with self._recording:
             done = [flight for flight in self._flights.values() if flight.finished]
             if done:
-                await self._record_batch(done)
-
-    async def _record_batch(self, done: Sequence[_Flight]) -> None:
-        try:
-            try:
-                async with self._store.transaction() as tx:
-                    await self._record(tx, done)
-            except Exception:
-                if len(done) == 1:
-                    raise
-                # One row's hook failed the batch: record the others without it.
-                log.exception("relay.record_batch_failed", extra={"rows": len(done)})
+                await self._outcomes.record(done)
                 for flight in done:
-                    try:
-                        async with self._store.transaction() as tx:
-                            await self._record(tx, [flight])
-                    except Exception:
-                        log.exception("relay.record_failed", extra={"outbox_id": flight.row.id})
-        except Exception:
-            # The outcome could not be recorded (database down): the lease runs out and
-            # the row is delivered again with the same webhook-id.
-            log.exception("relay.record_failed", extra={"outbox_id": done[0].row.id})
-        finally:
-            for flight in done:
-                self._flights.pop(flight.row.id, None)
-
-    async def _record(self, tx: Tx, flights: Sequence[_Flight]) -> None:
-        now = self._clock()
-        delivered = [f for f in flights if f.result is not None]
-        await tx.finish_delivered([f.row.id for f in delivered], now)
-        for flight in delivered:
-            assert flight.result is not None
-            await self._hooks.delivered(tx, flight.row, flight.result)
-        retries: list[tuple[int, datetime, str]] = []
-        dead: list[tuple[_Flight, str]] = []
-        for flight in flights:
-            exc = flight.failure
-            if exc is None:
-                continue
-            delay = retry_delay(exc, flight.row.attempts + 1, self._settings)
-            if delay is None:
-                dead.append((flight, str(exc)))
-                continue
-            retries.append((flight.row.id, now + timedelta(seconds=delay), str(exc)))
-        await tx.finish_retries(retries)
-        await tx.finish_dead([(flight.row.id, error) for flight, error in dead])
-        for flight, error in dead:
-            await self._hooks.dead(tx, flight.row, error)
-        tx.after_commit(lambda: self._log_outcomes(delivered, retries, dead))
-
-    def _log_outcomes(
-        self,
-        delivered: Sequence[_Flight],
-        retries: Sequence[tuple[int, datetime, str]],
-        dead: Sequence[tuple[_Flight, str]],
-    ) -> None:
-        for flight in delivered:
-            row = flight.row
-            log.info(
-                "relay.delivered",
-                extra={"outbox_id": row.id, "kind": row.kind, "conversation": row.conversation_id},
-            )
-        for row_id, due, _error in retries:
-            log.info("relay.retry_scheduled", extra={"outbox_id": row_id, "due": due.isoformat()})
-        for flight, _error in dead:
-            row = flight.row
-            log.warning(
-                "relay.dead",
-                extra={"outbox_id": row.id, "kind": row.kind, "attempts": row.attempts + 1},
-            )
+                    self._flights.pop(flight.row.id, None)
 
     async def drain(self) -> None:
         """Wait for the deliveries in flight and record them (tests and graceful shutdown)."""
@@ -359,5 +289,4 @@ class RelayWorker:
         await asyncio.gather(*(f.task for f in leftover if f.task), return_exceptions=True)
         await self._record_outcomes()
         if leftover:
-            async with self._store.transaction() as tx:
-                await tx.release_leases([flight.row.id for flight in leftover])
+            await self._store.run(_statement(steps.release_leases([f.row.id for f in leftover])))

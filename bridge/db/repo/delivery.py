@@ -45,9 +45,8 @@ def _claimable(row: str, avoid: int) -> str:
     return condition
 
 
-# Built once per shape: the claim runs on every tick of every worker.
-@functools.lru_cache(maxsize=64)
-def _claim_statement(dialect: str, avoid: int, bounded: bool) -> TextualSelect:
+def claim_sql(dialect: str, avoid: int, bounded: bool) -> str:
+    """The claim's text, with parameters :now, :until, :limit, :after, :upto, :avoid_N."""
     head_of_scanned = _HEAD.format(lane="lanes.lane")
     upto = " AND lanes.lane <= :upto" if bounded else ""
     # PostgreSQL: rows another replica is claiming right now are skipped, not waited for;
@@ -81,9 +80,15 @@ def _claim_statement(dialect: str, avoid: int, bounded: bool) -> TextualSelect:
         {recheck}
         RETURNING {columns}
     """
+    return sql
+
+
+# Built once per shape: the claim runs on every tick of every worker.
+@functools.lru_cache(maxsize=64)
+def _claim_statement(dialect: str, avoid: int, bounded: bool) -> TextualSelect:
     stamp = UTCDateTime()
     return (
-        text(sql)
+        text(claim_sql(dialect, avoid, bounded))
         .bindparams(bindparam("now", type_=stamp), bindparam("until", type_=stamp))
         .columns(*_OUTBOX.columns)
     )
