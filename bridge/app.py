@@ -25,6 +25,7 @@ from bridge.api import (
     routers,
     routing,
     subscriptions,
+    supervision,
     transfers,
     webhooks,
 )
@@ -42,7 +43,7 @@ from bridge.outbound import OutboundPolicy
 from bridge.ports.agent_side import AgentSideAdapter
 from bridge.ports.context import AdapterContext
 from bridge.ports.http import HttpClient
-from bridge.ports.links import DeskLinks, JoinLinks
+from bridge.ports.links import DeskLinks, JoinLinks, SupervisorLinks
 from bridge.ports.wake import LocalWake, WakeBus
 from bridge.relay import signing
 from bridge.relay.handlers import Deliveries, job_registry
@@ -59,6 +60,7 @@ from bridge.services.inbound.service import InboundService
 from bridge.services.profiles import ProfileService
 from bridge.services.queue import QueueAnnouncer
 from bridge.services.routing_state import RoutingState
+from bridge.services.supervision import Supervision
 from bridge.services.timeouts import AcceptTimeouts, AcceptTimes
 from bridge.services.transfers import Transfers
 from bridge.services.typing import TypingRelay
@@ -79,6 +81,8 @@ from bridge.typedefs import (
     SERVICE,
     SETTINGS,
     STORE,
+    SUPERVISION,
+    SUPERVISOR_LINKS,
     TRANSFERS,
     WORKER,
 )
@@ -192,6 +196,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         )
         app[JOIN_LINKS] = links
         app[DESK_LINKS] = DeskLinks(console_secret, settings.server.base_url())
+        app[SUPERVISOR_LINKS] = SupervisorLinks(console_secret, settings.server.base_url())
+        app[SUPERVISION] = Supervision(store, settings)
+
+        def committed() -> None:
+            # Deliveries were queued: the worker sends them; supervisor pages look again.
+            app[WORKER].wake()
+            hub.anything_changed()
+
         announcer = QueueAnnouncer(
             store, settings.queue.update_seconds, on_commit=lambda: app[WORKER].wake()
         )
@@ -207,7 +219,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         assignment = Assignment(
             store,
             routing,
-            on_commit=lambda: app[WORKER].wake(),
+            on_commit=committed,
             on_queue_change=announcer.wake,
             count_limit=settings.queue.count_limit,
             timeouts=timeouts,
@@ -235,7 +247,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             settings.default_channel or "",
             adapters,
             links,
-            on_commit=lambda: app[WORKER].wake(),
+            on_commit=committed,
             prober=Prober(platforms),
         )
         app[SERVICE] = service
@@ -277,6 +289,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[WORKER] = worker
         worker.start()
         wake.on_outbox(worker.wake)
+        wake.on_outbox(hub.anything_changed)  # another replica's changes, for supervisors
         wake.on_conversation(hub.wake_local)
         await wake.start()
         poller = Poller(store, inbound, adapters)
@@ -353,6 +366,7 @@ def create_app(settings: Settings, *, resolver: AbstractResolver | None = None) 
     app.add_routes(routers.routes)
     app.add_routes(agents.routes)
     app.add_routes(routing.routes)
+    app.add_routes(supervision.routes)
     app.add_routes(transfers.routes)
     console_web.setup(app)
     return app

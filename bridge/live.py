@@ -7,6 +7,10 @@ The pages read what changed from the database, so a wake-up carries no data and 
 missed one costs only latency: each stream also re-reads on a slow timer. A wake-up is
 also passed to the other replicas (the wake bus, `broadcast`), whose bus calls
 `wake_local` here, so a change made on another replica reaches the page at once.
+
+A supervisor's page watches every conversation: it is woken by every conversation's
+wake-up, and by `anything_changed` (a queue changed here, or any replica committed
+deliveries), which covers changes to chats no console page shows.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ class ConsoleHub:
 
     def __init__(self, broadcast: Callable[[str], None] | None = None) -> None:
         self._waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+        self._everything: set[asyncio.Event] = set()
         self._broadcast = broadcast
         self.closing = asyncio.Event()
 
@@ -36,8 +41,23 @@ class ConsoleHub:
             waiters = [event for events in self._waiters.values() for event in events]
         else:
             waiters = list(self._waiters.get(conversation_id, ()))
-        for event in waiters:
+        for event in [*waiters, *self._everything]:
             event.set()
+
+    def anything_changed(self) -> None:
+        """Wake this replica's streams that watch every conversation."""
+        for event in self._everything:
+            event.set()
+
+    def watch_everything(self) -> asyncio.Event:
+        """An event that is set when any conversation may have changed; unwatch when done."""
+        event = asyncio.Event()
+        self._everything.add(event)
+        return event
+
+    def unwatch_everything(self, event: asyncio.Event) -> None:
+        """Stop watching every conversation."""
+        self._everything.discard(event)
 
     def subscribe(self, conversation_id: str) -> asyncio.Event:
         """An event that is set when this conversation changes; unsubscribe when done."""
@@ -59,3 +79,4 @@ class ConsoleHub:
         for waiters in self._waiters.values():
             for event in waiters:
                 event.set()
+        self.anything_changed()

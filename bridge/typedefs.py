@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from bridge.live import ConsoleHub
     from bridge.ports.bot_side import BotSideAdapter
     from bridge.ports.http import HttpClient
-    from bridge.ports.links import DeskLinks, JoinLinks
+    from bridge.ports.links import DeskLinks, JoinLinks, SupervisorLinks
     from bridge.relay.worker import RelayWorker
     from bridge.resolver import OutboundGuard
     from bridge.services.assignment import Assignment
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bridge.services.inbound.service import InboundService
     from bridge.services.profiles import ProfileService
     from bridge.services.routing_state import RoutingState
+    from bridge.services.supervision import Supervision
     from bridge.services.transfers import Transfers
     from bridge.settings import Settings
 
@@ -38,6 +39,8 @@ WORKER: web.AppKey[RelayWorker] = web.AppKey("worker")
 CONSOLE_HUB: web.AppKey[ConsoleHub] = web.AppKey("console_hub")
 JOIN_LINKS: web.AppKey[JoinLinks] = web.AppKey("join_links")
 DESK_LINKS: web.AppKey[DeskLinks] = web.AppKey("desk_links")
+SUPERVISOR_LINKS: web.AppKey[SupervisorLinks] = web.AppKey("supervisor_links")
+SUPERVISION: web.AppKey[Supervision] = web.AppKey("supervision")
 OUTBOUND: web.AppKey[OutboundGuard] = web.AppKey("outbound")
 # The client for URLs callers give (bot callbacks, subscriptions), under the policy.
 CALLBACK_HTTP: web.AppKey[HttpClient] = web.AppKey("callback_http")

@@ -14,7 +14,7 @@ import json
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from adapters.console import desk
+from adapters.console import desk, supervisor
 from adapters.console.agent_actions import routes as agent_action_routes
 from adapters.console.pages import STATIC, forbidden_page, html_page
 from bridge.api.errors import parse_body
@@ -157,9 +157,11 @@ async def _no_sniffing(request: web.Request, response: web.StreamResponse) -> No
 
 
 def setup(app: web.Application) -> None:
-    """Mount the console's routes (conversation pages and agent desks) and static files."""
+    """Mount the console's routes (conversation pages, agent desks, the supervisor page) and
+    static files."""
     app.add_routes(routes)
     app.add_routes(desk.routes)
+    app.add_routes(supervisor.routes)
     app.add_routes(agent_action_routes)
     app.router.add_static("/console/static", STATIC, append_version=False)
     app.on_response_prepare.append(_no_sniffing)

@@ -4,8 +4,8 @@
 |------------------------------------------|------------------------------------|-------------|
 | /v1/handoffs, /v1/conversations/...      | BRIDGE_SECURITY__API_TOKEN (bots)  | bot         |
 | /v1/agents, /v1/teams, /v1/subscriptions | BRIDGE_SECURITY__ADMIN_TOKEN, or   | admin       |
-|                                          | an organization token (its own     | org         |
-|                                          | organization only)                 |             |
+| /v1/conversations (the list), /v1/queue, | an organization token (its own     | org         |
+| /v1/supervisor_link                      | organization only)                 |             |
 | any other /v1/ (outbox, routing)         | BRIDGE_SECURITY__ADMIN_TOKEN       | admin       |
 | /api/v5/orgs/{org}/...                   | an organization token (routers.py) | -           |
 | /v1/conversations/{id}/transfer, release | the bot's, the admin's or an       | bot, admin, |
@@ -35,7 +35,9 @@ from bridge.typedefs import SETTINGS
 
 PROTECTED_PREFIX = "/v1/"
 BOT_PREFIXES = ("/v1/handoffs", "/v1/conversations/", "/v1/availability")
-ORG_PREFIXES = ("/v1/agents", "/v1/teams", "/v1/subscriptions")
+ORG_PREFIXES = ("/v1/agents", "/v1/teams", "/v1/subscriptions", "/v1/queue", "/v1/supervisor_link")
+# The conversation list; a conversation's own paths (/v1/conversations/...) are the bots'.
+ORG_PATHS = frozenset({"/v1/conversations"})
 
 # A conversation's transfer and release are its agents' too: an operator acting for them
 # may call them with the admin token, or an organization token for its own conversations.
@@ -119,7 +121,7 @@ def identify(security: SecuritySettings, path: str, given: str | None) -> Caller
         if given is not None and _matches(given, security.api_token):
             return Caller("bot")
         raise _refuse("BRIDGE_SECURITY__API_TOKEN")
-    if given is not None and path.startswith(ORG_PREFIXES):
+    if given is not None and (path.startswith(ORG_PREFIXES) or path in ORG_PATHS):
         grant = org_token(security, given)
         if grant is not None and "settings" in grant.permissions:
             return Caller("org", grant.organization_id, grant.user_id)

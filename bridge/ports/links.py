@@ -1,9 +1,10 @@
-"""Signed, expiring console links: join links (one conversation) and desk links (one agent).
+"""Signed, expiring console links: join links (one conversation), desk links (one agent) and
+supervisor links (one organization's views, or every organization's).
 
 The core signs them (the handoff service hands out join links, the agents API desk
-links) and the console's pages check them.
+links, the supervision API supervisor links) and the console's pages check them.
 
-Both are HMAC-signed with the console secret plus a timestamp; each kind has its own
+Each is HMAC-signed with the console secret plus a timestamp; each kind has its own
 salt, so a token of one kind is never accepted as the other.
 """
 
@@ -79,3 +80,36 @@ class DeskLinks(_SignedLinks):
     def agent_id(self, token: str) -> str:
         """The agent a token signs in, or Forbidden when tampered with or expired."""
         return self._verify(token)
+
+
+class SupervisorLinks(_SignedLinks):
+    """Makes and checks supervisor page tokens: the organization whose conversations the
+    page shows (or every organization's, for a link the admin made), signed with a timestamp.
+
+    The page is read-only but shows customers' names and the queue, so the link is a
+    credential: shorter-lived than a desk link, and a new one comes from the API.
+    """
+
+    _SALT = "handoff-bridge.console.supervisor"
+    _PATH = "/console/supervisor"
+    _NOUN = "supervisor link"
+    DEFAULT_TTL_SECONDS: ClassVar[int] = 7 * 86_400
+    # Signed values: "org:<id>" for one organization, this for every organization.
+    _EVERY = "all"
+
+    def __init__(self, secret: str, base_url: str, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
+        super().__init__(secret, base_url, ttl_seconds)
+
+    def url_for(self, organization_id: str | None) -> str:
+        """The page's URL for one organization's views (None: every organization's)."""
+        return self.url(self._EVERY if organization_id is None else f"org:{organization_id}")
+
+    def organization_id(self, token: str) -> str | None:
+        """The organization a token shows (None: every one), or Forbidden."""
+        value = self._verify(token)
+        if value == self._EVERY:
+            return None
+        scope, _, organization_id = value.partition(":")
+        if scope != "org" or not organization_id:
+            raise Forbidden(f"this {self._NOUN} is not valid")
+        return organization_id

@@ -163,6 +163,13 @@ async def exercise(bridge: SecretBridge) -> list[str]:
     assert status == 200
     status, _ = await bridge.post(f"/console/desk-api/{desk_token}/sign-in")
     assert status == 200
+    status, link = await bridge.get("/v1/supervisor_link", headers=admin)
+    assert status == 200, link
+    supervisor_token = str(link["url"]).rsplit("/", 1)[1]
+    status, _ = await bridge.get(f"/console/supervisor/{supervisor_token}")
+    assert status == 200
+    status, _ = await bridge.get(f"/console/supervisor-api/{supervisor_token}/queue")
+    assert status == 200
 
     # Platform webhooks: right and wrong URL tokens, a secret in a header and in a body.
     status, _ = await bridge.post(f"/webhooks/vivo/{VIVO_TOKEN}", {"not": "vivochat"})
@@ -180,7 +187,7 @@ async def exercise(bridge: SecretBridge) -> list[str]:
         headers={"Authorization": f"Bearer {INTEGRATION_SECRET}", "X-Token": WEBHOOK_SECRET},
     )
     assert status in {400, 401}
-    return [join_token, desk_token]
+    return [join_token, desk_token, supervisor_token]
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
@@ -198,6 +205,7 @@ async def test_no_secret_reaches_the_log(database: Database, tmp_path: Path) -> 
     assert "kommunicate.dropped event=[redacted]" in log
     assert '"GET /console/c/[redacted] HTTP/1.1" 200' in log
     assert "/console/desk-api/[redacted]/sign-in" in log
+    assert "/console/supervisor-api/[redacted]/queue" in log
     assert "/tovie/[redacted]/selectDestination" in log
     assert "/conversation?[redacted]" in log
     assert "/integrations/presence" in log

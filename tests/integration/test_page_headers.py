@@ -59,16 +59,22 @@ def _assert_strict(headers: CIMultiDictProxy[str]) -> None:
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_pages_send_a_strict_policy(pages_bridge: RunningBridge, bot: FakeBot) -> None:
-    """Conversation page, desk page and the 403 page for a bad link, all with the policy."""
+    """Conversation, desk and supervisor pages and the 403 page for a bad link, all with the
+    policy."""
     status, conversation = await pages_bridge.post("/v1/handoffs", handoff_body(bot.url))
     assert status == 201, conversation
     join_token = str(conversation["join_url"]).rsplit("/", 1)[1]
     token = await desk_token(pages_bridge, "ana")
+    status, link = await pages_bridge.get("/v1/supervisor_link")
+    assert status == 200, link
+    supervisor = str(link["url"]).rsplit("/", 1)[1]
     for path, expected in [
         (f"/console/c/{join_token}", 200),
         (f"/console/c/{join_token[:-2]}xx", 403),
         (f"/console/desk/{token}", 200),
         (f"/console/desk/{token[:-2]}xx", 403),
+        (f"/console/supervisor/{supervisor}", 200),
+        (f"/console/supervisor/{supervisor[:-2]}xx", 403),
     ]:
         status, headers = await _headers(pages_bridge, path)
         assert status == expected, path
@@ -80,6 +86,8 @@ async def test_pages_send_a_strict_policy(pages_bridge: RunningBridge, bot: Fake
         "/console/static/console.js",
         "/console/static/forbidden.css",
         f"/console/api/{join_token}/conversation",
+        "/console/static/supervisor.js",
+        f"/console/supervisor-api/{supervisor}/queue",
     ]:
         status, headers = await _headers(pages_bridge, path)
         assert status == 200, path
@@ -95,7 +103,7 @@ INLINE = [
 ]
 
 
-@pytest.mark.parametrize("page", ["console.html", "desk.html", "forbidden.html"])
+@pytest.mark.parametrize("page", ["console.html", "desk.html", "supervisor.html", "forbidden.html"])
 def test_pages_hold_no_inline_script_or_style(page: str) -> None:
     """Everything the policy allows comes from /console/static; nothing is inline."""
     html = (STATIC / page).read_text(encoding="utf-8")

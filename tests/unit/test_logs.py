@@ -29,6 +29,8 @@ from bridge.settings import DatabaseSettings
         ("path=/console/api/s3cr3t-url-token/messages", "/messages"),
         ("url=https://bridge.example/console/desk/s3cr3t-url-token", "/console/desk/"),
         ("path=/console/desk-api/s3cr3t-url-token/take/c-1", "/take/c-1"),
+        ("GET /console/supervisor/s3cr3t-url-token HTTP/1.1", "/console/supervisor/"),
+        ("path=/console/supervisor-api/s3cr3t-url-token/events", "/events"),
         ("GET /console/api/x/events?after=1&s3cr3t-url-token HTTP/1.1", " HTTP/1.1"),
         ("https://hook.example/in?token=s3cr3t-url-token", "https://hook.example/in?"),
         ("Authorization: Bearer s3cr3t-url-token", "Authorization: "),

@@ -25,6 +25,7 @@ from bridge.db.repo.outbox import OutboxQueries
 from bridge.db.repo.queue import QueueQueries
 from bridge.db.repo.routers import RouterQueries
 from bridge.db.repo.subscriptions import SubscriptionQueries
+from bridge.db.repo.supervision import SupervisionQueries
 from bridge.db.runner import UnitRunner, unit_runner
 from bridge.db.units import Unit
 
@@ -45,6 +46,7 @@ class Tx(
     SubscriptionQueries,
     InboundQueries,
     AdapterStateQueries,
+    SupervisionQueries,
 ):
     """Queries and writes inside one transaction."""
 
