@@ -218,8 +218,11 @@ async def test_joins_and_closes_become_events_and_other_types_none(
     )
     [closed] = adapter.parse_inbound(webhook(fake.agent_closes(ref.external_ref), headers))
     assert closed.kind == "conversation.closed" and closed.external_ref == ref.external_ref
-    typing = {"id": "evt-x", "type": "agent.typing", "conversation_id": ref.external_ref}
-    assert adapter.parse_inbound(webhook(typing, headers)) == []
+    typing = {"id": "evt-t", "type": "agent.typing", "conversation_id": ref.external_ref}
+    [typed] = adapter.parse_inbound(webhook(typing, headers))
+    assert (typed.kind, typed.external_ref) == ("agent.typing", ref.external_ref)
+    other = {"id": "evt-x", "type": "agent.note", "conversation_id": ref.external_ref}
+    assert adapter.parse_inbound(webhook(other, headers)) == []
 
 
 @pytest.mark.parametrize(
