@@ -20,21 +20,27 @@ from typing import Any
 
 from bridge.db.repo import Store, Tx
 from bridge.db.retry import run_again_on_conflict
-from bridge.db.tables import ConversationRow, MessageRow
+from bridge.db.tables import ConversationRow, MessageRow, OutboxRow
 from bridge.domain.status import Event, Status, sources, target, transition
 from bridge.errors import Conflict, ConversationNotFound, FieldProblem, NotFound
 from bridge.events import announce
-from bridge.models import TransferRequest
+from bridge.models import MAX_HISTORY, TransferRequest
 from bridge.ports.agent_side import AgentSideAdapter
-from bridge.relay.jobs import CloseConversation, Job, Message, OpenConversation, PostMessage
+from bridge.relay.jobs import Job, lane
+from bridge.relay.jobs.moves import WithdrawConversation
 from bridge.routing.steps.escalation import Directory, advance
 from bridge.routing.widening import describe
+from bridge.services.open_jobs import open_jobs
 from bridge.services.queue import queue_changed
 from bridge.services.routing_state import RoutingState
 from bridge.services.timeouts import AcceptTimeouts
 from bridge.transfers import Place, TransferReason, Transferred, announce_transferred
 
 log = logging.getLogger(__name__)
+
+# A transcript longer than a handoff's history limit opens on the new platform with its
+# newest part, as a handoff would.
+_TRANSCRIPT_READ = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +130,8 @@ class Transfers:
                 raise ConversationNotFound(conversation_id)
             transition(conversation_id, row.status, Event.TRANSFER)
             source = Place.of(row)
-            previous = row.assignee_id
+            # Read now: the row is refreshed in place once it has moved.
+            previous, old_channel, old_ref = row.assignee_id, row.channel, row.external_ref
             fields, destination, line = await self._destination(tx, row, request, directory, now)
             passed_over = sorted({*row.passed_over, previous}) if previous else row.passed_over
             who = f" by {by}" if by else ""
@@ -168,7 +175,7 @@ class Transfers:
             else:
                 await queue_changed(tx, after.channel, now, self._on_queue_change)
             if request.channel is not None:
-                await tx.enqueue(await self._reopen(tx, row, after, now))
+                await tx.enqueue(await self._reopen(tx, old_channel, old_ref, after, now))
             await self._timeouts.arm(tx, after, now)
         self._on_commit()
         log.info(
@@ -257,6 +264,7 @@ class Transfers:
             "router_id": router_id if steps else None,
             "routing_progress": progress,
             "offered_to": sorted(reached),
+            "external_ref": None,
             "platform_join_url": None,
         }
         line = f"to channel {channel!r} → offered to {describe(reached) or 'anyone there'}"
@@ -305,28 +313,21 @@ class Transfers:
         await tx.add_messages([message])
 
     async def _reopen(
-        self, tx: Tx, before: ConversationRow, after: ConversationRow, now: datetime
-    ) -> list[Any]:
-        """Close the chat on its old channel's platform and open it, history and all, on
-        the new one (in the agent lane, so in that order)."""
-        adapter = self._adapters[after.channel]
-        history = tuple(Message.of(m) for m in await tx.messages(after.id, limit=10_000))
-        replay = adapter.capabilities.messages and not adapter.capabilities.history
-        jobs: list[Job] = [
-            CloseConversation(
-                before.id, before.channel, f"transferred to {after.channel}", Status.PENDING
-            ),
-            OpenConversation(
-                conversation_id=after.id,
-                channel=after.channel,
-                main_channel=after.main_channel,
-                region=after.region,
-                customer=after.customer,
-                metadata=after.conversation_metadata,
-                settings=after.settings,
-                history=() if replay else history,
-            ),
-        ]
-        if replay:
-            jobs.extend(PostMessage(after.id, after.channel, m) for m in history)
+        self,
+        tx: Tx,
+        old_channel: str,
+        old_ref: str | None,
+        after: ConversationRow,
+        now: datetime,
+    ) -> list[OutboxRow]:
+        """Withdraw the chat from its old channel's platform and open it, transcript and
+        all, on the new one (in the agent lane, so in that order). Deliveries still queued
+        for the old channel are dropped: the new open carries what they held."""
+        why = f"transferred to channel {after.channel!r}"
+        await tx.cancel_lane(lane(after.id, "agent"), why)
+        jobs: list[Job] = []
+        if old_ref is not None:
+            jobs.append(WithdrawConversation(after.id, old_channel, old_ref, why))
+        transcript = await tx.messages(after.id, limit=_TRANSCRIPT_READ)
+        jobs.extend(open_jobs(after, self._adapters[after.channel], transcript[-MAX_HISTORY:]))
         return [job.to_row(now) for job in jobs]

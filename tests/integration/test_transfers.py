@@ -203,8 +203,17 @@ async def test_a_transfer_to_a_team_or_a_channel_queues_it_there(
     assert to_channel.data["channel"] == "mysite-de"
     status, page = await send(bridge, "GET", f"/v1/outbox?conversation_id={cid}", None, ADMIN)
     assert status == 200, page
-    opens = [row["target"] for row in page["items"] if row["kind"] == "agent.open"]
-    assert opens == ["mysite-es", "mysite-de"]
+    agent_side = [
+        (row["kind"], row["target"])
+        for row in page["items"]
+        if row["kind"] in {"agent.open", "agent.withdraw", "agent.message"}
+    ]
+    # Opened on mysite-es at the handoff, withdrawn from there, opened on mysite-de.
+    assert agent_side == [
+        ("agent.open", "mysite-es"),
+        ("agent.withdraw", "mysite-es"),
+        ("agent.open", "mysite-de"),
+    ]
 
 
 async def test_who_may_transfer_and_what_a_transfer_must_name(
