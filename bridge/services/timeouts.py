@@ -136,7 +136,7 @@ class AcceptTimeouts:
             if row is None or row.accept_round != timer.round:
                 return
             if row.status == Status.ACTIVE and row.assignee_id and row.assigned_at:
-                reason = self._lapsed(row, directory, now)
+                reason = self._lapsed(row, directory, timer.away)
                 if reason is None or await tx.first_agent_reply(row.id, row.assigned_at):
                     return
                 await self.requeue(tx, row, directory, now, reason)
@@ -147,21 +147,17 @@ class AcceptTimeouts:
                 return
         self._on_commit()
 
-    def _lapsed(
-        self, row: ConversationRow, directory: Directory, now: datetime
-    ) -> LeftReason | None:
-        """Why the assigned agent lost the chat, or None while they still may answer."""
+    @staticmethod
+    def _lapsed(row: ConversationRow, directory: Directory, away: bool) -> LeftReason | None:
+        """Why the assigned agent loses the chat, or None while they still may answer."""
         presence = directory.presence_of(row.assignee_id or "")
         if presence == "offline":
             return "agent_offline"
         if presence == "absent":
             return "agent_absent"
-        seconds = self.seconds(row)
-        assigned = row.assigned_at
-        # An away check that finds the agent back online waits for the real timer.
-        if seconds is None or assigned is None or now < assigned + timedelta(seconds=seconds):
-            return None
-        return "accept_timeout"
+        # An away check that finds the agent back online leaves it to the round's timer,
+        # which was queued due at the end of the accept time: its time is up.
+        return None if away else "accept_timeout"
 
     async def requeue(
         self,
