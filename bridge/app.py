@@ -19,6 +19,7 @@ from bridge.api import (
     agents,
     handoffs,
     health,
+    index,
     integrations,
     metrics,
     outbox,
@@ -355,6 +356,7 @@ def create_app(settings: Settings, *, resolver: AbstractResolver | None = None) 
     app.on_startup.append(warn_open_api)
     app.on_shutdown.append(_stop_streams)
     app.on_response_prepare.append(echo_request_id)
+    app.add_routes(index.routes)
     app.add_routes(health.routes)
     if settings.metrics.enabled:
         app.add_routes(metrics.routes)
