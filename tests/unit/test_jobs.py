@@ -20,6 +20,7 @@ from bridge.ports.http import HttpClient
 from bridge.relay.delivery import DeliveryResult
 from bridge.relay.handlers import Deliveries, job_registry
 from bridge.relay.jobs import (
+    AcceptTimeout,
     BotEvent,
     CloseConversation,
     DeliveryStatus,
@@ -63,6 +64,8 @@ EXAMPLES: list[Job] = [
     ReplayInbound(CID),
     WithdrawConversation(CID, "mysite-en", "platform-42", "moved to channel 'mysite-es'"),
     FallbackTimer(CID, "mysite-en"),
+    AcceptTimeout(CID, 3),
+    AcceptTimeout(CID, 3, away=True),
 ]
 
 
@@ -89,6 +92,7 @@ def test_kind_strings_are_those_rows_have_always_had() -> None:
         "ReplayInbound": "inbound.replay",
         "WithdrawConversation": "agent.withdraw",
         "FallbackTimer": "routing.fallback",
+        "AcceptTimeout": "routing.accept_timeout",
     }
 
 
@@ -108,7 +112,7 @@ STORED_MESSAGE = {
 
 
 def test_rows_are_written_as_earlier_versions_wrote_them() -> None:
-    opening, post, close, bot, relayed, subscriber, evaluate, replay = EXAMPLES
+    opening, post, close, bot, relayed, subscriber, evaluate, replay = EXAMPLES[:8]
     assert _stored(opening) == (
         f"{CID}:agent",
         CID,
@@ -242,9 +246,24 @@ async def _stay(conversation_id: str, channel: str) -> None:
     return None
 
 
+async def _timed_out(timer: AcceptTimeout) -> None:
+    return None
+
+
+def test_an_accept_timer_has_a_lane_per_round_and_kind() -> None:
+    """A later round's timer, or an away check, never waits behind an earlier timer."""
+    timer, away = AcceptTimeout(CID, 3), AcceptTimeout(CID, 3, away=True)
+    assert _stored(timer) == (f"{CID}:accept:3", CID, CID, {"round": 3, "away": False}, "job_")
+    assert _stored(away) == (f"{CID}:away:3", CID, CID, {"round": 3, "away": True}, "job_")
+
+
 async def test_the_registry_has_a_handler_for_every_job_type(deliveries: Deliveries) -> None:
     registry = job_registry(
-        deliveries, evaluate_routing=_nothing, replay_inbound=_nothing, move_on=_stay
+        deliveries,
+        evaluate_routing=_nothing,
+        replay_inbound=_nothing,
+        move_on=_stay,
+        accept_timeout=_timed_out,
     )
     assert registry.missing() == []
 
