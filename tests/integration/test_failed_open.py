@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from bridge.services.assignment import Assignment
 from bridge.services.handoff import HandoffService
 from bridge.services.inbound.service import InboundService
 from bridge.services.routing_state import RoutingState
+from bridge.services.timeouts import AcceptTimeouts, AcceptTimes
 from tests.conftest import Database, make_settings
 from tests.fakes import WEBHOOK_SECRET, handoff_body
 
@@ -92,6 +94,9 @@ async def test_dead_open_fails_the_handoff_and_frees_the_customer(
             evaluate_routing=assignment.evaluate,
             replay_inbound=inbound.replay,
             move_on=service.live.move_on,
+            accept_timeout=AcceptTimeouts(
+                store, routing, AcceptTimes(), lambda: None, lambda: datetime.now(UTC)
+            ).fire,
         )
         worker = RelayWorker(store, jobs, service, settings.relay)
         request = HandoffRequest.model_validate(handoff_body("http://127.0.0.1:9/cb"))
