@@ -22,6 +22,7 @@ from bridge.api import (
     index,
     integrations,
     metrics,
+    openapi,
     outbox,
     routers,
     routing,
@@ -371,4 +372,5 @@ def create_app(settings: Settings, *, resolver: AbstractResolver | None = None) 
     app.add_routes(supervision.routes)
     app.add_routes(transfers.routes)
     console_web.setup(app)
+    openapi.setup(app)
     return app

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    WithJsonSchema,
+    field_validator,
+)
 
 from bridge.input_limits import MAX_JSON_DEPTH, json_depth
 
@@ -14,6 +22,26 @@ MetadataValue = str | int | float | bool | None
 
 MAX_TEXT = 10_000
 MAX_HISTORY = 1_000
+
+
+def _text_only(value: Any) -> Any:
+    # JSON has no date type, and a number would be taken as Unix seconds, which the API
+    # never promised: a date-time is ISO 8601 text.
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 date-time string")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_text_only)]
+
+# A customer's id is text; a number (Chatvisor's example id is one) is kept as its text.
+CustomerId = Annotated[
+    str,
+    Field(min_length=1, max_length=256),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 256}, {"type": "integer"}]}
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -25,7 +53,7 @@ class _Strict(BaseModel):
 class Customer(_Strict):
     """The customer, shaped like Chatvisor's customer tag."""
 
-    id: str = Field(min_length=1, max_length=256)
+    id: CustomerId
     email: str | None = Field(default=None, max_length=320)
     firstname: str | None = Field(default=None, max_length=256)
     lastname: str | None = Field(default=None, max_length=256)
@@ -59,7 +87,7 @@ class HistoryMessage(_Strict):
     text: str = Field(min_length=1, max_length=MAX_TEXT)
     # Optional: a bot without timestamps is not refused; the service dates such messages
     # at the receipt, in the order given (see services.messages.history_rows).
-    sent_at: datetime | None = None
+    sent_at: Timestamp | None = None
     author: str | None = Field(default=None, max_length=256)
 
 
@@ -94,7 +122,7 @@ class CustomerMessageRequest(_Strict):
     text: str = Field(min_length=1, max_length=MAX_TEXT)
     # The bot's id for the message: a retried send with the same id is stored once.
     id: str | None = Field(default=None, min_length=1, max_length=256)
-    sent_at: datetime | None = None
+    sent_at: Timestamp | None = None
 
 
 class AgentMessageRequest(_Strict):
@@ -124,7 +152,9 @@ class HandbackRequest(_Strict):
 
     reason: str | None = Field(default=None, max_length=1_000)
     disposition: Disposition | None = None
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20
+    )
     note: str | None = Field(default=None, max_length=2_000)
 
     @field_validator("tags")
@@ -163,7 +193,7 @@ class MetadataUpdate(_Strict):
 class CustomerUpdate(_Strict):
     """Re-identify or tag a customer: profile fields and labels to add or remove."""
 
-    customer_id: str = Field(min_length=1, max_length=256)
+    customer_id: CustomerId
     email: str | None = Field(default=None, max_length=320)
     firstname: str | None = Field(default=None, max_length=256)
     lastname: str | None = Field(default=None, max_length=256)

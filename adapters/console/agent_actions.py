@@ -11,6 +11,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from bridge.api.errors import parse_body
+from bridge.api.openapi import Access, Answer, Operations
+from bridge.api.openapi.directory import ConsoleChange
 from bridge.api.transfers import one_target
 from bridge.domain.status import Status
 from bridge.errors import Conflict, FieldProblem
@@ -19,6 +21,7 @@ from bridge.typedefs import CONSOLE_HUB, JOIN_LINKS, SERVICE, TRANSFERS
 from bridge.views import console_view
 
 routes = web.RouteTableDef()
+doc = Operations("Console", Access.LINK, errors=(404,))
 
 
 def _conversation_id(request: web.Request) -> str:
@@ -26,6 +29,10 @@ def _conversation_id(request: web.Request) -> str:
 
 
 @routes.get("/console/api/{token}/transfer-options")
+@doc(
+    "Where the chat may be transferred: online agents, teams, channels",
+    answers={200: Answer(None, "`agents`, `teams` and `channels`.")},
+)
 async def transfer_options(request: web.Request) -> web.Response:
     """Online agents, teams and channels of the chat's organization it may go to."""
     options = await request.app[TRANSFERS].options(_conversation_id(request))
@@ -35,6 +42,12 @@ async def transfer_options(request: web.Request) -> web.Response:
 
 
 @routes.post("/console/api/{token}/transfer")
+@doc(
+    "The agent passes the chat on",
+    body=TransferRequest,
+    answers={200: ConsoleChange},
+    errors=(409,),
+)
 async def transfer(request: web.Request) -> web.Response:
     """The agent passes the chat on; the bot hears conversation.transferred."""
     conversation_id = _conversation_id(request)

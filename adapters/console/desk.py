@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict
 
 from adapters.console.pages import forbidden_page, html_page
 from bridge.api.errors import parse_body
+from bridge.api.openapi import Access, Answer, Operations
+from bridge.api.openapi.directory import DeskAgentAnswer, DeskState, Taken
 from bridge.errors import Forbidden
 from bridge.typedefs import ASSIGNMENT, CONSOLE_HUB, DESK_LINKS, SERVICE
 from bridge.views import desk_agent_view, offer_view
@@ -27,6 +29,7 @@ from bridge.views import desk_agent_view, offer_view
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
+doc = Operations("Agent desk", Access.LINK, errors=(404,))
 
 
 class DeskPresence(BaseModel):
@@ -42,6 +45,13 @@ def _agent_id(request: web.Request) -> str:
 
 
 @routes.get("/console/desk/{token}")
+@doc(
+    "The agent's desk page",
+    answers={
+        200: Answer(None, "The page.", media_types=("text/html",)),
+        403: Answer(None, "The link is not valid.", media_types=("text/html",)),
+    },
+)
 async def page(request: web.Request) -> web.StreamResponse:
     """The agent's desk page (the script fetches the data with the same token)."""
     try:
@@ -52,6 +62,7 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/console/desk-api/{token}/sign-in")
+@doc("The desk was opened: an absent agent becomes offline", answers={200: DeskAgentAnswer})
 async def sign_in(request: web.Request) -> web.Response:
     """The desk was opened: an absent agent becomes offline (signed in, not started)."""
     agent_id = _agent_id(request)
@@ -65,6 +76,7 @@ async def sign_in(request: web.Request) -> web.Response:
 
 
 @routes.get("/console/desk-api/{token}/state")
+@doc("The agent, the chats offered to them and their active chats", answers={200: DeskState})
 async def state(request: web.Request) -> web.Response:
     """The agent, the chats offered to them (queue order) and their active chats."""
     agent_id = _agent_id(request)
@@ -85,6 +97,7 @@ async def state(request: web.Request) -> web.Response:
 
 
 @routes.post("/console/desk-api/{token}/presence")
+@doc("Start (online) or Stop (offline)", body=DeskPresence, answers={200: DeskAgentAnswer})
 async def presence(request: web.Request) -> web.Response:
     """Start (online) or Stop (offline); pending chats with routers are re-evaluated."""
     agent_id = _agent_id(request)
@@ -97,6 +110,7 @@ async def presence(request: web.Request) -> web.Response:
 
 
 @routes.post("/console/desk-api/{token}/take/{conversation_id}")
+@doc("Take an offered chat: the first to take it wins", answers={200: Taken}, errors=(409,))
 async def take(request: web.Request) -> web.Response:
     """Take an offered chat: the first to take it wins; others get a 409 saying why."""
     agent_id = _agent_id(request)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bridge.api.openapi import Access, Answer, Operations
+from bridge.errors import FieldProblem, NotFound
+
 STATIC = Path(str(resources.files("adapters.console") / "static"))
 
 # The pages load only their own scripts and styles, talk only to their own origin, and
@@ -31,6 +34,30 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+
+# The files /console/static/{filename} serves: what the package ships, and nothing else.
+# A handler rather than aiohttp's static route, so a missing file is the JSON 404 every
+# other unknown resource gets (the static route's 404 has no body).
+STATIC_FILES = {path.name: path for path in STATIC.iterdir() if path.is_file()}
+
+static_routes = web.RouteTableDef()
+
+
+@static_routes.get("/console/static/{filename}")
+@Operations("Console", Access.PUBLIC)(
+    "The console pages' scripts, styles and pages",
+    answers={
+        200: Answer(None, "The file.", media_types=("text/javascript", "text/css", "text/html"))
+    },
+    errors=(404,),
+)
+async def static_file(request: web.Request) -> web.FileResponse:
+    """One of the console's own files; any other name is 404."""
+    path = STATIC_FILES.get(request.match_info["filename"])
+    if path is None:
+        raise NotFound("no such file", [FieldProblem("filename", "unknown file")])
+    return web.FileResponse(path)
 
 
 def forbidden_page() -> web.FileResponse:

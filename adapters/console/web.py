@@ -16,8 +16,11 @@ from aiohttp_sse import sse_response
 
 from adapters.console import desk, supervisor
 from adapters.console.agent_actions import routes as agent_action_routes
-from adapters.console.pages import STATIC, forbidden_page, html_page
+from adapters.console.pages import forbidden_page, html_page, static_routes
 from bridge.api.errors import parse_body
+from bridge.api.openapi import Access, Answer, Operations
+from bridge.api.openapi.answers import MessageAnswer
+from bridge.api.openapi.directory import ConsoleChange, ConsoleState
 from bridge.domain.status import ACTIVE
 from bridge.errors import Forbidden
 from bridge.input_limits import stored_id
@@ -30,6 +33,11 @@ from bridge.views import console_view, message_view
 STREAM_POLL_SECONDS = 5.0
 
 routes = web.RouteTableDef()
+doc = Operations("Console", Access.LINK, errors=(404,))
+PAGE = {
+    200: Answer(None, "The page.", media_types=("text/html",)),
+    403: Answer(None, "The link is not valid (tampered or expired).", media_types=("text/html",)),
+}
 
 
 def _conversation_id(request: web.Request) -> str:
@@ -37,6 +45,7 @@ def _conversation_id(request: web.Request) -> str:
 
 
 @routes.get("/console/c/{token}")
+@doc("The agent's conversation page", answers=PAGE)
 async def page(request: web.Request) -> web.StreamResponse:
     """The agent's conversation page (the script fetches the data with the same token)."""
     try:
@@ -47,6 +56,7 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/console/api/{token}/conversation")
+@doc("The conversation and its transcript", answers={200: ConsoleState})
 async def conversation(request: web.Request) -> web.Response:
     """The conversation and its transcript."""
     conversation_id = _conversation_id(request)
@@ -59,6 +69,13 @@ async def conversation(request: web.Request) -> web.Response:
 
 
 @routes.get("/console/api/{token}/events")
+@doc(
+    "Live server-sent events: `message`, `status` and `conversation`",
+    answers={
+        200: Answer(None, "The stream.", media_types=("text/event-stream",)),
+        204: Answer(None, "The conversation has ended and nothing more is to come."),
+    },
+)
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: new messages (id = seq) and status changes, live."""
     conversation_id = _conversation_id(request)
@@ -108,6 +125,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/console/api/{token}/join")
+@doc("The agent joins", body=JoinRequest, answers={200: ConsoleChange}, errors=(409,))
 async def join(request: web.Request) -> web.Response:
     """The agent joins; the bot is told."""
     conversation_id = _conversation_id(request)
@@ -118,6 +136,12 @@ async def join(request: web.Request) -> web.Response:
 
 
 @routes.post("/console/api/{token}/messages")
+@doc(
+    "The agent replies",
+    body=AgentMessageRequest,
+    answers={201: MessageAnswer, 200: MessageAnswer},
+    errors=(409,),
+)
 async def send(request: web.Request) -> web.Response:
     """The agent replies; the reply is relayed to the bot as a signed agent.message event."""
     conversation_id = _conversation_id(request)
@@ -131,6 +155,13 @@ async def send(request: web.Request) -> web.Response:
 
 
 @routes.post("/console/api/{token}/close")
+@doc(
+    "The agent ends the conversation",
+    body=ReasonRequest,
+    body_optional=True,
+    answers={200: ConsoleChange},
+    errors=(409,),
+)
 async def close(request: web.Request) -> web.Response:
     """The agent ends the conversation."""
     conversation_id = _conversation_id(request)
@@ -141,6 +172,13 @@ async def close(request: web.Request) -> web.Response:
 
 
 @routes.post("/console/api/{token}/release")
+@doc(
+    "The agent hands the conversation back to the bot",
+    body=ReasonRequest,
+    body_optional=True,
+    answers={200: ConsoleChange},
+    errors=(409,),
+)
 async def release(request: web.Request) -> web.Response:
     """The agent hands the conversation back to the bot."""
     conversation_id = _conversation_id(request)
@@ -163,5 +201,5 @@ def setup(app: web.Application) -> None:
     app.add_routes(desk.routes)
     app.add_routes(supervisor.routes)
     app.add_routes(agent_action_routes)
-    app.router.add_static("/console/static", STATIC, append_version=False)
+    app.add_routes(static_routes)
     app.on_response_prepare.append(_no_sniffing)

@@ -14,13 +14,24 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bridge.api.errors import parse_body
-from bridge.api.tenancy import listed_organization, owning_organization, visible
+from bridge.api.openapi import Access, Operations
+from bridge.api.openapi.directory import (
+    Agent,
+    AgentList,
+    DeskLink,
+    PresenceAnswer,
+    Team,
+    TeamList,
+)
+from bridge.api.tenancy import OrganizationQuery, listed_organization, owning_organization, visible
 from bridge.db.repo import Tx
 from bridge.db.tables import AgentRow, TeamRow
 from bridge.errors import FieldProblem, InvalidInput, NotFound
 from bridge.typedefs import ASSIGNMENT, DESK_LINKS, SETTINGS, STORE
 
 routes = web.RouteTableDef()
+agent_doc = Operations("Agents", Access.DIRECTORY)
+team_doc = Operations("Teams", Access.DIRECTORY)
 
 
 class AgentBody(BaseModel):
@@ -30,7 +41,8 @@ class AgentBody(BaseModel):
 
     name: str = Field(min_length=1, max_length=256)
     email: str | None = Field(default=None, max_length=320)
-    capacity: int = Field(default=3, ge=0, le=1000)
+    # Strict: `true` is not a capacity of 1.
+    capacity: int = Field(default=3, ge=0, le=1000, strict=True)
     teams: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
         default=None, max_length=100
     )
@@ -143,6 +155,7 @@ async def _check_teams(
 
 
 @routes.get("/v1/agents")
+@agent_doc("List agents with presence and load", query=OrganizationQuery, answers={200: AgentList})
 async def list_agents(request: web.Request) -> web.Response:
     """Every agent the caller may see, with presence and load (`?organization_id=` narrows)."""
     organization = listed_organization(request)
@@ -154,6 +167,7 @@ async def list_agents(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/agents/{agent_id}")
+@agent_doc("One agent with presence and load", answers={200: Agent}, errors=(404,))
 async def get_agent(request: web.Request) -> web.Response:
     """One agent with presence and load."""
     row = await _visible_agent(request)
@@ -162,6 +176,12 @@ async def get_agent(request: web.Request) -> web.Response:
 
 
 @routes.put("/v1/agents/{agent_id}")
+@agent_doc(
+    "Create or replace an agent (presence and load are kept)",
+    body=AgentBody,
+    answers={200: Agent},
+    errors=(404, 409),
+)
 async def put_agent(request: web.Request) -> web.Response:
     """Create or replace an agent (presence and load are kept)."""
     agent_id = request.match_info["agent_id"]
@@ -188,6 +208,9 @@ async def put_agent(request: web.Request) -> web.Response:
 
 
 @routes.put("/v1/agents/{agent_id}/presence")
+@agent_doc(
+    "Set an agent's presence", body=PresenceBody, answers={200: PresenceAnswer}, errors=(404,)
+)
 async def put_presence(request: web.Request) -> web.Response:
     """Set an agent's presence; pending chats with routers are re-evaluated."""
     body = await parse_body(request, PresenceBody)
@@ -197,6 +220,7 @@ async def put_presence(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/agents/{agent_id}/desk_link")
+@agent_doc("A fresh personal desk link for the agent", answers={200: DeskLink}, errors=(404,))
 async def get_desk_link(request: web.Request) -> web.Response:
     """A fresh personal desk link for the agent (whoever holds it signs in as the agent)."""
     agent_id = (await _visible_agent(request)).id
@@ -207,6 +231,7 @@ async def get_desk_link(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/teams")
+@team_doc("List teams with their members", query=OrganizationQuery, answers={200: TeamList})
 async def list_teams(request: web.Request) -> web.Response:
     """Every team the caller may see, with its members (`?organization_id=` narrows)."""
     organization = listed_organization(request)
@@ -233,6 +258,7 @@ async def list_teams(request: web.Request) -> web.Response:
 
 
 @routes.put("/v1/teams/{team_id}")
+@team_doc("Create or replace a team", body=TeamBody, answers={200: Team}, errors=(404, 409))
 async def put_team(request: web.Request) -> web.Response:
     """Create or replace a team (members are set on the agents)."""
     team_id = request.match_info["team_id"]

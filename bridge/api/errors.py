@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -28,15 +28,50 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 
-def error_body(code: str, message: str, fields: list[FieldProblem] | None = None) -> dict[str, Any]:
+class ProblemShown(BaseModel):
+    """One field of the request and what is wrong with it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: str = Field(description="A dotted path (`steps[0].value`), a parameter or a header.")
+    problem: str
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong, and where."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="Stable, for programs: `invalid_input`, `not_found`, ...")
+    message: str = Field(description="For people.")
+    fields: list[ProblemShown]
+
+
+class ErrorBody(BaseModel):
     """The one error shape every 4xx and 5xx answer uses."""
-    return {
-        "error": {
-            "code": code,
-            "message": message,
-            "fields": [{"field": f.field, "problem": f.problem} for f in fields or []],
-        }
-    }
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "invalid_input",
+                        "message": "the request has invalid fields",
+                        "fields": [{"field": "bot.conversation_id", "problem": "Field required"}],
+                    }
+                }
+            ]
+        },
+    )
+
+    error: ErrorDetail
+
+
+def error_body(code: str, message: str, fields: list[FieldProblem] | None = None) -> dict[str, Any]:
+    """The one error shape every 4xx and 5xx answer uses (ErrorBody, as the document says)."""
+    problems = [ProblemShown(field=f.field, problem=f.problem) for f in fields or []]
+    return ErrorBody(error=ErrorDetail(code=code, message=message, fields=problems)).model_dump()
 
 
 def invalid_input(exc: ValidationError) -> InvalidInput:

@@ -3,26 +3,47 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from bridge.api import transfers
 from bridge.api.errors import parse_body
+from bridge.api.openapi import Access, Operations
+from bridge.api.openapi.answers import Conversation, MessageAnswer, Transcript
+from bridge.api.query import parse_query
 from bridge.db.tables import ConversationRow
-from bridge.errors import FieldProblem, InvalidInput
 from bridge.models import (
     AssignRequest,
     CustomerMessageRequest,
     HandoffRequest,
     MetadataUpdate,
     ReasonRequest,
+    ReleaseRequest,
 )
 from bridge.services.queue import QueueSpot
 from bridge.typedefs import ASSIGNMENT, OUTBOUND, PROFILES, SERVICE
 from bridge.views import conversation_view, message_view
 
 routes = web.RouteTableDef()
+doc = Operations("Bot side", Access.BOT)
+operator_doc = Operations("Bot side", Access.BOT_OR_OPERATOR)
+# Closing, releasing and cancelling take an optional reason and answer the conversation.
+ENDING: dict[str, Any] = {
+    "body": ReasonRequest,
+    "body_optional": True,
+    "answers": {200: Conversation},
+    "errors": (404, 409),
+}
+HANDOFF_EXAMPLE = {
+    "bot": {"platform": "webhook", "conversation_id": "chat-1842"},
+    "customer": {"id": "c-77", "firstname": "Ana", "email": "ana@example.com"},
+    "region": "es",
+    "metadata": {"plan": "pro"},
+    "history": [{"role": "customer", "text": "I need a person", "sent_at": "2025-01-01T10:00:00Z"}],
+    "callback_url": "https://bot.example.com/bridge-events",
+}
 
 
 async def _conversation_response(
@@ -37,6 +58,14 @@ async def _conversation_response(
 
 
 @routes.post("/v1/handoffs")
+@doc(
+    "Open a handoff (transfer to an agent)",
+    body=HandoffRequest,
+    answers={201: Conversation, 200: Conversation},
+    description="201 with a new conversation; 200 with the active one of the same bot "
+    "conversation, or of the same customer under the same main channel, unchanged.",
+    examples={"handoff": HANDOFF_EXAMPLE},
+)
 async def create_handoff(request: web.Request) -> web.Response:
     """Open a handoff: 201 when created, 200 with the existing active conversation."""
     body = await parse_body(request, HandoffRequest)
@@ -49,41 +78,41 @@ async def create_handoff(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/conversations/{conversation_id}")
+@doc("A conversation's state, with a fresh join link", answers={200: Conversation}, errors=(404,))
 async def get_conversation(request: web.Request) -> web.Response:
     """The conversation's state, routing explanation and a fresh join link."""
     row = await request.app[SERVICE].get(request.match_info["conversation_id"])
     return await _conversation_response(request, row)
 
 
-def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(
-            f"{name} must be a whole number", [FieldProblem(name, "not a whole number")]
-        ) from None
-    if not low <= value <= high:
-        raise InvalidInput(
-            f"{name} is out of range", [FieldProblem(name, f"must be between {low} and {high}")]
-        )
-    return value
+class TranscriptQuery(BaseModel):
+    """Which page of the transcript."""
+
+    after: int = Field(default=0, ge=0, le=2**62, description="The last `seq` already read.")
+    limit: int = Field(default=500, ge=1, le=1000)
 
 
 @routes.get("/v1/conversations/{conversation_id}/messages")
+@doc(
+    "The transcript, oldest first", query=TranscriptQuery, answers={200: Transcript}, errors=(404,)
+)
 async def get_messages(request: web.Request) -> web.Response:
     """The transcript, oldest first; page with `after` (a seq) and `limit`."""
-    after = _int_query(request, "after", 0, 0, 2**62)
-    limit = _int_query(request, "limit", 500, 1, 1000)
+    query = parse_query(request.query, TranscriptQuery)
     rows = await request.app[SERVICE].transcript(
-        request.match_info["conversation_id"], after_seq=after, limit=limit
+        request.match_info["conversation_id"], after_seq=query.after, limit=query.limit
     )
     return web.json_response({"messages": [message_view(m) for m in rows]})
 
 
 @routes.post("/v1/conversations/{conversation_id}/messages")
+@doc(
+    "Relay a customer message to the agent side",
+    body=CustomerMessageRequest,
+    answers={201: MessageAnswer, 200: MessageAnswer},
+    errors=(404, 409),
+    description="201 when stored; 200 for a repeated message `id`; 409 once ended.",
+)
 async def post_customer_message(request: web.Request) -> web.Response:
     """Relay a customer message to the agent side: 201, or 200 for a repeated message id."""
     body = await parse_body(request, CustomerMessageRequest)
@@ -104,18 +133,27 @@ async def _end_by_bot(request: web.Request, end: _Ending) -> web.Response:
 
 
 @routes.post("/v1/conversations/{conversation_id}/close")
+@doc("The bot ends the conversation", **ENDING)
 async def close_conversation(request: web.Request) -> web.Response:
     """The bot ends the conversation; the agent side is told."""
     return await _end_by_bot(request, request.app[SERVICE].close)
 
 
 @routes.post("/v1/conversations/{conversation_id}/release")
+@operator_doc(
+    "The bot takes the conversation back, or an operator hands it back for its agent",
+    body=ReleaseRequest,
+    body_optional=True,
+    answers={200: Conversation},
+    errors=(403, 404, 409),
+)
 async def release_conversation(request: web.Request) -> web.Response:
     """The bot takes the conversation back; the agent side is told."""
     return await transfers.release(request)
 
 
 @routes.post("/v1/conversations/{conversation_id}/cancel")
+@doc("The bot cancels a waiting handoff", **ENDING)
 async def cancel_handoff(request: web.Request) -> web.Response:
     """The bot cancels a waiting handoff (409 once an agent has it); it hears handoff.cancelled."""
     body = await parse_body(request, ReasonRequest, optional=True)
@@ -124,6 +162,12 @@ async def cancel_handoff(request: web.Request) -> web.Response:
 
 
 @routes.patch("/v1/conversations/{conversation_id}/metadata")
+@doc(
+    "Merge new metadata into an active conversation",
+    body=MetadataUpdate,
+    answers={200: Conversation},
+    errors=(404, 409),
+)
 async def update_metadata(request: web.Request) -> web.Response:
     """Merge new metadata into an active conversation; agents see it at once."""
     body = await parse_body(request, MetadataUpdate)
@@ -134,6 +178,12 @@ async def update_metadata(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/conversations/{conversation_id}/assign")
+@doc(
+    "Give a pending chat to an agent (the first to take it wins, within capacity)",
+    body=AssignRequest,
+    answers={200: Conversation},
+    errors=(404, 409),
+)
 async def assign(request: web.Request) -> web.Response:
     """Give a pending chat to an agent: the first to take it wins, within capacity (409)."""
     body = await parse_body(request, AssignRequest)

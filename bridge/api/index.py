@@ -14,10 +14,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 import bridge
+from bridge.api.openapi import Access, Answer, Operations
 from bridge.settings import Settings
 from bridge.typedefs import SETTINGS
 
 routes = web.RouteTableDef()
+doc = Operations("Index", Access.PUBLIC)
 
 # Where to go next, when this app serves it: (key, path, what it is). Checked against the
 # router at each request, so the index never links to a page this build does not have.
@@ -230,6 +232,14 @@ def index_page(view: IndexView) -> str:
 
 
 @routes.get("/")
+@doc(
+    "What runs here, with links to the docs, health and the desk",
+    answers={
+        200: Answer(
+            IndexView, "HTML for a browser, JSON otherwise.", ("application/json", "text/html")
+        )
+    },
+)
 async def index(request: web.Request) -> web.Response:
     """What runs here, and links to the docs, health and the desk."""
     view = index_view(request.app[SETTINGS], _served_paths(request.app))

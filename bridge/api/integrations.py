@@ -12,12 +12,15 @@ import time
 from aiohttp import web
 
 from bridge.api.errors import parse_body
+from bridge.api.openapi import Access, Operations
+from bridge.api.openapi.answers import Done, MetadataAnswer, UpdatedConversations
 from bridge.errors import FieldProblem, Forbidden, InvalidSignature
 from bridge.models import CustomerUpdate, MetadataUpdate, PresenceUpdate
 from bridge.relay import signing
 from bridge.typedefs import ASSIGNMENT, PROFILES, SETTINGS
 
 routes = web.RouteTableDef()
+doc = Operations("Integrations", Access.SIGNED)
 
 
 async def _verified(request: web.Request) -> str:
@@ -37,6 +40,7 @@ async def _verified(request: web.Request) -> str:
 
 
 @routes.post("/integrations/customers")
+@doc("Re-identify or tag a customer", body=CustomerUpdate, answers={200: UpdatedConversations})
 async def update_customer(request: web.Request) -> web.Response:
     """Re-identify or tag a customer on their active conversations."""
     delivery_id = await _verified(request)
@@ -46,6 +50,12 @@ async def update_customer(request: web.Request) -> web.Response:
 
 
 @routes.post("/integrations/conversations/{conversation_id}/metadata")
+@doc(
+    "Merge metadata into an active conversation",
+    body=MetadataUpdate,
+    answers={200: MetadataAnswer},
+    errors=(404, 409),
+)
 async def update_metadata(request: web.Request) -> web.Response:
     """Merge metadata into an active conversation."""
     delivery_id = await _verified(request)
@@ -60,6 +70,7 @@ async def update_metadata(request: web.Request) -> web.Response:
 
 
 @routes.post("/integrations/presence")
+@doc("Set an agent's presence", body=PresenceUpdate, answers={200: Done})
 async def push_presence(request: web.Request) -> web.Response:
     """Set an agent's presence; pending chats with routers are re-evaluated."""
     delivery_id = await _verified(request)

@@ -24,12 +24,14 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bridge import metrics
+from bridge.api.openapi import Access, Answer, Operations
 from bridge.db.repo.stats import StatsQueries, StoreSnapshot
 from bridge.errors import FieldProblem, Unauthorized
 from bridge.settings import Settings
 from bridge.typedefs import SETTINGS, STORE
 
 routes = web.RouteTableDef()
+doc = Operations("Metrics", Access.ADMIN)
 
 
 def _allowed(settings: Settings, authorization: str) -> bool:
@@ -114,6 +116,12 @@ def _render(snapshot: StoreSnapshot, now: datetime, accept: str) -> tuple[bytes,
 
 
 @routes.get("/metrics")
+@doc(
+    "Prometheus metrics of this replica",
+    description="Takes BRIDGE_SECURITY__METRICS_TOKEN or the admin token; open while "
+    "neither is set.",
+    answers={200: Answer(None, "The Prometheus text format.", ("text/plain",))},
+)
 async def scrape(request: web.Request) -> web.Response:
     """Everything Prometheus scrapes from this replica."""
     settings = request.app[SETTINGS]

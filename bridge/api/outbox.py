@@ -5,43 +5,55 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
-from bridge.api.handoffs import _int_query
+from bridge.api.openapi import Access, Operations
+from bridge.api.openapi.answers import OutboxItem, OutboxPage
+from bridge.api.query import parse_query
 from bridge.domain.status import Status
-from bridge.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from bridge.errors import Conflict, FieldProblem, NotFound
 from bridge.input_limits import stored_id
 from bridge.relay.jobs import BotEvent, DeliveryStatus
 from bridge.typedefs import STORE, WORKER
 from bridge.views import outbox_view
 
 routes = web.RouteTableDef()
+doc = Operations("Deliveries", Access.ADMIN)
 
-_STATUSES = {status.value for status in DeliveryStatus}
+
+class OutboxQuery(BaseModel):
+    """Which deliveries to list, and the page."""
+
+    status: DeliveryStatus | None = None
+    conversation_id: str | None = None
+    after: int = Field(default=0, ge=0, le=2**62, description="The last `id` of the page before.")
+    limit: int = Field(default=100, ge=1, le=1000)
 
 
 @routes.get("/v1/outbox")
+@doc("List deliveries (dead ones especially)", query=OutboxQuery, answers={200: OutboxPage})
 async def list_outbox(request: web.Request) -> web.Response:
     """Deliveries, filtered by `status` and `conversation_id`; page with `after` and `limit`."""
-    status = request.query.get("status")
-    if status is not None and status not in _STATUSES:
-        raise InvalidInput(
-            "unknown status", [FieldProblem("status", f"must be one of {sorted(_STATUSES)}")]
-        )
-    after = _int_query(request, "after", 0, 0, 2**62)
-    limit = _int_query(request, "limit", 100, 1, 1000)
+    query = parse_query(request.query, OutboxQuery)
     async with request.app[STORE].transaction() as tx:
         rows = await tx.list_outbox(
-            status=status,
-            conversation_id=request.query.get("conversation_id"),
-            after_id=after,
-            limit=limit,
+            status=query.status.value if query.status else None,
+            conversation_id=query.conversation_id,
+            after_id=query.after,
+            limit=query.limit,
         )
     items = [outbox_view(row) for row in rows]
-    next_after = items[-1]["id"] if len(items) == limit else None
+    next_after = items[-1]["id"] if len(items) == query.limit else None
     return web.json_response({"items": items, "next_after": next_after})
 
 
 @routes.post("/v1/outbox/{item_id}/retry")
+@doc(
+    "Put a dead delivery back in line",
+    answers={200: OutboxItem},
+    errors=(404, 409),
+    description="It keeps its `webhook-id` and starts again at 0 attempts.",
+)
 async def retry_outbox(request: web.Request) -> web.Response:
     """Put a dead delivery back in line; it keeps its webhook-id."""
     raw_id = request.match_info["item_id"]

@@ -23,12 +23,16 @@ from __future__ import annotations
 import hmac
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bridge.api.errors import invalid_input
+from bridge.api.openapi import Access, Answer, Operations
+from bridge.api.openapi.directory import Room, RoomPage, RouterPage
+from bridge.api.openapi.directory import Router as RouterShown
+from bridge.api.query import parse_query
 from bridge.api.router_steps import out_of_scope, step_records, step_views, user_ref
 from bridge.db.repo import Tx
 from bridge.db.tables import RouterRow
@@ -46,6 +50,7 @@ from bridge.settings import OrgToken
 from bridge.typedefs import ROUTING, SETTINGS, STORE
 
 routes = web.RouteTableDef()
+doc = Operations("Routers (giosg-compatible)", Access.ORGANIZATION, errors=(400,))
 
 BASE = "/api/v5/orgs/{organization_id}"
 DEFAULT_PAGE_SIZE = 30
@@ -58,6 +63,12 @@ class BadRequest(MalformedJSON):
     code = "invalid_router"
 
 
+STEPS = (
+    "In giosg's shape, checked by the routers API: each step has `preconditions`, "
+    "`organization_ids`, `team_ids` and `user_ids` (arrays); the first step's preconditions "
+    "are empty, each later step has at least one (`type`, integer `value`)."
+)
+
 # Read-only attributes a client may send back unchanged (a GET body PUT back).
 _READ_ONLY = SERVER_SET_FIELDS | {"organization_id"}
 
@@ -68,7 +79,7 @@ class RouterBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=256)
-    steps: list[Any] = Field(min_length=1)
+    steps: list[Any] = Field(min_length=1, description=STEPS)
 
 
 class RouterPatch(BaseModel):
@@ -77,7 +88,15 @@ class RouterPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=256)
-    steps: list[Any] | None = Field(default=None, min_length=1)
+    steps: list[Any] | None = Field(default=None, min_length=1, description=STEPS)
+
+
+class RouterListQuery(BaseModel):
+    """The order and page of a router list."""
+
+    ordering: Literal["created_at", "-created_at"] = "created_at"
+    page: int = Field(default=1, ge=1, le=10**6)
+    page_size: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 
 class RoomPatch(BaseModel):
@@ -174,35 +193,20 @@ def router_view(row: RouterRow) -> dict[str, Any]:
     }
 
 
-def _page_number(request: web.Request, name: str, default: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    # isdigit() alone also takes "²", which int() refuses.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not 1 <= int(raw) <= high:
-        raise BadRequest(
-            f"{name} must be a whole number from 1 to {high}",
-            [FieldProblem(name, f"must be 1..{high}")],
-        )
-    return int(raw)
-
-
 @routes.get(BASE + "/routers")
+@doc("A page of routers", query=RouterListQuery, answers={200: RouterPage})
 async def list_routers(request: web.Request) -> web.Response:
     """A page of routers, ordered by `created_at` or `-created_at`."""
     _authorize(request)
-    ordering = request.query.get("ordering", "created_at")
-    if ordering not in {"created_at", "-created_at"}:
-        raise BadRequest(
-            "ordering must be created_at or -created_at",
-            [FieldProblem("ordering", "must be created_at or -created_at")],
-        )
-    page = _page_number(request, "page", 1, 10**6)
-    size = _page_number(request, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    try:
+        query = parse_query(request.query, RouterListQuery)
+    except InvalidInput as exc:
+        raise BadRequest(exc.message, exc.fields) from exc
+    page, size = query.page, query.page_size
     async with request.app[STORE].transaction() as tx:
         rows, total = await tx.routers(
             request.match_info["organization_id"],
-            newest_first=ordering == "-created_at",
+            newest_first=query.ordering == "-created_at",
             offset=(page - 1) * size,
             limit=size,
         )
@@ -221,6 +225,7 @@ async def list_routers(request: web.Request) -> web.Response:
 
 
 @routes.post(BASE + "/routers")
+@doc("Create a router", body=RouterBody, answers={201: RouterShown})
 async def create_router(request: web.Request) -> web.Response:
     """Create a router."""
     token = _authorize(request)
@@ -253,6 +258,7 @@ async def _require(request: web.Request, tx: Any) -> RouterRow:
 
 
 @routes.get(BASE + "/routers/{router_id}")
+@doc("One router", answers={200: RouterShown}, errors=(404,))
 async def get_router(request: web.Request) -> web.Response:
     """One router."""
     _authorize(request)
@@ -278,18 +284,21 @@ async def _update(request: web.Request, *, partial: bool) -> web.Response:
 
 
 @routes.patch(BASE + "/routers/{router_id}")
+@doc("Update some fields of a router", body=RouterPatch, answers={200: RouterShown}, errors=(404,))
 async def patch_router(request: web.Request) -> web.Response:
     """Update some fields of a router."""
     return await _update(request, partial=True)
 
 
 @routes.put(BASE + "/routers/{router_id}")
+@doc("Replace a router", body=RouterBody, answers={200: RouterShown}, errors=(404,))
 async def put_router(request: web.Request) -> web.Response:
     """Replace a router (name and steps required)."""
     return await _update(request, partial=False)
 
 
 @routes.delete(BASE + "/routers/{router_id}")
+@doc("Delete a router", answers={204: Answer(None, "Deleted.")}, errors=(404,))
 async def delete_router(request: web.Request) -> web.Response:
     """Delete a router; channels that used it fall back to their team or default."""
     _authorize(request)
@@ -301,6 +310,7 @@ async def delete_router(request: web.Request) -> web.Response:
 
 
 @routes.get(BASE + "/routers/{router_id}/rooms")
+@doc("The rooms (channels) using a router", answers={200: RoomPage}, errors=(404,))
 async def router_rooms(request: web.Request) -> web.Response:
     """The channels (rooms) that use this router."""
     _authorize(request)
@@ -337,6 +347,7 @@ def _room_view(request: web.Request, room_id: str, router_id: str | None) -> dic
 
 
 @routes.patch(BASE + "/rooms/{room_id}")
+@doc("Link a room (channel) to a router", body=RoomPatch, answers={200: Room}, errors=(404,))
 async def patch_room(request: web.Request) -> web.Response:
     """Link a channel (room) to a router, or unlink it with `router_id: null`."""
     _authorize(request)

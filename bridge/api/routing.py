@@ -7,11 +7,14 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api.errors import parse_body
+from bridge.api.openapi import Access, Operations
+from bridge.api.openapi.answers import Decision as DecisionShown
 from bridge.models import HandoffRequest
 from bridge.routing.engine import Decision
 from bridge.typedefs import SERVICE
 
 routes = web.RouteTableDef()
+doc = Operations("Routing", Access.ADMIN)
 
 
 def decision_view(decision: Decision) -> dict[str, Any]:
@@ -36,6 +39,11 @@ def decision_view(decision: Decision) -> dict[str, Any]:
 
 
 @routes.post("/v1/routing/explain")
+@doc(
+    "Explain where a handoff would go, storing nothing",
+    body=HandoffRequest,
+    answers={200: DecisionShown},
+)
 async def explain(request: web.Request) -> web.Response:
     """Where this handoff would go and why, without storing anything."""
     body = await parse_body(request, HandoffRequest)

@@ -14,7 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api.errors import parse_body
-from bridge.api.tenancy import listed_organization, owning_organization, visible
+from bridge.api.openapi import Access, Answer, Operations
+from bridge.api.openapi.directory import NewSubscription, SubscriptionList
+from bridge.api.tenancy import OrganizationQuery, listed_organization, owning_organization, visible
 from bridge.db.tables import SubscriptionRow
 from bridge.errors import FieldProblem, InvalidInput, NotFound
 from bridge.events import EVENT_TYPES
@@ -23,6 +25,7 @@ from bridge.relay.signing import new_secret
 from bridge.typedefs import OUTBOUND, STORE
 
 routes = web.RouteTableDef()
+doc = Operations("Subscriptions", Access.DIRECTORY)
 
 
 def _view(row: SubscriptionRow, *, with_secret: bool = False) -> dict[str, Any]:
@@ -40,6 +43,12 @@ def _view(row: SubscriptionRow, *, with_secret: bool = False) -> dict[str, Any]:
 
 
 @routes.post("/v1/subscriptions")
+@doc(
+    "Subscribe to lifecycle events",
+    body=SubscriptionRequest,
+    answers={201: NewSubscription},
+    description="The answer holds the secret that signs the events, shown this once.",
+)
 async def create_subscription(request: web.Request) -> web.Response:
     """Subscribe; the answer holds the signing secret, shown this once."""
     body = await parse_body(request, SubscriptionRequest)
@@ -67,6 +76,9 @@ async def create_subscription(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/subscriptions")
+@doc(
+    "List subscriptions (without secrets)", query=OrganizationQuery, answers={200: SubscriptionList}
+)
 async def list_subscriptions(request: web.Request) -> web.Response:
     """Every subscription the caller may see, without secrets (`?organization_id=` narrows)."""
     organization = listed_organization(request)
@@ -78,6 +90,11 @@ async def list_subscriptions(request: web.Request) -> web.Response:
 
 
 @routes.delete("/v1/subscriptions/{subscription_id}")
+@doc(
+    "Unsubscribe; events still queued for it are cancelled",
+    answers={204: Answer(None, "Gone.")},
+    errors=(404,),
+)
 async def delete_subscription(request: web.Request) -> web.Response:
     """Unsubscribe; events still queued for it are cancelled."""
     subscription_id = request.match_info["subscription_id"]

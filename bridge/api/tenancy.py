@@ -9,11 +9,24 @@ The admin (and an open API) sees every organization, and may narrow a list with
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from bridge.api.auth import caller_of
-from bridge.errors import FieldProblem, Forbidden, InvalidInput
+from bridge.api.query import parse_query
+from bridge.errors import FieldProblem, Forbidden
 
 MAX_ORGANIZATION_ID = 128
+
+
+class OrganizationQuery(BaseModel):
+    """A directory list's filter."""
+
+    organization_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ORGANIZATION_ID,
+        description="Only this organization's (an organization token may name only its own).",
+    )
 
 
 def _not_yours(organization_id: str) -> Forbidden:
@@ -25,12 +38,7 @@ def _not_yours(organization_id: str) -> Forbidden:
 
 def listed_organization(request: web.Request) -> str | None:
     """The organization a list is limited to: the caller's, or the admin's `?organization_id=`."""
-    asked = request.query.get("organization_id")
-    if asked is not None and not 1 <= len(asked) <= MAX_ORGANIZATION_ID:
-        raise InvalidInput(
-            "organization_id is out of range",
-            [FieldProblem("organization_id", f"must be 1 to {MAX_ORGANIZATION_ID} characters")],
-        )
+    asked = parse_query(request.query, OrganizationQuery).organization_id
     # The same rule as for a resource's owner: the caller's own, or any for the admin.
     return owning_organization(request, asked)
 

@@ -14,6 +14,8 @@ from aiohttp import web
 
 from bridge.api.auth import caller_of
 from bridge.api.errors import parse_body
+from bridge.api.openapi import Access, Operations
+from bridge.api.openapi.answers import Conversation
 from bridge.db.tables import ConversationRow
 from bridge.errors import Conflict, ConversationNotFound, FieldProblem, Forbidden, InvalidInput
 from bridge.models import ReleaseRequest, TransferRequest
@@ -21,6 +23,7 @@ from bridge.typedefs import ASSIGNMENT, CONSOLE_HUB, SERVICE, TRANSFERS
 from bridge.views import conversation_view
 
 routes = web.RouteTableDef()
+doc = Operations("Bot side", Access.DIRECTORY)
 
 _TARGETS = ("agent_id", "team_id", "channel")
 
@@ -50,6 +53,12 @@ async def _visible(request: web.Request, conversation_id: str) -> ConversationRo
 
 
 @routes.post("/v1/conversations/{conversation_id}/transfer")
+@doc(
+    "Move the chat to another agent, team or channel of its organization",
+    body=TransferRequest,
+    answers={200: Conversation},
+    errors=(403, 404, 409),
+)
 async def transfer(request: web.Request) -> web.Response:
     """Move the chat to another agent, team or channel of its organization, with a note."""
     caller = caller_of(request)

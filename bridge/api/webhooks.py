@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bridge.api.openapi import Access, Answer, Operations
 from bridge.errors import FieldProblem, NotFound
 from bridge.ports.agent_side import InboundRequest
 from bridge.typedefs import BOTS, INBOUND, SERVICE
 
 routes = web.RouteTableDef()
+doc = Operations("Platforms", Access.PLATFORM, errors=(400, 404, 409))
+
+# The adapter's own answer, in the platform's shape (some platforms expect data back).
+PLATFORM_ANSWERS = {
+    200: Answer(None, "Accepted; the body is what the platform expects back."),
+    201: Answer(None, "Created, for a platform API that says so."),
+    202: Answer(None, "Queued, for a platform API that says so."),
+}
+PLATFORM_BODY = "The platform's own event, in its wire format; its adapter checks and reads it."
 
 
 async def _inbound(request: web.Request, token: str | None) -> InboundRequest:
@@ -33,6 +43,15 @@ async def _handle(request: web.Request, token: str | None) -> web.Response:
 
 
 @routes.route("*", "/bots/{bot}/{path:.*}")
+@doc(
+    "A bot platform's own API, served by its adapter",
+    description="Tovie's Operator API and JivoChat's Bot API, for bots configured under "
+    "`bots:`; each adapter checks the platform's own credential.",
+    methods=("GET", "POST"),
+    raw_body=PLATFORM_BODY,
+    body_optional=True,
+    answers=PLATFORM_ANSWERS,
+)
 async def bot_api(request: web.Request) -> web.Response:
     """A bot platform's own API (Tovie's Operator API, Jivo's Bot API), served by its adapter."""
     name = request.match_info["bot"]
@@ -45,12 +64,22 @@ async def bot_api(request: web.Request) -> web.Response:
 
 
 @routes.post("/webhooks/{channel}")
+@doc(
+    "A platform webhook authenticated by a header or signature",
+    raw_body=PLATFORM_BODY,
+    answers=PLATFORM_ANSWERS,
+)
 async def webhook(request: web.Request) -> web.Response:
     """A platform webhook authenticated by a header or signature."""
     return await _handle(request, None)
 
 
 @routes.post("/webhooks/{channel}/{token}")
+@doc(
+    "A platform webhook authenticated by the secret in its URL",
+    raw_body=PLATFORM_BODY,
+    answers=PLATFORM_ANSWERS,
+)
 async def webhook_with_token(request: web.Request) -> web.Response:
     """A platform webhook authenticated by the secret in its URL."""
     return await _handle(request, request.match_info["token"])
