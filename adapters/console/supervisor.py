@@ -20,7 +20,9 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from adapters.console.pages import forbidden_page, html_page
+from bridge.api.openapi import Access, Answer, Operations
 from bridge.api.query import parse_query
+from bridge.api.supervision_answers import ConversationPage, QueueAnswer, SupervisorScope
 from bridge.errors import FieldProblem, Forbidden
 from bridge.services.supervision_query import ConversationQuery, QueueQuery
 from bridge.typedefs import CONSOLE_HUB, SUPERVISION, SUPERVISOR_LINKS
@@ -32,6 +34,7 @@ MIN_GAP_SECONDS = 1.0
 STREAM_POLL_SECONDS = 5.0
 
 routes = web.RouteTableDef()
+doc = Operations("Console", Access.LINK)
 
 
 def _scope(request: web.Request) -> str | None:
@@ -52,6 +55,15 @@ def _narrowed(scope: str | None, asked: str | None) -> str | None:
 
 
 @routes.get("/console/supervisor/{token}")
+@doc(
+    "The supervisor page",
+    answers={
+        200: Answer(None, "The page.", media_types=("text/html",)),
+        403: Answer(
+            None, "The link is not valid (tampered or expired).", media_types=("text/html",)
+        ),
+    },
+)
 async def page(request: web.Request) -> web.StreamResponse:
     """The supervisor page (its script reads the views with the same token)."""
     try:
@@ -62,12 +74,18 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/console/supervisor-api/{token}/scope")
+@doc("Whose conversations the supervisor link shows", answers={200: SupervisorScope})
 async def scope(request: web.Request) -> web.Response:
     """Whose conversations this link shows, for the page's heading."""
     return web.json_response({"organization_id": _scope(request)})
 
 
 @routes.get("/console/supervisor-api/{token}/conversations")
+@doc(
+    "The supervisor page's conversations",
+    query=ConversationQuery,
+    answers={200: ConversationPage},
+)
 async def conversations(request: web.Request) -> web.Response:
     """One page of conversations, filtered as `GET /v1/conversations` filters."""
     scope = _scope(request)
@@ -78,6 +96,7 @@ async def conversations(request: web.Request) -> web.Response:
 
 
 @routes.get("/console/supervisor-api/{token}/queue")
+@doc("The supervisor page's queue", query=QueueQuery, answers={200: QueueAnswer})
 async def queue(request: web.Request) -> web.Response:
     """The queue per channel, as `GET /v1/queue` shows it."""
     scope = _scope(request)
@@ -88,6 +107,10 @@ async def queue(request: web.Request) -> web.Response:
 
 
 @routes.get("/console/supervisor-api/{token}/events")
+@doc(
+    "Live server-sent events: `changed` when the views may show something new",
+    answers={200: Answer(None, "The stream.", media_types=("text/event-stream",))},
+)
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: `changed` when the views may show something new.
 

@@ -14,18 +14,28 @@ from datetime import UTC, datetime
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
+from bridge.api.openapi import Access, Operations
 from bridge.api.query import parse_query
+from bridge.api.supervision_answers import ConversationPage, QueueAnswer, SupervisorLinkAnswer
 from bridge.api.tenancy import owning_organization
 from bridge.services.supervision_query import ConversationQuery, Name, QueueQuery
 from bridge.typedefs import SUPERVISION, SUPERVISOR_LINKS
 
 routes = web.RouteTableDef()
+doc = Operations("Supervision", Access.DIRECTORY)
 
 # The page's data is the conversations' own: never cached on the way.
 NO_STORE = {"Cache-Control": "no-store"}
 
 
 @routes.get("/v1/conversations")
+@doc(
+    "List and search conversations",
+    query=ConversationQuery,
+    answers={200: ConversationPage},
+    description="Filters combine; `status` repeats. Pages follow `(created_at, id)` from "
+    "`cursor` (the last page's `next_cursor`, with the same `order`).",
+)
 async def list_conversations(request: web.Request) -> web.Response:
     """One page of conversations matching the filters, and the cursor of the next."""
     query = parse_query(request.query, ConversationQuery)
@@ -35,6 +45,7 @@ async def list_conversations(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/queue")
+@doc("The queue of each channel", query=QueueQuery, answers={200: QueueAnswer})
 async def queue(request: web.Request) -> web.Response:
     """Per channel: how many wait, the oldest wait, and the first waiting chats in order."""
     query = parse_query(request.query, QueueQuery)
@@ -53,6 +64,9 @@ class LinkQuery(BaseModel):
 
 
 @routes.get("/v1/supervisor_link")
+@doc(
+    "A link to the console's supervisor page", query=LinkQuery, answers={200: SupervisorLinkAnswer}
+)
 async def supervisor_link(request: web.Request) -> web.Response:
     """A fresh link to the console's live supervisor page (whoever holds it sees the views)."""
     query = parse_query(request.query, LinkQuery)

@@ -34,7 +34,10 @@ def _utc(moment: datetime | None) -> datetime | None:
     # As elsewhere in the API, a time without an offset is UTC.
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError as exc:  # the first or last day of the calendar, shifted past it
+        raise ValueError("is out of range") from exc
 
 
 class ConversationQuery(BaseModel):
@@ -53,6 +56,19 @@ class ConversationQuery(BaseModel):
     cursor: str | None = Field(default=None, min_length=1, max_length=512)
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     organization_id: Name | None = None
+
+    @field_validator("created_from", "created_to", mode="before")
+    @classmethod
+    def _iso_8601(cls, given: object) -> object:
+        # Only ISO 8601 text, as documented: not a number read as a Unix time.
+        if given is None or isinstance(given, datetime):
+            return given
+        if not isinstance(given, str):
+            raise ValueError("must be an ISO 8601 date and time")
+        try:
+            return datetime.fromisoformat(given)
+        except ValueError as exc:
+            raise ValueError("must be an ISO 8601 date and time") from exc
 
     @field_validator("created_from")
     @classmethod
@@ -96,11 +112,11 @@ def read_cursor(cursor: str | None, order: Order) -> Keyset | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         made_for, created_at, row_id = json.loads(raw)
-        moment = datetime.fromisoformat(created_at)
+        moment = _utc(datetime.fromisoformat(created_at))
     except (binascii.Error, ValueError, TypeError) as exc:
         raise _not_a_cursor() from exc
-    if not isinstance(row_id, str) or not 1 <= len(row_id) <= 36 or moment.tzinfo is None:
+    if not isinstance(row_id, str) or not 1 <= len(row_id) <= 36 or moment is None:
         raise _not_a_cursor()
     if made_for != order:
         raise _not_a_cursor(f"was made for order {made_for!r}; ask again without it")
-    return Keyset(moment.astimezone(UTC), row_id)
+    return Keyset(moment, row_id)

@@ -216,6 +216,9 @@ async def test_the_queue_per_channel(bridge: RunningBridge, bot: FakeBot) -> Non
         ("/v1/conversations", "limit=ten", "limit"),
         ("/v1/conversations", "waiting_longer_than=-1", "waiting_longer_than"),
         ("/v1/conversations", "created_from=yesterday", "created_from"),
+        ("/v1/conversations", "created_to=1700000000", "created_to"),
+        ("/v1/conversations", "created_from=0001-01-01T00:00:00%2B01:00", "created_from"),
+        ("/v1/conversations", "created_to=9999-12-31T23:59:59-01:00", "created_to"),
         (
             "/v1/conversations",
             "created_from=2026-01-02T00:00:00Z&created_to=2026-01-01T00:00:00Z",
