@@ -52,6 +52,13 @@ _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=:-]+")
 _WHSEC = re.compile(r"whsec_[A-Za-z0-9+/=_-]+")
 _URL_PASSWORD = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@\"'<>]+:)[^\s/@\"'<>]+@")
 
+# What any of the patterns above needs somewhere in a text: most log values (ids, names,
+# numbers, event names) have none of it, and are left as they are after one search.
+_MAYBE = re.compile(r"[/?@]|whsec_|(?i:authorization|api[-_]?key|auth-token|cookie|bearer|basic)")
+# Short texts recur (route templates, event names, channels): their redaction is kept.
+_CACHED_LENGTH = 256
+_CACHE_SIZE = 4096
+
 # Shorter configured values are not matched everywhere: they would redact ordinary words,
 # and a secret that short gives no protection anyway.
 MIN_SECRET_LENGTH = 6
@@ -64,6 +71,7 @@ class Redactor:
         self._values: set[str] = set()
         self._known: re.Pattern[str] | None = None
         self._lock = threading.Lock()
+        self._cache: dict[str, str] = {}
 
     def add(self, values: Iterable[str]) -> None:
         """Redact these values (and their URL- and JSON-escaped forms) wherever they appear."""
@@ -79,12 +87,28 @@ class Redactor:
             # Longest first, so a value that contains another is replaced whole.
             ordered = sorted(self._values, key=len, reverse=True)
             self._known = re.compile("|".join(re.escape(value) for value in ordered))
+            # What was clean may hold a value only now known to be secret.
+            self._cache = {}
 
     def __call__(self, text: str) -> str:
         """The text with every credential replaced by [redacted]."""
+        if len(text) > _CACHED_LENGTH:
+            return self._redact(text)
+        cache = self._cache
+        done = cache.get(text)
+        if done is None:
+            done = self._redact(text)
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[text] = done
+        return done
+
+    def _redact(self, text: str) -> str:
         known = self._known
         if known is not None:
             text = known.sub(REDACTED, text)
+        if _MAYBE.search(text) is None:
+            return text
         text = _WHSEC.sub(REDACTED, text)
         text = _BEARER.sub(rf"\1 {REDACTED}", text)
         text = _HEADER.sub(rf"\1\2{REDACTED}", text)

@@ -109,6 +109,12 @@ def run_many(sql: Sql, values: Sequence[Mapping[str, Any]]) -> Step:
     return Step(sql, {}, many=values)
 
 
+def single(step: Step) -> Unit[Any]:
+    """A unit of work of one statement, answering its result."""
+    result = yield step
+    return result
+
+
 def sqlite_time(value: datetime) -> str:
     """How SQLAlchemy stores a UTC datetime on SQLite (naive, with microseconds)."""
     if value.tzinfo is None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
+from bridge.db import steps
 from bridge.db.repo import Store
+from bridge.db.units import single
 from bridge.errors import PlatformRejected
 from bridge.ports.agent_side import AgentSideAdapter, ConversationRef
 from bridge.ports.bot_side import DEFAULT_BOT, BotSideAdapter
@@ -92,11 +94,12 @@ class Deliveries:
         return adapter
 
     async def _ref(self, conversation_id: str) -> ConversationRef:
-        async with self._store.transaction() as tx:
-            conversation = await tx.get_conversation(conversation_id)
-        if conversation is None:
+        # One statement, run with whatever else waits for the database (every message
+        # posted to a platform reads this).
+        found = await self._store.run(single(steps.platform_ref(conversation_id)))
+        if found is None:
             raise PlatformRejected(f"conversation {conversation_id} no longer exists")
-        return ConversationRef(conversation.id, conversation.channel, conversation.external_ref)
+        return ConversationRef(found["id"], found["channel"], found["external_ref"])
 
 
 def job_registry(

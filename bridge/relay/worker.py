@@ -22,12 +22,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from bridge.db import steps
 from bridge.db.repo import Store
 from bridge.db.tables import OutboxRow
-from bridge.db.units import Step, Unit
+from bridge.db.units import Unit, single
 from bridge.errors import PlatformError, PlatformUnavailable
 from bridge.relay.delivery import Deliverer, DeliveryHooks
 from bridge.relay.destinations import destination, target_patterns
@@ -38,12 +37,6 @@ log = logging.getLogger(__name__)
 
 # How long one claim may take before it is given up as stuck (see run_once).
 CLAIM_TIMEOUT_SECONDS = 10.0
-
-
-def _statement(step: Step) -> Unit[Any]:
-    """A unit of work of one statement, answering its result."""
-    result = yield step
-    return result
 
 
 class RelayWorker:
@@ -170,7 +163,7 @@ class RelayWorker:
             flight.task = asyncio.create_task(self._attempt(flight), name=f"relay-{row.id}")
             flight.task.add_done_callback(functools.partial(self._settle, row.id))
         if over_cap:
-            await self._store.run(_statement(steps.release_leases(over_cap)))
+            await self._store.run(single(steps.release_leases(over_cap)))
         if self._flights and self._next_renewal <= started:
             self._next_renewal = started + self._renew_every
         return len(rows) - len(over_cap)
@@ -219,7 +212,7 @@ class RelayWorker:
             now = self._clock()
             try:
                 extended = await self._store.run(
-                    _statement(
+                    single(
                         steps.renew_leases([f.row.id for f in running], now, now + self._lease)
                     )
                 )
@@ -289,4 +282,4 @@ class RelayWorker:
         await asyncio.gather(*(f.task for f in leftover if f.task), return_exceptions=True)
         await self._record_outcomes()
         if leftover:
-            await self._store.run(_statement(steps.release_leases([f.row.id for f in leftover])))
+            await self._store.run(single(steps.release_leases([f.row.id for f in leftover])))

@@ -69,6 +69,21 @@ def test_configured_values_are_redacted_in_every_form() -> None:
     assert redact("short") == "short"
 
 
+def test_a_text_seen_clean_is_redacted_once_its_secret_is_known() -> None:
+    # Short texts are remembered with their redaction; a secret configured later (one the
+    # bridge generated at start) must not be let through by what was remembered before.
+    redactor = Redactor()
+    value = "s3cr3t-" + secrets.token_hex(8)
+    line = f"token {value} in a short line"
+    assert redactor(line) == line
+    assert redactor(line) == line
+    redactor.add([value])
+    assert value not in redactor(line)
+    assert REDACTED in redactor(line)
+    long_line = line + " " + "x" * 400
+    assert value not in redactor(long_line)
+
+
 def test_secret_values_come_from_secretstr_fields_only() -> None:
     """Within settings, SecretStr values count, and names and ids next to them do not."""
 
