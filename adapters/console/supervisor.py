@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from aiohttp import web
 from aiohttp_sse import sse_response
@@ -34,6 +35,7 @@ MIN_GAP_SECONDS = 1.0
 STREAM_POLL_SECONDS = 5.0
 
 routes = web.RouteTableDef()
+Q = TypeVar("Q", ConversationQuery, QueueQuery)
 doc = Operations("Console", Access.LINK)
 
 
@@ -52,6 +54,13 @@ def _narrowed(scope: str | None, asked: str | None) -> str | None:
             [FieldProblem("organization_id", "not this link's organization")],
         )
     return scope
+
+
+def _asked(request: web.Request, model: type[Q]) -> tuple[Q, str | None]:
+    """The page's query, and the organization whose conversations it may show."""
+    scope = _scope(request)
+    query = parse_query(request.query, model)
+    return query, _narrowed(scope, query.organization_id)
 
 
 @routes.get("/console/supervisor/{token}")
@@ -88,9 +97,7 @@ async def scope(request: web.Request) -> web.Response:
 )
 async def conversations(request: web.Request) -> web.Response:
     """One page of conversations, filtered as `GET /v1/conversations` filters."""
-    scope = _scope(request)
-    query = parse_query(request.query, ConversationQuery)
-    organization = _narrowed(scope, query.organization_id)
+    query, organization = _asked(request, ConversationQuery)
     page = await request.app[SUPERVISION].conversations(query, organization, datetime.now(UTC))
     return web.json_response(page)
 
@@ -99,9 +106,7 @@ async def conversations(request: web.Request) -> web.Response:
 @doc("The supervisor page's queue", query=QueueQuery, answers={200: QueueAnswer})
 async def queue(request: web.Request) -> web.Response:
     """The queue per channel, as `GET /v1/queue` shows it."""
-    scope = _scope(request)
-    query = parse_query(request.query, QueueQuery)
-    organization = _narrowed(scope, query.organization_id)
+    query, organization = _asked(request, QueueQuery)
     answer = await request.app[SUPERVISION].queue(query, organization, datetime.now(UTC))
     return web.json_response(answer)
 
