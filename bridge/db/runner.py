@@ -39,6 +39,8 @@ T = TypeVar("T")
 # At most this many units share one SQLite transaction: a batch that large already costs
 # each of them little, and a rollback of the whole (a failed commit) stays bounded.
 MAX_BATCH = 256
+# How long the writer keeps the pooled connection while units keep coming.
+HOLD_SECONDS = 0.05
 
 
 class UnitRunner(Protocol):
@@ -133,45 +135,58 @@ class SqliteGroupCommit:
         return await future
 
     async def _write(self) -> None:
-        """Run batches until nothing waits (the next unit starts a writer again)."""
-        while self._waiting:
-            batch: list[tuple[Unit[Any], asyncio.Future[Any]]] = []
-            while self._waiting and len(batch) < self._max_batch:
-                unit, future = self._waiting.popleft()
-                if future.cancelled():
-                    # Its caller is gone before anything ran: nothing to write for it.
-                    unit.close()
-                    continue
-                batch.append((unit, future))
-            if not batch:
-                continue
-            try:
-                outcomes = await self._run_batch([unit for unit, _ in batch])
-            except Exception as exc:
-                # The batch did not commit: every unit in it failed with the same error.
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+        """Run batches until nothing waits (the next unit starts a writer again).
 
-    async def _run_batch(self, units: list[Unit[Any]]) -> list[tuple[bool, Any]]:
+        The pooled connection is kept across consecutive batches for a short while, then
+        given back, so the ORM's transactions (which share it) take their turn too.
+        """
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            async with self._engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                driver: Any = raw.driver_connection
+                give_back_at = loop.time() + HOLD_SECONDS
+                while self._waiting and loop.time() < give_back_at:
+                    batch = self._take()
+                    if batch and not await self._run_batch(driver, batch):
+                        break  # the connection may be broken: take a fresh one
+
+    def _take(self) -> list[tuple[Unit[Any], asyncio.Future[Any]]]:
+        batch: list[tuple[Unit[Any], asyncio.Future[Any]]] = []
+        while self._waiting and len(batch) < self._max_batch:
+            unit, future = self._waiting.popleft()
+            if future.cancelled():
+                # Its caller is gone before anything ran: nothing to write for it.
+                unit.close()
+                continue
+            batch.append((unit, future))
+        return batch
+
+    async def _run_batch(
+        self, driver: Any, batch: list[tuple[Unit[Any], asyncio.Future[Any]]]
+    ) -> bool:
+        """Run one batch and settle its callers' futures; whether it committed."""
         self.batches += 1
-        async with self._engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver: Any = raw.driver_connection
+        try:
             # aiosqlite runs every call in its connection's thread; the whole batch is one
             # such call, so its statements run back to back with no hop in between.
             outcomes: list[tuple[bool, Any]] = await driver._execute(
-                _sqlite_batch, driver._conn, units
+                _sqlite_batch, driver._conn, [unit for unit, _ in batch]
             )
-            return outcomes
+        except Exception as exc:
+            # The batch did not commit: every unit in it failed with the same error.
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return False
+        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        return True
 
 
 class PostgresUnits:

@@ -62,46 +62,62 @@ class OutcomeRecorder:
 
     async def record(self, done: Sequence[Flight]) -> None:
         """Record these outcomes (never raises: an outcome not recorded is delivered again)."""
-        # Most outcomes concern nobody but the outbox (a delivery that learned nothing, a
-        # retry): one unit of work records them. An outcome the lifecycle reacts to (an
-        # opened chat's platform id, a dead delivery) is recorded with its hook, atomically.
-        plain = [f for f in done if f.result == _NOTHING_LEARNED or f.failure is not None]
-        plain = [f for f in plain if not self._is_dead(f)]
-        hooked = [f for f in done if f not in plain]
+        plain, hooked = self.split(done)
         try:
             if plain:
-                await self._record_plain(plain)
+                retries = await self._store.run(self.plain_unit(plain))
+                self.log_plain(plain, retries)
             if hooked:
-                await self._record_hooked(hooked)
+                await self.record_hooked(hooked)
         except Exception:
             # The outcome could not be recorded (database down): the lease runs out and
             # the row is delivered again with the same webhook-id.
             log.exception("relay.record_failed", extra={"outbox_id": done[0].row.id})
 
-    def _is_dead(self, flight: Flight) -> bool:
-        exc = flight.failure
-        return exc is not None and retry_delay(exc, flight.row.attempts + 1, self._settings) is None
+    def split(self, done: Sequence[Flight]) -> tuple[list[Flight], list[Flight]]:
+        """Outcomes that concern only the outbox, and those a lifecycle hook reacts to.
 
-    async def _record_plain(self, flights: Sequence[Flight]) -> None:
+        Most are plain (a delivery that learned nothing, a retry) and are written as
+        statements of a unit of work, which the worker runs with its next claim. An
+        outcome the lifecycle reacts to (an opened chat's platform id, a dead delivery) is
+        recorded in one transaction with its hook, so neither is kept without the other.
+        """
+        plain: list[Flight] = []
+        hooked: list[Flight] = []
+        for flight in done:
+            if flight.failure is not None:
+                dead = retry_delay(flight.failure, flight.row.attempts + 1, self._settings) is None
+                (hooked if dead else plain).append(flight)
+            else:
+                (plain if flight.result == _NOTHING_LEARNED else hooked).append(flight)
+        return plain, hooked
+
+    def plain_unit(self, flights: Sequence[Flight]) -> Unit[list[tuple[int, datetime, str]]]:
+        """The statements recording plain outcomes (see `split`); answers the retries."""
         now = self._clock()
-        delivered = [f for f in flights if f.result is not None]
+        delivered = [f.row.id for f in flights if f.result is not None]
         retries: list[tuple[int, datetime, str]] = []
         for flight in flights:
             if flight.failure is not None:
                 delay = retry_delay(flight.failure, flight.row.attempts + 1, self._settings)
-                assert delay is not None  # dead ones are recorded with their hook
-                retries.append((flight.row.id, now + timedelta(seconds=delay), str(flight.failure)))
+                if delay is None:
+                    raise ValueError("a dead delivery is recorded with its hook")
+                due = now + timedelta(seconds=delay)
+                retries.append((flight.row.id, due, str(flight.failure)))
+        if delivered:
+            yield steps.finish_delivered(delivered, now)
+        if retries:
+            yield steps.finish_retries(retries)
+        return retries
 
-        def record() -> Unit[None]:
-            if delivered:
-                yield steps.finish_delivered([f.row.id for f in delivered], now)
-            if retries:
-                yield steps.finish_retries(retries)
+    def log_plain(
+        self, flights: Sequence[Flight], retries: Sequence[tuple[int, datetime, str]]
+    ) -> None:
+        """Log recorded plain outcomes."""
+        self._log_outcomes([f for f in flights if f.result is not None], retries, [])
 
-        await self._store.run(record())
-        self._log_outcomes(delivered, retries, [])
-
-    async def _record_hooked(self, done: Sequence[Flight]) -> None:
+    async def record_hooked(self, done: Sequence[Flight]) -> None:
+        """Record outcomes with their lifecycle hooks, one transaction per batch (or row)."""
         try:
             async with self._store.transaction() as tx:
                 await self._record(tx, done)

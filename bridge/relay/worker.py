@@ -5,7 +5,7 @@ every replica, so messages reach each side in the order they were written. A cla
 leases the heads of due lanes in one statement (see bridge/db/repo/delivery.py); the
 lease is short and renewed while the attempt runs, so a delivery cut off by a crash is
 taken over about one lease later. Outcomes are recorded in batches: whatever finished
-since the last tick is marked in one transaction. A failed attempt is rescheduled on the
+since the last tick is marked by the same unit of work as the next claim. A failed attempt is rescheduled on the
 retry schedule, honouring Retry-After; a rejected one (a 4xx) or one out of attempts is
 marked dead, stays visible through the API, and does not hold back the rest of its lane.
 No destination (a URL's host and port, else its channel) gets more than its share of
@@ -58,10 +58,6 @@ class RelayWorker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
-        self._finisher_task: asyncio.Task[None] | None = None
-        # Set when an attempt ends; the finisher then records whatever has ended since
-        # its last write, in one transaction (group commit), apart from the claim loop.
-        self._finished = asyncio.Event()
         self._recording = asyncio.Lock()
         self._outcomes = OutcomeRecorder(store, hooks, settings, clock)
         self._flights: dict[int, Flight] = {}
@@ -84,7 +80,6 @@ class RelayWorker:
         """Run the delivery loop in the background until `stop`."""
         self._stopping.clear()
         self._loop_task = asyncio.create_task(self.run(), name="relay-worker")
-        self._finisher_task = asyncio.create_task(self._finish_loop(), name="relay-finisher")
 
     async def run(self) -> None:
         """Deliver until stopped; survives database outages by waiting and trying again."""
@@ -105,8 +100,7 @@ class RelayWorker:
             self.running = False
 
     async def run_once(self) -> int:
-        """One tick: record finished attempts, keep leases, then lease what is due."""
-        await self._record_outcomes()
+        """One tick: keep leases, then record finished attempts and lease what is due."""
         await self._keep_leases()
         # A claim takes milliseconds; one that has not answered in this long is stuck on
         # its connection, and is given up so the worker goes on and can still stop,
@@ -114,40 +108,43 @@ class RelayWorker:
         async with asyncio.timeout(CLAIM_TIMEOUT_SECONDS):
             return await self._claim()
 
-    async def _finish_loop(self) -> None:
-        """Record attempts as they end, batching those that end while a write runs."""
-        while not self._stopping.is_set():
-            await self._finished.wait()
-            self._finished.clear()
-            await self._record_outcomes()
-            # Recorded rows free their slots and may have unblocked their lanes.
-            self._wake.set()
-
     def _idle_seconds(self) -> float:
         """How long the loop may sleep: until the next poll, or the next lease renewal."""
         wait = self._settings.poll_interval_seconds
-        # Attempts that have ended hold no lease worth renewing: the finisher records them.
+        # Attempts that have ended hold no lease worth renewing: the next tick records them.
         if any(not flight.finished for flight in self._flights.values()):
             wait = min(wait, max(0.0, self._next_renewal - time.monotonic()))
         return wait
 
     async def _claim(self) -> int:
-        free = self._settings.max_in_flight - len(self._flights)
-        if free <= 0:
-            return 0
-        busy = Counter(flight.destination for flight in self._flights.values())
-        cap = self._settings.max_in_flight_per_destination
-        avoid = sorted(
-            {
-                pattern
-                for flight in self._flights.values()
-                if busy[flight.destination] >= cap
-                for pattern in target_patterns(flight.row.target)
-            }
-        )
-        now = self._clock()
-        started = time.monotonic()
-        rows = await self._store.run(self._claim_unit(now, free, avoid))
+        async with self._recording:
+            done = [flight for flight in self._flights.values() if flight.finished]
+            plain, hooked = self._outcomes.split(done)
+            if hooked:
+                await self._outcomes.record(hooked)
+                self._forget(hooked)
+            # Plain outcomes are written by the claim's own unit of work, just before it
+            # looks for the next heads: one round trip where there were two, and the lanes
+            # they held are claimable again in the same statement's view.
+            running = [flight for flight in self._flights.values() if not flight.finished]
+            free = self._settings.max_in_flight - len(running)
+            busy = Counter(flight.destination for flight in running)
+            cap = self._settings.max_in_flight_per_destination
+            avoid = sorted(
+                {
+                    pattern
+                    for flight in running
+                    if busy[flight.destination] >= cap
+                    for pattern in target_patterns(flight.row.target)
+                }
+            )
+            now = self._clock()
+            started = time.monotonic()
+            if free <= 0 and not plain:
+                return 0
+            rows, retries = await self._store.run(self._claim_unit(now, free, avoid, plain))
+            self._forget(plain)
+            self._outcomes.log_plain(plain, retries)
         if rows:
             self._cursor = max(rows, key=lambda row: (row.lane > self._cursor, row.lane)).lane
         over_cap: list[int] = []
@@ -168,8 +165,17 @@ class RelayWorker:
             self._next_renewal = started + self._renew_every
         return len(rows) - len(over_cap)
 
-    def _claim_unit(self, now: datetime, free: int, avoid: Sequence[str]) -> Unit[list[OutboxRow]]:
-        """Lease the heads of up to `free` due lanes, walking on from the cursor."""
+    def _claim_unit(
+        self, now: datetime, free: int, avoid: Sequence[str], finished: Sequence[Flight]
+    ) -> Unit[tuple[list[OutboxRow], list[tuple[int, datetime, str]]]]:
+        """Record plain outcomes, then lease the heads of up to `free` due lanes, walking on
+        from the cursor."""
+        retries: list[tuple[int, datetime, str]] = []
+        if finished:
+            retries = yield from self._outcomes.plain_unit(finished)
+        rows: list[OutboxRow] = []
+        if free <= 0:
+            return rows, retries
         until = now + self._lease
         claimed = yield steps.claim_heads(
             now, free, until, after_lane=self._cursor, avoid_patterns=avoid
@@ -181,15 +187,19 @@ class RelayWorker:
                 now, free - len(rows), until, upto_lane=self._cursor, avoid_patterns=avoid
             )
             rows += steps.outbox_rows(more)
-        return rows
+        return rows, retries
+
+    def _forget(self, flights: Sequence[Flight]) -> None:
+        for flight in flights:
+            self._flights.pop(flight.row.id, None)
 
     def _settle(self, row_id: int, _task: asyncio.Task[None]) -> None:
         """An attempt ended: without an outcome (stopped) its row waits for its lease to end."""
         flight = self._flights.get(row_id)
         if flight is not None and not flight.finished:
             del self._flights[row_id]
-            self._wake.set()
-        self._finished.set()
+        # The next tick records the outcome with its claim (see _claim).
+        self._wake.set()
 
     async def _attempt(self, flight: Flight) -> None:
         try:
@@ -212,9 +222,7 @@ class RelayWorker:
             now = self._clock()
             try:
                 extended = await self._store.run(
-                    single(
-                        steps.renew_leases([f.row.id for f in running], now, now + self._lease)
-                    )
+                    single(steps.renew_leases([f.row.id for f in running], now, now + self._lease))
                 )
                 renewed = {row["id"] for row in extended}
             except Exception:
@@ -260,18 +268,13 @@ class RelayWorker:
         self._wake.set()
         if self._loop_task is not None:
             # The loop ends at its next check; a tick stuck past the grace is cancelled
-            # (a claim rolls back whole, and outcomes are recorded by the finisher below).
+            # (outcomes it had not recorded yet are recorded below).
             _, pending = await asyncio.wait({self._loop_task}, timeout=grace_seconds)
             for task in pending:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self._loop_task = None
-        if self._finisher_task is not None:
-            # Not cancelled: a write cut off would lose the outcomes it was recording.
-            self._finished.set()
-            await self._finisher_task
-            self._finisher_task = None
         tasks = [f.task for f in self._flights.values() if f.task is not None and not f.task.done()]
         if tasks:
             await asyncio.wait(tasks, timeout=grace_seconds)
