@@ -17,6 +17,7 @@ from adapters.registry import build_agent_adapters, build_bot_adapters
 from bridge import logs, otel
 from bridge.api import (
     agents,
+    availability,
     handoffs,
     health,
     index,
@@ -362,6 +363,7 @@ def create_app(settings: Settings, *, resolver: AbstractResolver | None = None) 
     if settings.metrics.enabled:
         app.add_routes(metrics.routes)
     app.add_routes(handoffs.routes)
+    app.add_routes(availability.routes)
     app.add_routes(outbox.routes)
     app.add_routes(webhooks.routes)
     app.add_routes(subscriptions.routes)
@@ -369,8 +371,8 @@ def create_app(settings: Settings, *, resolver: AbstractResolver | None = None) 
     app.add_routes(routers.routes)
     app.add_routes(agents.routes)
     app.add_routes(routing.routes)
-    app.add_routes(supervision.routes)
     app.add_routes(transfers.routes)
+    app.add_routes(supervision.routes)
     console_web.setup(app)
     openapi.setup(app)
     return app

@@ -199,7 +199,7 @@ def setup(app: web.Application) -> None:
     static files."""
     app.add_routes(routes)
     app.add_routes(desk.routes)
-    app.add_routes(supervisor.routes)
     app.add_routes(agent_action_routes)
+    app.add_routes(supervisor.routes)
     app.add_routes(static_routes)
     app.on_response_prepare.append(_no_sniffing)
