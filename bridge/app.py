@@ -313,6 +313,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await routing.stop()
             await poller.stop()
             await wake.stop()
+            # Units of work already handed over finish before the engine goes.
+            await store.close()
     finally:
         await session.close()
         if engine is not None:

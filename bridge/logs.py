@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -158,6 +159,11 @@ def secret_values(source: Any, *, plain: bool = True) -> list[str]:
     return []
 
 
+# Records whose message, extras and traceback the filter has redacted: the text formatter
+# then has nothing left to redact in the line made of them.
+_redacted: weakref.WeakSet[logging.LogRecord] = weakref.WeakSet()
+
+
 class RedactSecrets(logging.Filter):
     """Rewrites each record's message, `extra=` values and traceback without secrets."""
 
@@ -179,6 +185,7 @@ class RedactSecrets(logging.Filter):
             record.exc_text = redact(record.exc_text)
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
+        _redacted.add(record)
         return True
 
 
@@ -229,7 +236,7 @@ class KeyValueFormatter(logging.Formatter):
     """`time level logger event key=value ...`, so `extra=` context is never lost."""
 
     def format(self, record: logging.LogRecord) -> str:
-        """The line, redacted once more as a whole."""
+        """The line, redacted as a whole unless the filter redacted each of its parts."""
         base = super().format(record)
         # aiohttp's access line already holds what it passes as extras.
         if record.name == "aiohttp.access":
@@ -237,7 +244,10 @@ class KeyValueFormatter(logging.Formatter):
         extras = " ".join(
             f"{key}={value}" for key, value in record.__dict__.items() if key not in _STANDARD
         )
-        return redact(f"{base} {extras}" if extras else base)
+        line = f"{base} {extras}" if extras else base
+        # The time, level and logger name hold nothing secret; the rest went through the
+        # filter (a record it could not redact, a bad %-format, is redacted here whole).
+        return line if record in _redacted else redact(line)
 
 
 class JsonLineFormatter(JsonFormatter):

@@ -48,6 +48,9 @@ class UnitRunner(Protocol):
 
     async def run(self, unit: Unit[T]) -> T: ...
 
+    async def close(self) -> None:
+        """Wait for the units already handed over (before the engine is disposed)."""
+
 
 def _drive_sync(unit: Unit[T], execute: Callable[[Step], Any]) -> T:
     """Run a unit to its end, executing each step as it asks."""
@@ -134,6 +137,13 @@ class SqliteGroupCommit:
             self._writer = asyncio.create_task(self._write(), name="sqlite-group-commit")
         return await future
 
+    async def close(self) -> None:
+        # The writer is not cancelled: a batch cut off mid-way would leave its pooled
+        # connection unusable, and its callers without an answer.
+        writer = self._writer
+        if writer is not None and not writer.done():
+            await asyncio.shield(writer)
+
     async def _write(self) -> None:
         """Run batches until nothing waits (the next unit starts a writer again).
 
@@ -194,6 +204,10 @@ class PostgresUnits:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+
+    async def close(self) -> None:
+        # Each unit runs in its caller's task: nothing of its own is left running.
+        return None
 
     async def run(self, unit: Unit[T]) -> T:
         async with self._engine.connect() as connection:

@@ -5,10 +5,10 @@ every replica, so messages reach each side in the order they were written. A cla
 leases the heads of due lanes in one statement (see bridge/db/repo/delivery.py); the
 lease is short and renewed while the attempt runs, so a delivery cut off by a crash is
 taken over about one lease later. Outcomes are recorded in batches: whatever finished
-since the last tick is marked by the same unit of work as the next claim. A failed attempt is rescheduled on the
-retry schedule, honouring Retry-After; a rejected one (a 4xx) or one out of attempts is
-marked dead, stays visible through the API, and does not hold back the rest of its lane.
-No destination (a URL's host and port, else its channel) gets more than its share of
+since the last tick is marked by the same unit of work as the next claim. A failed
+attempt is rescheduled on the retry schedule, honouring Retry-After; a rejected one (a
+4xx) or one out of attempts is marked dead, stays visible through the API, and does not
+hold back the rest of its lane. No destination (a URL's host and port, else its channel) gets more than its share of
 the slots, so receivers that hang hold back only their own lanes.
 """
 

@@ -17,6 +17,10 @@ async def migrated(settings: Settings) -> AsyncIterator[Store]:
     engine = create_engine(settings.database)
     try:
         await upgrade(engine, settings.database)
-        yield Store(create_sessionmaker(engine))
+        store = Store(create_sessionmaker(engine))
+        try:
+            yield store
+        finally:
+            await store.close()
     finally:
         await engine.dispose()

@@ -69,6 +69,11 @@ class Store:
             self._runner = unit_runner(engine)
         return await self._runner.run(unit)
 
+    async def close(self) -> None:
+        """Let units already handed over finish; call before disposing of the engine."""
+        if self._runner is not None:
+            await self._runner.close()
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """A transaction that commits on success and rolls back on any error.
