@@ -8,8 +8,9 @@ taken over about one lease later. Outcomes are recorded in batches: whatever fin
 since the last tick is marked by the same unit of work as the next claim. A failed
 attempt is rescheduled on the retry schedule, honouring Retry-After; a rejected one (a
 4xx) or one out of attempts is marked dead, stays visible through the API, and does not
-hold back the rest of its lane. No destination (a URL's host and port, else its channel) gets more than its share of
-the slots, so receivers that hang hold back only their own lanes.
+hold back the rest of its lane. No destination (a URL's host and port, else its channel)
+gets more than its share of the slots, so receivers that hang hold back only their own
+lanes.
 """
 
 from __future__ import annotations
