@@ -34,9 +34,7 @@ class Settings(BaseSettings):
     console: service.ConsoleSettings = Field(default_factory=service.ConsoleSettings)
     relay: service.RelaySettings = Field(default_factory=service.RelaySettings)
     queue: service.QueueSettings = Field(default_factory=service.QueueSettings)
-    availability: service.AvailabilitySettings = Field(
-        default_factory=service.AvailabilitySettings
-    )
+    availability: service.AvailabilitySettings = Field(default_factory=service.AvailabilitySettings)
     outbound: service.OutboundSettings = Field(default_factory=service.OutboundSettings)
     metrics: observability.MetricsSettings = Field(default_factory=observability.MetricsSettings)
     tracing: observability.TracingSettings = Field(default_factory=observability.TracingSettings)

@@ -19,9 +19,7 @@ async def test_history_without_sent_at_is_dated_at_receipt_in_order(
         {"role": "customer", "text": "Thanks"},
     ]
     before = datetime.now(UTC)
-    status, conversation = await bridge.post(
-        "/v1/handoffs", handoff_body(bot.url, history=history)
-    )
+    status, conversation = await bridge.post("/v1/handoffs", handoff_body(bot.url, history=history))
     after = datetime.now(UTC)
     assert status == 201, conversation
 
