@@ -191,6 +191,8 @@ class MessageRow(Base):
     external_id: Mapped[str | None] = mapped_column(String(256))
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Files as links, `[{url, name, mime_type, size}]` (bridge/attachments.py); NULL when none.
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
 
     __table_args__ = (
         Index("ix_messages_conversation_seq", "conversation_id", "seq"),
