@@ -37,6 +37,7 @@ from bridge.api.auth import auth_middleware, check_exposure, is_loopback
 from bridge.api.deadlines import body_deadline_middleware
 from bridge.api.errors import error_middleware
 from bridge.api.input import input_middleware
+from bridge.attachments import AttachmentCheck
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.migrate import upgrade
 from bridge.db.notify import PostgresWake
@@ -252,6 +253,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             links,
             on_commit=committed,
             prober=Prober(platforms),
+            # Attachment links obey the same outbound policy as callback URLs.
+            attachments=AttachmentCheck(settings.attachments, app[OUTBOUND]),
         )
         app[SERVICE] = service
         app[AVAILABILITY] = AvailabilityCheck(

@@ -11,10 +11,12 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
 
+from bridge.attachments import Attachment
 from bridge.input_limits import MAX_JSON_DEPTH, json_depth
 
 Role = Literal["customer", "bot", "agent", "system"]
@@ -50,6 +52,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class _WithFiles(_Strict):
+    """A message's files and text: either may be left out, not both."""
+
+    # Files as links; how many a message may carry is a setting (attachments.max_count).
+    attachments: list[Attachment] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Files as links; limits in the `attachments` settings.",
+    )
+    # Empty when the message is only files (a screenshot with nothing to say). Declared
+    # after `attachments`, so its check sees them; validated when left out too.
+    text: str = Field(default="", max_length=MAX_TEXT, validate_default=True)
+
+    @field_validator("text")
+    @classmethod
+    def _says_something(cls, text: str, info: ValidationInfo) -> str:
+        # Attachments that failed their own checks are reported there, not here again.
+        if not text and info.data.get("attachments") == []:
+            raise ValueError("a message needs a text, attachments or both")
+        return text
+
+
 class Customer(_Strict):
     """The customer, shaped like Chatvisor's customer tag."""
 
@@ -80,11 +104,10 @@ class BotRef(_Strict):
     conversation_id: str = Field(min_length=1, max_length=256)
 
 
-class HistoryMessage(_Strict):
+class HistoryMessage(_WithFiles):
     """One message of the chat before the handoff."""
 
     role: Role
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
     # Optional: a bot without timestamps is not refused; the service dates such messages
     # at the receipt, in the order given (see services.messages.history_rows).
     sent_at: Timestamp | None = None
@@ -116,19 +139,17 @@ class HandoffRequest(_Strict):
         return settings
 
 
-class CustomerMessageRequest(_Strict):
+class CustomerMessageRequest(_WithFiles):
     """A customer message to relay to the agent side."""
 
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
     # The bot's id for the message: a retried send with the same id is stored once.
     id: str | None = Field(default=None, min_length=1, max_length=256)
     sent_at: Timestamp | None = None
 
 
-class AgentMessageRequest(_Strict):
-    """A message typed by an agent in the console."""
+class AgentMessageRequest(_WithFiles):
+    """A message typed by an agent in the console (or relayed from their platform)."""
 
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
     client_id: str | None = Field(default=None, min_length=1, max_length=256)
 
 

@@ -11,8 +11,8 @@ from bridge.services.queue import QueueSpot
 
 
 def message_view(row: MessageRow) -> dict[str, Any]:
-    """One transcript message."""
-    return {
+    """One transcript message; `attachments` only when it carries files."""
+    view: dict[str, Any] = {
         "seq": row.seq,
         "role": row.role,
         "text": row.text,
@@ -20,6 +20,10 @@ def message_view(row: MessageRow) -> dict[str, Any]:
         "id": row.external_id,
         "sent_at": row.sent_at.isoformat(),
     }
+    # Left out when there are none, so answers about plain messages stay as they were.
+    if row.attachments:
+        view["attachments"] = list(row.attachments)
+    return view
 
 
 def conversation_view(

@@ -40,8 +40,9 @@ _LOCK_FOR_MESSAGE = Sql.of(
 _APPEND_MESSAGE = Sql.of(
     """
     INSERT INTO messages (conversation_id, role, text, author, external_id, sent_at,
-                          created_at)
-    VALUES (:conversation_id, :role, :text, :author, :external_id, :sent_at, :created_at)
+                          created_at, attachments)
+    VALUES (:conversation_id, :role, :text, :author, :external_id, :sent_at, :created_at,
+            :attachments)
     ON CONFLICT (conversation_id, role, external_id) DO NOTHING
     RETURNING seq
     """,
@@ -50,11 +51,13 @@ _APPEND_MESSAGE = Sql.of(
 
 _FIND_MESSAGE = Sql.of(
     """
-    SELECT seq, conversation_id, role, text, author, external_id, sent_at, created_at
+    SELECT seq, conversation_id, role, text, author, external_id, sent_at, created_at,
+           attachments
     FROM messages
     WHERE conversation_id = :conversation_id AND role = :role AND external_id = :external_id
     """,
     "row",
+    json=("attachments",),
     times=("sent_at", "created_at"),
 )
 
@@ -84,6 +87,8 @@ def append_message(message: MessageRow) -> Step:
             "external_id": message.external_id,
             "sent_at": message.sent_at,
             "created_at": message.created_at,
+            # A JSON list, or NULL for a message without files (as the ORM stores it).
+            "attachments": message.attachments or None,
         },
     )
 

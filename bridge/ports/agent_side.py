@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal, Protocol, Self
 
 from pydantic import BaseModel
 
+from bridge.attachments import Attachment
 from bridge.errors import InvalidSignature, MalformedPayload
 from bridge.input_limits import load_json
 from bridge.ports.context import AdapterContext, NoOptions, validate_options
@@ -42,13 +43,16 @@ class Capabilities:
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """A message for the agent side."""
+    """A message for the agent side (its text may be empty when it carries files)."""
 
     seq: int
     role: str
     text: str
     author: str | None
     sent_at: datetime
+    # Links, never bytes: an adapter sends them as its platform's file messages, or as
+    # `name: url` lines (`bridge.attachments.with_links`).
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,8 @@ class InboundEvent:
     agent_name: str | None = None
     text: str | None = None
     presence: Presence | None = None
+    # Files an agent sent (agent.message): relayed to the bot as the message's attachments.
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge import metrics
+from bridge.attachments import AttachmentCheck
 from bridge.db.repo import Store, Tx
-from bridge.db.tables import ConversationRow, MessageRow, OutboxRow, TimelineRow
+from bridge.db.tables import ConversationRow, MessageRow, OutboxRow
 from bridge.domain.status import ACTIVE
-from bridge.errors import RequestError
+from bridge.errors import FieldProblem, InvalidInput, RequestError
 from bridge.models import (
     AgentMessageRequest,
     CustomerMessageRequest,
@@ -36,7 +37,7 @@ from bridge.services.lookup import require_conversation
 from bridge.services.messages import Messages
 from bridge.services.opening import Opened, Opening
 from bridge.services.routing_state import RoutingState
-from bridge.settings import AvailabilitySettings
+from bridge.settings import AttachmentSettings, AvailabilitySettings
 
 
 class HandoffService:
@@ -54,6 +55,7 @@ class HandoffService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         *,
         prober: Prober | None = None,
+        attachments: AttachmentCheck | None = None,
     ) -> None:
         self._store = store
         self._routing = routing
@@ -73,7 +75,9 @@ class HandoffService:
         self._opening = Opening(
             store, routing, assignment, default_channel, adapters, on_commit, clock, self.live
         )
-        self._messages = Messages(store, adapters, on_commit, clock)
+        # Without the app's check (tests), the default limits apply and no URL is resolved.
+        self.attachments = attachments or AttachmentCheck(AttachmentSettings())
+        self._messages = Messages(store, adapters, on_commit, clock, self.attachments)
         self._lifecycle = Lifecycle(store, assignment, on_commit, clock)
         self._cancellation = Cancellation(store, assignment, on_commit, clock)
 
@@ -91,11 +95,6 @@ class HandoffService:
         async with self._store.transaction() as tx:
             await require_conversation(tx, conversation_id)
             return await tx.messages(conversation_id, after_seq=after_seq, limit=limit)
-
-    async def timeline(self, conversation_id: str, *, after_id: int = 0) -> list[TimelineRow]:
-        """The conversation's joins, leaves and ending after `after_id`, oldest first."""
-        async with self._store.transaction() as tx:
-            return await tx.timeline(conversation_id, after_id=after_id)
 
     async def find_by_bot_conversation(
         self, bot_platform: str, bot_conversation_id: str
@@ -168,12 +167,22 @@ class HandoffService:
     async def open_placed(self, request: HandoffRequest) -> Opened:
         """The same, with the chat's place in the queue counted in the same transaction."""
         try:
+            await self._check_history_files(request)
             opened = await self._opening.open(request)
         except RequestError:
             metrics.handoff(metrics.NO_RULE, "refused")
             raise
         metrics.handoff(opened.row.route_rule, "created" if opened.created else "existing")
         return opened
+
+    async def _check_history_files(self, request: HandoffRequest) -> None:
+        """The history's files, checked as a message's are: InvalidInput naming each."""
+        problems: list[FieldProblem] = []
+        for index, message in enumerate(request.history):
+            where = f"history[{index}].attachments"
+            problems.extend(await self.attachments.problems(message.attachments, where))
+        if problems:
+            raise InvalidInput("the history has attachments the bridge may not pass on", problems)
 
     def explain(self, request: HandoffRequest) -> Decision:
         """The routing decision for a would-be handoff, without storing anything."""

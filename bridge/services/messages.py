@@ -10,6 +10,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from bridge.attachments import Attachment, AttachmentCheck, stored
 from bridge.db import steps
 from bridge.db.repo import Store
 from bridge.db.tables import ConversationRow, MessageRow, SubscriptionRow
@@ -58,6 +59,7 @@ def history_rows(
                 external_id=None,
                 sent_at=sent_at,
                 created_at=now,
+                attachments=stored(m.attachments),
             )
         )
     return rows
@@ -80,11 +82,13 @@ class Messages:
         adapters: Mapping[str, AgentSideAdapter],
         on_commit: Callable[[], None],
         clock: Callable[[], datetime],
+        attachments: AttachmentCheck,
     ) -> None:
         self._store = store
         self._adapters = adapters
         self._on_commit = on_commit
         self._clock = clock
+        self._attachments = attachments
 
     async def customer_message(
         self, conversation_id: str, request: CustomerMessageRequest
@@ -94,6 +98,7 @@ class Messages:
             conversation_id,
             role="customer",
             text=request.text,
+            attachments=request.attachments,
             author=None,
             external_id=request.id,
             sent_at=request.sent_at,
@@ -116,6 +121,7 @@ class Messages:
             conversation_id,
             role="agent",
             text=request.text,
+            attachments=request.attachments,
             author=author,
             external_id=request.client_id,
             sent_at=None,
@@ -128,15 +134,26 @@ class Messages:
         *,
         role: Literal["customer", "agent"],
         text: str,
+        attachments: Sequence[Attachment],
         author: str | None,
         external_id: str | None,
         sent_at: datetime | None,
         by_assignee: bool = False,
     ) -> tuple[MessageRow, bool]:
+        # Before anything is stored: a refused file is a 422 naming it, and nothing changes.
+        await self._attachments.check(attachments)
         now = self._clock()
-        unit = self._accept(
-            conversation_id, role, text, author, external_id, sent_at, now, by_assignee
+        message = MessageRow(
+            conversation_id=conversation_id,
+            role=role,
+            text=text,
+            author=author,
+            external_id=external_id,
+            sent_at=_aware(sent_at) if sent_at else now,
+            created_at=now,
+            attachments=stored(attachments),
         )
+        unit = self._accept(message, now, by_assignee)
         try:
             message = await self._store.run(unit)
         except _Repeated as repeated:
@@ -145,22 +162,17 @@ class Messages:
         self._on_commit()
         return message, True
 
-    def _accept(
-        self,
-        conversation_id: str,
-        role: Literal["customer", "agent"],
-        text: str,
-        author: str | None,
-        external_id: str | None,
-        sent_at: datetime | None,
-        now: datetime,
-        by_assignee: bool,
-    ) -> Unit[MessageRow]:
+    def _accept(self, message: MessageRow, now: datetime, by_assignee: bool) -> Unit[MessageRow]:
         """Store the message and queue its deliveries, as one unit of work.
 
         At most three statements when nobody subscribes (the common case): the
         conversation's lock, the message, its delivery.
         """
+        conversation_id, role, external_id = (
+            message.conversation_id,
+            message.role,
+            message.external_id,
+        )
         event = Event.AGENT_MESSAGE if role == "agent" else Event.CUSTOMER_MESSAGE
         # The conversation row first: concurrent messages of one conversation (on any
         # replica) then take their seq and outbox ids, and commit, in one order, so each
@@ -178,16 +190,7 @@ class Messages:
             yield from self._repeated(conversation_id, role, external_id)
             raise
         if by_assignee:
-            author = (row.agent or {}).get("name")
-        message = MessageRow(
-            conversation_id=conversation_id,
-            role=role,
-            text=text,
-            author=author,
-            external_id=external_id,
-            sent_at=_aware(sent_at) if sent_at else now,
-            created_at=now,
-        )
+            message.author = (row.agent or {}).get("name")
         seq = yield steps.append_message(message)
         if seq is None:
             yield from self._repeated(conversation_id, role, external_id)

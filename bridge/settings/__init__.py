@@ -4,6 +4,7 @@
 `security` and `directory`.
 """
 
+from bridge.settings.attachments import AttachmentSettings
 from bridge.settings.directory import (
     AgentSettings,
     BotSettings,
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "DEFAULT_RETRY_SCHEDULE",
     "AgentSettings",
+    "AttachmentSettings",
     "AvailabilitySettings",
     "BotSettings",
     "ChannelSettings",

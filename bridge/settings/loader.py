@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bridge.errors import ConfigError
 from bridge.settings import directory, observability, service
+from bridge.settings.attachments import AttachmentSettings
 from bridge.settings.security import SecuritySettings
 
 DEFAULT_CONFIG = Path("config/bridge.yaml")
@@ -36,6 +37,7 @@ class Settings(BaseSettings):
     queue: service.QueueSettings = Field(default_factory=service.QueueSettings)
     availability: service.AvailabilitySettings = Field(default_factory=service.AvailabilitySettings)
     outbound: service.OutboundSettings = Field(default_factory=service.OutboundSettings)
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
     metrics: observability.MetricsSettings = Field(default_factory=observability.MetricsSettings)
     tracing: observability.TracingSettings = Field(default_factory=observability.TracingSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)

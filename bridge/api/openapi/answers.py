@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bridge.attachments import Attachment
 from bridge.domain.status import Status
 from bridge.models import MetadataValue, Role
 from bridge.relay.jobs import DeliveryStatus
@@ -33,6 +34,9 @@ class Message(Shown):
     author: str | None
     id: str | None = Field(description="The sender's own id for the message, if it gave one.")
     sent_at: datetime
+    attachments: list[Attachment] = Field(
+        default_factory=list, description="Its files, as links; left out when it has none."
+    )
 
 
 class MessageAnswer(Shown):

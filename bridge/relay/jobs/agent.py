@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Self
 
+from bridge.attachments import Attachment, read_stored
 from bridge.db.tables import MessageRow, OutboxRow
 from bridge.domain.status import Status
 from bridge.ports.agent_side import ConversationSnapshot, OutboundMessage
@@ -27,11 +28,20 @@ class Message:
     author: str | None
     external_id: str | None
     sent_at: datetime
+    attachments: tuple[Attachment, ...] = ()
 
     @classmethod
     def of(cls, row: MessageRow) -> Message:
         """A stored message."""
-        return cls(row.seq, row.role, row.text, row.author, row.external_id, row.sent_at)
+        return cls(
+            row.seq,
+            row.role,
+            row.text,
+            row.author,
+            row.external_id,
+            row.sent_at,
+            read_stored(row.attachments),
+        )
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Message:
@@ -43,11 +53,13 @@ class Message:
             author=data.get("author"),
             external_id=data.get("id"),
             sent_at=datetime.fromisoformat(data["sent_at"]),
+            # Payloads stored before attachments existed have none.
+            attachments=read_stored(data.get("attachments")),
         )
 
     def to_json(self) -> dict[str, Any]:
         """The stored JSON form (the transcript's, as the API shows it)."""
-        return {
+        data: dict[str, Any] = {
             "seq": self.seq,
             "role": self.role,
             "text": self.text,
@@ -55,10 +67,15 @@ class Message:
             "id": self.external_id,
             "sent_at": self.sent_at.isoformat(),
         }
+        if self.attachments:
+            data["attachments"] = [a.model_dump() for a in self.attachments]
+        return data
 
     def outbound(self) -> OutboundMessage:
         """The message as the agent side's adapter takes it."""
-        return OutboundMessage(self.seq, self.role, self.text, self.author, self.sent_at)
+        return OutboundMessage(
+            self.seq, self.role, self.text, self.author, self.sent_at, self.attachments
+        )
 
 
 @dataclass(frozen=True, slots=True)

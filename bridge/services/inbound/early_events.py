@@ -19,6 +19,7 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
+from bridge.attachments import read_stored
 from bridge.db.tables import ConversationRow, ParkedEventRow
 from bridge.ports.agent_side import InboundEvent
 
@@ -48,7 +49,10 @@ def parked_row(channel: str, event: InboundEvent, now: datetime) -> ParkedEventR
         channel=channel,
         external_ref=event.external_ref,
         event_id=event.event_id,
-        event=dataclasses.asdict(event),
+        event={
+            **dataclasses.asdict(event),
+            "attachments": [a.model_dump() for a in event.attachments],
+        },
         received_at=now,
     )
 
@@ -56,6 +60,8 @@ def parked_row(channel: str, event: InboundEvent, now: datetime) -> ParkedEventR
 def event_of(row: ParkedEventRow) -> InboundEvent:
     """The event a parked row holds (fields a later version dropped are ignored)."""
     data: dict[str, Any] = {k: v for k, v in row.event.items() if k in _FIELDS}
+    # Rows parked before attachments existed have none.
+    data["attachments"] = read_stored(data.get("attachments"))
     return InboundEvent(**data)
 
 

@@ -16,12 +16,13 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
+from bridge.attachments import read_stored, with_links
 from bridge.db.repo import Store
 from bridge.db.tables import ConversationRow, MessageRow
 from bridge.domain.conversation import reply_joins_first
 from bridge.domain.status import ACTIVE
-from bridge.errors import FieldProblem, InvalidTransition, NotFound
-from bridge.models import AgentMessageRequest
+from bridge.errors import FieldProblem, InvalidInput, InvalidTransition, NotFound
+from bridge.models import MAX_TEXT, AgentMessageRequest
 from bridge.ports.agent_side import (
     AgentSideAdapter,
     ConversationInfo,
@@ -115,18 +116,43 @@ class InboundService:
         try:
             if event.kind == "agent.joined":
                 await self._service.agent_joined(row.id, name)
-            elif event.kind == "agent.message" and event.text:
+            elif event.kind == "agent.message" and (event.text or event.attachments):
                 if reply_joins_first(row.status):
                     await self._service.agent_joined(row.id, name)
-                await self._service.agent_message(
-                    row.id, AgentMessageRequest(text=event.text, client_id=event.event_id), name
-                )
+                await self._agent_message(row.id, event, name)
             elif event.kind == "conversation.closed":
                 await self._service.close(row.id, "agent", f"closed on {adapter.platform}")
         except InvalidTransition as exc:
             log.info(
                 "inbound.ignored",
                 extra={"conversation": row.id, "event": event.event_id, "why": exc.message},
+            )
+
+    async def _agent_message(self, conversation_id: str, event: InboundEvent, name: str) -> None:
+        """The agent's reply; files the bridge may not pass on reach the bot as links."""
+        text = event.text or ""
+        request = AgentMessageRequest(
+            text=text, attachments=list(event.attachments), client_id=event.event_id
+        )
+        try:
+            await self._service.agent_message(conversation_id, request, name)
+        except InvalidInput as exc:
+            if not event.attachments:
+                raise
+            # The platform already holds the file and the agent sent it: refusing the
+            # webhook would only make the platform retry it for ever. The bot gets the
+            # message with its files as `name: url` lines, as before attachments existed.
+            log.info(
+                "inbound.attachments_as_links",
+                extra={
+                    "conversation": conversation_id,
+                    "event": event.event_id,
+                    "fields": [problem.field for problem in exc.fields],
+                },
+            )
+            linked = with_links(text, event.attachments)[:MAX_TEXT]
+            await self._service.agent_message(
+                conversation_id, AgentMessageRequest(text=linked, client_id=event.event_id), name
             )
 
     async def _find(self, channel: str, event: InboundEvent) -> tuple[ConversationRow | None, bool]:
@@ -215,4 +241,6 @@ class InboundService:
 
 def _outbound(row: MessageRow) -> OutboundMessage:
     """A stored message as the agent side's adapter reads it."""
-    return OutboundMessage(row.seq, row.role, row.text, row.author, row.sent_at)
+    return OutboundMessage(
+        row.seq, row.role, row.text, row.author, row.sent_at, read_stored(row.attachments)
+    )
