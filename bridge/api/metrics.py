@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 from bridge import metrics
 from bridge.api.openapi import Access, Answer, Operations
 from bridge.db.repo.stats import StatsQueries, StoreSnapshot
+from bridge.domain.status import Status
 from bridge.errors import FieldProblem, Unauthorized
 from bridge.settings import Settings
 from bridge.typedefs import SETTINGS, STORE
@@ -75,7 +76,7 @@ class SnapshotCollector(Collector):
         )
         for row in snapshot.conversations:
             conversations.add_metric([row.status, row.channel], row.count)
-            if row.status == "pending":
+            if row.status == Status.PENDING:
                 queue.add_metric([row.channel], row.count)
                 waited = (now - row.oldest).total_seconds() if row.oldest else 0.0
                 oldest.add_metric([row.channel], max(0.0, waited))

@@ -111,7 +111,7 @@ async def test_the_api_hands_back_for_the_assigned_agent(
     status, body = await bridge.post(path, {"agent_id": "ana", "disposition": "maybe"})
     assert (status, body["error"]["fields"][0]["field"]) == (422, "disposition")
     status, body = await bridge.post(path, {"agent_id": "ana", "tags": ["x" * 65]})
-    assert (status, body["error"]["fields"][0]["field"]) == (422, "tags")
+    assert (status, body["error"]["fields"][0]["field"]) == (422, "tags[0]")
 
     status, body = await bridge.post(path, {"agent_id": "ana", "disposition": "resolved"})
     assert status == 200, body

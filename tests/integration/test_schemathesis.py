@@ -51,7 +51,7 @@ EXAMPLES_PER_OPERATION = 8
 STATEFUL_VALIDATION = [
     {"include-path-regex": "^/v1/conversations$"},
     {"include-path-regex": "^/console/supervisor-api/[^/]+/conversations$"},
-    {"include-path-regex": "^/v1/(handoffs|routing/explain|subscriptions)$"},
+    {"include-path-regex": "^/v1/(handoffs|availability|routing/explain|subscriptions)$"},
     {"include-path-regex": "/transfer$"},
     {"include-path-regex": "^/v1/(agents|teams)/"},
     {"include-path-regex": "^/api/v5/orgs/"},
