@@ -9,16 +9,20 @@ checked in constant time because Tovie cannot sign its calls. Tovie then calls:
 - `getDestinations`: one destination per main channel (`mysite`) and per region code
   (`mysite:es`), named from the `destination_names` option or the id.
 - `sendText {userId, text}` / `sendFile {userId, url, fileName?, size?}`: a customer
-  message for the open conversation of `userId`; before there is one, the text is kept
-  (the last `history_limit`, for `history_max_age_seconds`) as the coming handoff's history.
+  message (a file is an attachment, its MIME type guessed from the name) for the open
+  conversation of `userId`; before there is one, the line is kept (the last
+  `history_limit`, for `history_max_age_seconds`) as the coming handoff's history. A file
+  the bridge's attachment limits or URL policy refuse is relayed as a `name: url` line.
 - `selectDestination {userId, destinationId, userName?, attributes?, customData?}`: opens
   the handoff; repeated for the same userId it returns the same open conversation.
 - `closeChat {userId, text}`: closes the open conversation (repeats are answered 200).
 
 Events go back as `TextMessage` (agent text, and the `waiting_notices` text for the
-reason of a `handoff.waiting`), `FileMessage` (an agent message that is a single link to
-a file), `Closed` (closed, released, failed or cancelled), each with the bridge's
-event id as `id`, so a retried delivery carries the same id. `agent.joined` has no Tovie
+reason of a `handoff.waiting`), `FileMessage` (each attachment of an agent message, and an
+agent message that is a single link to a file), `Closed` (closed, released, failed or
+cancelled), each with the bridge's event id as `id`, so a retried delivery carries the
+same id; an agent message with text and files is one post per part, the files' ids
+suffixed `.1`, `.2`... `agent.joined` has no Tovie
 equivalent: it becomes a `TextMessage` from the agent built from `join_notice`, or
 nothing when `join_notice` is null.
 
@@ -56,6 +60,7 @@ from pydantic import BaseModel, ValidationError
 from adapters.kit import BotPlatform, UrlToken
 from adapters.tovie import wire
 from adapters.tovie.options import TovieOptions
+from bridge.attachments import Attachment, from_platform, read_stored, with_links
 from bridge.domain.status import ACTIVE, Status
 from bridge.errors import (
     Conflict,
@@ -66,7 +71,7 @@ from bridge.errors import (
     NotFound,
     PlatformRejected,
 )
-from bridge.models import CustomerMessageRequest, HandoffRequest
+from bridge.models import MAX_TEXT, CustomerMessageRequest, HandoffRequest
 from bridge.ports.agent_side import InboundReply, InboundRequest
 from bridge.ports.bot_side import BotGateway
 from bridge.ports.context import AdapterContext
@@ -184,7 +189,14 @@ class TovieBot(BotPlatform[TovieOptions]):
             raise MalformedPayload(
                 "the selectDestination call cannot open a handoff", fields
             ) from exc
-        row, created = await gateway.open(handoff)
+        try:
+            row, created = await gateway.open(handoff)
+        except InvalidInput:
+            if not any(message.attachments for message in handoff.history):
+                raise
+            # A buffered file the bridge refuses must not stop the handoff: as link lines.
+            log.info("tovie.history_files_as_links", extra={"bot": self.name})
+            row, created = await gateway.open(wire.files_as_links(handoff))
         if buffered:
             # The lines are in the conversation now (or it already had its history).
             await self._keep(call.user_id, [], gateway)
@@ -197,14 +209,19 @@ class TovieBot(BotPlatform[TovieOptions]):
 
     async def _send_text(self, request: InboundRequest, gateway: BotGateway) -> InboundReply:
         call = wire.parse(wire.SendTextCall, request)
-        await self._from_customer(call.user_id, call.text, gateway)
+        await self._from_customer(call.user_id, call.text, (), gateway)
         return InboundReply()
 
     async def _send_file(self, request: InboundRequest, gateway: BotGateway) -> InboundReply:
         call = wire.parse(wire.SendFileCall, request)
         name = call.file_name or call.name
-        text = f"{name}: {call.url}" if name else str(call.url)
-        await self._from_customer(call.user_id, text, gateway)
+        attachment = from_platform(call.url, name, size=call.size)
+        if attachment is None:
+            # Not a file the bridge can describe (a name it cannot keep): a link line.
+            text = f"{name}: {call.url}" if name else str(call.url)
+            await self._from_customer(call.user_id, text, (), gateway)
+        else:
+            await self._from_customer(call.user_id, "", (attachment,), gateway)
         return InboundReply()
 
     async def _close_chat(self, request: InboundRequest, gateway: BotGateway) -> InboundReply:
@@ -234,20 +251,41 @@ class TovieBot(BotPlatform[TovieOptions]):
             )
         return channel, region or None
 
-    async def _from_customer(self, user_id: str, text: str, gateway: BotGateway) -> None:
+    async def _from_customer(
+        self, user_id: str, text: str, files: tuple[Attachment, ...], gateway: BotGateway
+    ) -> None:
         """Relay to the user's open conversation; before there is one, keep it as history."""
         row = await gateway.find_by_bot_conversation(self.name, user_id)
         if row is not None and Status(row.status) in ACTIVE:
             try:
-                await gateway.customer_message(row.id, CustomerMessageRequest(text=text))
+                await self._relay(row.id, text, files, gateway)
                 return
             except InvalidTransition:
                 pass  # ended meanwhile: the line belongs to whatever comes next
         if self.options.history_limit == 0:
             return
         lines = await self._load(user_id, gateway)
-        lines.append({"text": text, "at": datetime.now(UTC).isoformat()})
+        line: dict[str, Any] = {"text": text, "at": datetime.now(UTC).isoformat()}
+        if files:
+            line["attachments"] = [file.model_dump() for file in files]
+        lines.append(line)
         await self._keep(user_id, lines[-self.options.history_limit :], gateway)
+
+    @staticmethod
+    async def _relay(
+        conversation_id: str, text: str, files: tuple[Attachment, ...], gateway: BotGateway
+    ) -> None:
+        """A customer message; files the bridge may not pass on go as `name: url` lines."""
+        try:
+            request = CustomerMessageRequest(text=text, attachments=list(files))
+            await gateway.customer_message(conversation_id, request)
+        except InvalidInput:
+            if not files:
+                raise
+            # Tovie cannot be asked again for the file: the agent gets the link instead.
+            log.info("tovie.file_as_link", extra={"conversation": conversation_id})
+            linked = CustomerMessageRequest(text=with_links(text, files)[:MAX_TEXT])
+            await gateway.customer_message(conversation_id, linked)
 
     # -- the pre-handoff buffer ----------------------------------------------------------
 
@@ -256,7 +294,7 @@ class TovieBot(BotPlatform[TovieOptions]):
         # Hashed: state keys are short and Tovie's user ids need not be.
         return "history:" + hashlib.sha256(user_id.encode()).hexdigest()
 
-    async def _load(self, user_id: str, gateway: BotGateway) -> list[dict[str, str]]:
+    async def _load(self, user_id: str, gateway: BotGateway) -> list[dict[str, Any]]:
         raw = await gateway.get_state(self.name, self._history_key(user_id))
         try:
             lines = json.loads(raw) if raw else []
@@ -272,11 +310,11 @@ class TovieBot(BotPlatform[TovieOptions]):
             and isinstance(line.get("at"), str)
         ]
 
-    async def _keep(self, user_id: str, lines: list[dict[str, str]], gateway: BotGateway) -> None:
+    async def _keep(self, user_id: str, lines: list[dict[str, Any]], gateway: BotGateway) -> None:
         await gateway.put_state(self.name, self._history_key(user_id), json.dumps(lines))
 
-    def _recent(self, lines: list[dict[str, str]]) -> list[dict[str, str]]:
-        """The kept lines that are recent enough, as handoff history."""
+    def _recent(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The kept lines that are recent enough, as handoff history (files and all)."""
         oldest = datetime.now(UTC) - timedelta(seconds=self.options.history_max_age_seconds)
         history = []
         for line in lines:
@@ -285,21 +323,26 @@ class TovieBot(BotPlatform[TovieOptions]):
             except ValueError:
                 continue
             if at >= oldest:
-                history.append({"role": "customer", "text": line["text"], "sent_at": line["at"]})
+                kept = {"role": "customer", "text": line["text"], "sent_at": line["at"]}
+                if isinstance(line.get("attachments"), list):
+                    kept["attachments"] = line["attachments"]
+                history.append(kept)
         return history
 
     # -- bridge → Tovie: events ----------------------------------------------------------
 
     async def deliver_event(self, target: str, event_id: str, body: str) -> None:
         """POST the event to Tovie's webhook as a TextMessage, FileMessage or Closed."""
-        event = self._tovie_event(event_id, body)
-        if event is None:
+        events = self._tovie_events(event_id, body)
+        if not events:
             log.debug("tovie.event_skipped", extra={"bot": self.name, "event": event_id})
-            return
-        # Tovie's setWebhook chose the target: it goes through the outbound URL policy.
-        await self.callbacks.request("POST", target, json_body=event)
+        for event in events:
+            # Tovie's setWebhook chose the target: it goes through the outbound URL policy.
+            await self.callbacks.request("POST", target, json_body=event)
 
-    def _tovie_event(self, event_id: str, body: str) -> dict[str, Any] | None:
+    def _tovie_events(self, event_id: str, body: str) -> list[dict[str, Any]]:
+        """The Tovie events a bridge event becomes: none, one, or one per part of a message
+        with files."""
         try:
             event = json.loads(body)
             kind, data = event["type"], event["data"]
@@ -317,30 +360,35 @@ class TovieBot(BotPlatform[TovieOptions]):
                 message.get("author") or options.system_agent_name, options.agent_avatar_url
             )
             text = str(message.get("text") or "")
+            files = read_stored(message.get("attachments"))
+            if files:
+                return wire.message_with_files(event_id, user_id, text, files, author)
             link = wire.file_link(text, self._extensions)
             if link is not None:
-                return wire.file_message(event_id, user_id, *link, author)
-            return wire.text_message(event_id, user_id, text, author)
+                return [wire.file_message(event_id, user_id, *link, author)]
+            return [wire.text_message(event_id, user_id, text, author)]
         if kind == "agent.joined":
             if options.join_notice is None:
-                return None
+                return []
             agent = data.get("agent")
             name = (agent.get("name") if isinstance(agent, dict) else None) or (
                 options.system_agent_name
             )
             # replace, not format: a notice with other braces must not break delivery.
             text = options.join_notice.replace("{agent}", name)
-            return wire.text_message(
-                event_id, user_id, text, wire.employee(name, options.agent_avatar_url)
-            )
+            return [
+                wire.text_message(
+                    event_id, user_id, text, wire.employee(name, options.agent_avatar_url)
+                )
+            ]
         if kind == "handoff.waiting":
             # The bridge's reason picks the text; Tovie itself has no waiting event.
             notice = options.waiting_notices.get(data.get("reason"))
             if notice is None:
-                return None
+                return []
             author = wire.employee(options.system_agent_name, options.agent_avatar_url)
-            return wire.text_message(event_id, user_id, notice, author)
+            return [wire.text_message(event_id, user_id, notice, author)]
         if kind in _CLOSING_EVENTS:
             author = wire.employee(options.system_agent_name, options.agent_avatar_url)
-            return wire.closed(event_id, user_id, author)
-        return None
+            return [wire.closed(event_id, user_id, author)]
+        return []

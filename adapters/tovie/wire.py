@@ -7,15 +7,16 @@ request without its documented fields is `MalformedPayload`, naming the field.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
+from bridge.attachments import Attachment, with_links
 from bridge.errors import FieldProblem, MalformedPayload, RequestError
 from bridge.input_limits import load_json
-from bridge.models import MAX_TEXT, MetadataValue
+from bridge.models import MAX_TEXT, HandoffRequest, MetadataValue
 from bridge.ports.agent_side import InboundRequest
 
 P = TypeVar("P", bound="_Payload")
@@ -175,6 +176,35 @@ def file_message(
     }
 
 
+def attachment_message(
+    event_id: str, user_id: str, attachment: Attachment, author: dict[str, str]
+) -> dict[str, Any]:
+    """A `FileMessage` event for one attachment, with its size when the sender gave it."""
+    event = file_message(event_id, user_id, attachment.url, attachment.name, author)
+    if attachment.size is not None:
+        event["size"] = str(attachment.size)  # a string in Tovie's documented example
+    return event
+
+
+def message_with_files(
+    event_id: str,
+    user_id: str,
+    text: str,
+    attachments: Sequence[Attachment],
+    author: dict[str, str],
+) -> list[dict[str, Any]]:
+    """An agent message with files: its text, then a `FileMessage` per file.
+
+    The first event keeps the bridge's event id; the others add `.1`, `.2`..., so every
+    part has an id of its own that a retried delivery repeats.
+    """
+    events = [text_message(event_id, user_id, text, author)] if text else []
+    for attachment in attachments:
+        part = f"{event_id}.{len(events)}" if events else event_id
+        events.append(attachment_message(part, user_id, attachment, author))
+    return events
+
+
 def closed(event_id: str, user_id: str, author: dict[str, str]) -> dict[str, Any]:
     """A `Closed` event: the agent session is over and the client goes back to the bot."""
     return {"id": event_id, "userId": user_id, "type": "Closed", "employee": author}
@@ -193,3 +223,17 @@ def file_link(text: str, extensions: frozenset[str]) -> tuple[str, str] | None:
     if not dot or not stem or extension.lower() not in extensions:
         return None
     return candidate, name
+
+
+def files_as_links(handoff: HandoffRequest) -> HandoffRequest:
+    """The handoff with its history's files turned into `name: url` lines."""
+    history = [
+        message.model_copy(
+            update={
+                "text": with_links(message.text, message.attachments)[:MAX_TEXT],
+                "attachments": [],
+            }
+        )
+        for message in handoff.history
+    ]
+    return handoff.model_copy(update={"history": history})

@@ -25,6 +25,7 @@ from adapters.tovie import TovieBot
 from bridge.errors import (
     ConfigError,
     Conflict,
+    FieldProblem,
     InvalidInput,
     InvalidSignature,
     MalformedPayload,
@@ -41,6 +42,13 @@ from bridge.settings import load_settings
 from tests.adapters.mocking import CompatResponse
 
 ROOT = Path(__file__).resolve().parents[2]
+# The attachment fixtures/tovie/send_file.json becomes (its type guessed from the name).
+RECEIPT = {
+    "url": "https://files.tovie.ai/uploads/7f3e/receipt.pdf",
+    "name": "receipt.pdf",
+    "mime_type": "application/pdf",
+    "size": 48213,
+}
 FIXTURES = Path(__file__).parent / "fixtures" / "tovie"
 TOKEN = "t0vie-apiurl-secret-9f2c"
 WEBHOOK = "https://app.tovie.ai/chatadapter/chatapi/webhook/operatorapi/8d2c41a7e0b94f3c"
@@ -74,9 +82,17 @@ class FakeGateway:
     opened: list[HandoffRequest] = field(default_factory=list)
     rows: dict[str, Row] = field(default_factory=dict)
     messages: list[tuple[str, str]] = field(default_factory=list)
+    files: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    # Attachments the bridge refuses (its limits or its URL policy), by URL.
+    refused_urls: set[str] = field(default_factory=set)
     closes: list[tuple[str, str, str | None]] = field(default_factory=list)
 
     async def open(self, request: HandoffRequest) -> tuple[Row, bool]:
+        for index, message in enumerate(request.history):
+            if any(a.url in self.refused_urls for a in message.attachments):
+                field = f"history[{index}].attachments[0].url"
+                problem = FieldProblem(field, "may not be passed on")
+                raise InvalidInput("the history has attachments the bridge refuses", [problem])
         row = self.rows.get(request.bot.conversation_id)
         if row is not None and row.status in ("pending", "active"):
             return row, False
@@ -88,7 +104,13 @@ class FakeGateway:
     async def customer_message(
         self, conversation_id: str, request: CustomerMessageRequest
     ) -> tuple[Any, bool]:
+        refused = [a for a in request.attachments if a.url in self.refused_urls]
+        if refused:
+            problem = FieldProblem("attachments[0].url", "may not be passed on")
+            raise InvalidInput("the request has attachments the bridge may not pass on", [problem])
         self.messages.append((conversation_id, request.text))
+        if request.attachments:
+            self.files.append((conversation_id, [a.model_dump() for a in request.attachments]))
         return None, True
 
     async def close(self, conversation_id: str, by: str, reason: str | None) -> Any:
@@ -384,11 +406,45 @@ async def test_text_and_files_after_the_handoff_are_customer_messages(
     await serve(bot, gateway, "selectDestination", fixture("select_destination"))
     await serve(bot, gateway, "sendText", fixture("send_text"))
     await serve(bot, gateway, "sendFile", fixture("send_file"))
-    assert gateway.messages == [
-        ("conv-1", "¿Dónde está mi pedido?"),
-        ("conv-1", "receipt.pdf: https://files.tovie.ai/uploads/7f3e/receipt.pdf"),
-    ]
+    assert gateway.messages == [("conv-1", "¿Dónde está mi pedido?"), ("conv-1", "")]
+    assert gateway.files == [("conv-1", [RECEIPT])]
     assert gateway.history_lines() == []
+
+
+async def test_a_file_the_bridge_refuses_reaches_the_agent_as_a_link(
+    bot: TovieBot, gateway: FakeGateway
+) -> None:
+    """Tovie cannot be asked for the file again: the agent gets its `name: url` line."""
+    gateway.refused_urls.add(RECEIPT["url"])
+    await serve(bot, gateway, "selectDestination", fixture("select_destination"))
+    await serve(bot, gateway, "sendFile", fixture("send_file"))
+    assert gateway.messages == [("conv-1", f"receipt.pdf: {RECEIPT['url']}")]
+    assert gateway.files == []
+
+
+async def test_a_buffered_file_the_bridge_refuses_opens_the_handoff_with_a_link(
+    bot: TovieBot, gateway: FakeGateway
+) -> None:
+    gateway.refused_urls.add(RECEIPT["url"])
+    await serve(bot, gateway, "sendFile", fixture("send_file"))
+    await serve(bot, gateway, "selectDestination", fixture("select_destination"))
+    (opened,) = gateway.opened
+    assert [(m.text, m.attachments) for m in opened.history] == [
+        (f"receipt.pdf: {RECEIPT['url']}", [])
+    ]
+
+
+async def test_a_file_before_the_handoff_is_history_with_its_attachment(
+    bot: TovieBot, gateway: FakeGateway
+) -> None:
+    await serve(bot, gateway, "sendText", fixture("send_text"))
+    await serve(bot, gateway, "sendFile", fixture("send_file"))
+    await serve(bot, gateway, "selectDestination", fixture("select_destination"))
+    (opened,) = gateway.opened
+    assert [(m.text, [a.model_dump() for a in m.attachments]) for m in opened.history] == [
+        ("¿Dónde está mi pedido?", []),
+        ("", [RECEIPT]),
+    ]
 
 
 async def test_close_chat_closes_once_and_a_repeat_is_answered_ok(
@@ -420,8 +476,8 @@ def event(event_type: str, **data: Any) -> str:
     return BotEvent.about("conv-1", WEBHOOK, event_type, {**body, **data}, datetime.now(UTC)).body
 
 
-def agent_message(text: str, author: str | None = "Ana María López") -> str:
-    message = {"seq": 4, "role": "agent", "text": text, "author": author, "id": "a-1"}
+def agent_message(text: str, author: str | None = "Ana María López", **extra: Any) -> str:
+    message = {"seq": 4, "role": "agent", "text": text, "author": author, "id": "a-1", **extra}
     return event("agent.message", message={**message, "sent_at": "2026-11-21T10:00:00+00:00"})
 
 
@@ -475,6 +531,32 @@ async def test_an_agent_message_that_is_a_file_link_is_a_file_message(bot: Tovie
     )
     same_shape(file_sent, fixture("file_message"))
     assert text_sent["type"] == "TextMessage"
+
+
+async def test_an_agent_message_with_files_is_its_text_then_a_file_message_each(
+    bot: TovieBot,
+) -> None:
+    """Each part has an id of its own; a file's size goes as Tovie's example writes it."""
+    photo = {"url": "https://cdn.example.com/p.png", "name": "p.png", "mime_type": "image/png"}
+    files = [RECEIPT, photo]
+    with aioresponses() as mocked:
+        tovie_answers(mocked, 200, repeat=True)
+        await bot.deliver_event(WEBHOOK, "msg_0005", agent_message("Both here", attachments=files))
+        await bot.deliver_event(WEBHOOK, "msg_0006", agent_message("", attachments=[photo]))
+    text_sent, receipt_sent, photo_sent, only_file = posted(mocked)
+    assert (text_sent["type"], text_sent["id"], text_sent["text"]) == (
+        "TextMessage",
+        "msg_0005",
+        "Both here",
+    )
+    assert [(f["type"], f["id"], f["url"], f["name"]) for f in (receipt_sent, photo_sent)] == [
+        ("FileMessage", "msg_0005.1", RECEIPT["url"], "receipt.pdf"),
+        ("FileMessage", "msg_0005.2", photo["url"], "p.png"),
+    ]
+    assert (receipt_sent["size"], "size" in photo_sent) == ("48213", False)
+    assert (only_file["type"], only_file["id"]) == ("FileMessage", "msg_0006")
+    for sent in (receipt_sent, photo_sent, only_file):
+        same_shape(sent, fixture("file_message"))
 
 
 @pytest.mark.parametrize(
