@@ -43,7 +43,8 @@ Not done, and why:
 - A conversation resolved in the dashboard does not close the bridge's conversation: no
   status or resolved webhook is documented (the message webhook carries messages only).
 - History keeps its order but not its times: `v2/send` takes no timestamp.
-- An agent's attachment is relayed as its URL (the bridge relays text).
+- An agent's file (the webhook's `file`) is the message's attachment; a customer's file
+  goes to Kommunicate as a `name: url` line (sending a file message needs an upload).
 - The platform is not asked whether agents are online (no documented call for it).
 """
 
@@ -58,6 +59,7 @@ from adapters.kit import HeaderToken, PlatformAdapter, json_or_none, message_key
 from adapters.kommunicate import inbound
 from adapters.kommunicate.inbound import MESSAGE_ID_KEY, ORIGIN_KEY, ORIGIN_VALUE
 from adapters.kommunicate.options import ConversationSettings, KommunicateOptions
+from bridge.attachments import with_links
 from bridge.errors import PlatformRejected
 from bridge.ports import agent_side as port
 from bridge.ports.http import HttpResponse
@@ -196,12 +198,17 @@ class KommunicateAdapter(PlatformAdapter[KommunicateOptions]):
     async def post_message(
         self, conversation: port.ConversationRef, message: port.OutboundMessage
     ) -> None:
-        """Post one message as its original author, marked as the bridge's, with its id."""
+        """Post one message as its original author, marked as the bridge's, with its id.
+
+        Files go as `name: url` lines: the documented send call takes text, and a file
+        message needs the file uploaded to Kommunicate, which the bridge (holding links,
+        never bytes) does not do.
+        """
         group_id, customer_user = self._parse_ref(conversation)
         sender = customer_user if message.role == "customer" else self.options.bot_user_id
         body = {
             "groupId": group_id,
-            "message": message.text,
+            "message": with_links(message.text, message.attachments),
             "fromUserName": sender,
             # Metadata is string to string; the id repeats on every attempt of this post.
             "metadata": {

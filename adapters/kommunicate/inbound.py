@@ -13,6 +13,7 @@ from typing import Any
 
 from adapters.kit import webhook_object
 from adapters.kommunicate.options import KommunicateOptions
+from bridge.attachments import Attachment, from_platform
 from bridge.errors import MalformedPayload
 from bridge.ports.agent_side import InboundEvent, InboundRequest
 
@@ -50,8 +51,9 @@ def parse(request: InboundRequest, options: KommunicateOptions) -> list[InboundE
     if not _from_an_agent(sender, metadata, payload.get("contentType"), options):
         log.debug("kommunicate.dropped", extra={"event": key, "group": str(group_id)})
         return []
-    text = (text or "").strip() or _attachment_text(payload.get("file"))
-    if not text:
+    text = (text or "").strip()
+    files = _attachments(payload.get("file"))
+    if not text and not files:
         return []
     client_group_id = payload.get("clientGroupId")
     return [
@@ -63,6 +65,7 @@ def parse(request: InboundRequest, options: KommunicateOptions) -> list[InboundE
             agent_id=sender,
             agent_name=options.agent_name,
             text=text,
+            attachments=files,
         )
     ]
 
@@ -81,8 +84,11 @@ def _from_an_agent(
     return str(content_type) not in SYSTEM_CONTENT_TYPES
 
 
-def _attachment_text(attachment: Any) -> str:
-    if not isinstance(attachment, dict) or not isinstance(attachment.get("url"), str):
-        return ""
-    name = attachment.get("name")
-    return f"{name}: {attachment['url']}" if isinstance(name, str) and name else attachment["url"]
+def _attachments(file: Any) -> tuple[Attachment, ...]:
+    """The webhook's `file {name, url, contentType, size, thumbnailUrl}` as an attachment."""
+    if not isinstance(file, dict):
+        return ()
+    found = from_platform(
+        file.get("url"), file.get("name"), file.get("contentType"), file.get("size")
+    )
+    return () if found is None else (found,)

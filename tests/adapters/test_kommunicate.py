@@ -18,6 +18,7 @@ from aioresponses import aioresponses
 from adapters.kommunicate import KommunicateAdapter
 from adapters.kommunicate.inbound import MESSAGE_ID_KEY, ORIGIN_KEY, ORIGIN_VALUE
 from adapters.registry import build_agent_adapters, build_bot_adapters
+from bridge.attachments import Attachment
 from bridge.errors import (
     ConfigError,
     InvalidSignature,
@@ -357,6 +358,17 @@ async def test_messages_go_out_from_their_original_author_marked_as_ours(
     assert bot["json"]["metadata"][MESSAGE_ID_KEY] == f"{SNAPSHOT.id}:2"
 
 
+async def test_a_customer_file_goes_as_a_link_line_after_the_text(
+    secrets: None, http: HttpClient, km: aioresponses
+) -> None:
+    km.post(SEND, payload=load("send_message_response.json"))
+    shot = Attachment(url="https://files.example/s.png", name="s.png", mime_type="image/png")
+    with_file = dataclasses.replace(message("customer", "It fails here"), attachments=(shot,))
+    await adapter(http).post_message(REF, with_file)
+    [sent] = calls(km, "POST", SEND)
+    assert sent["json"]["message"] == "It fails here\ns.png: https://files.example/s.png"
+
+
 async def test_a_send_whose_answer_was_lost_is_repeated_under_the_same_message_id(
     secrets: None,
 ) -> None:
@@ -506,11 +518,28 @@ async def test_echoes_and_messages_not_from_agents_are_dropped(
     assert channel.parse_inbound(request) == []
 
 
-async def test_an_agents_attachment_is_relayed_as_its_link(secrets: None, http: HttpClient) -> None:
+async def test_an_agents_file_is_an_attachment_of_the_message(
+    secrets: None, http: HttpClient
+) -> None:
     [event] = adapter(http).parse_inbound(webhook(load("webhook_attachment.json")))
-    assert (
-        event.text == "invoice-42.pdf: https://files.kommunicate.example/rest/ws/aws/file/AMIfv94"
-    )
+    assert (event.kind, event.text) == ("agent.message", "")
+    assert [a.model_dump() for a in event.attachments] == [
+        {
+            "url": "https://files.kommunicate.example/rest/ws/aws/file/AMIfv94",
+            "name": "invoice-42.pdf",
+            "mime_type": "application/pdf",
+            "size": 28150,
+        }
+    ]
+
+
+async def test_a_file_kommunicate_describes_badly_is_not_relayed_as_one(
+    secrets: None, http: HttpClient
+) -> None:
+    """A file without a usable link is no attachment; with no text it is no message."""
+    body = load("webhook_attachment.json")
+    body["file"]["url"] = "javascript:alert(1)"
+    assert adapter(http).parse_inbound(webhook(body)) == []
 
 
 @pytest.mark.parametrize(

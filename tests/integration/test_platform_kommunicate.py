@@ -240,3 +240,42 @@ async def test_a_send_whose_answer_was_lost_is_sent_again_under_the_same_message
     )
     sends = [i for i in items["items"] if i["kind"] == "agent.message"]
     assert [i["attempts"] for i in sends] == [1, 1, 2, 1]
+
+
+async def test_an_agents_file_reaches_the_bot_as_an_attachment_or_a_link(
+    km_bridge: RunningBridge, kommunicate: FakeKommunicate, bot: FakeBot
+) -> None:
+    """A file the webhook describes is the agent message's attachment; one the bridge's
+    outbound policy refuses (an address inside its network) reaches the bot as a link line,
+    and the webhook is still answered 200 (Kommunicate would resend it for ever)."""
+    cid = await _handoff(km_bridge, bot)
+    await kommunicate.wait_for(lambda k: k.group(cid) is not None)
+    group = _group(kommunicate, cid)
+    invoice = {
+        "name": "invoice-42.pdf",
+        "url": "https://93.184.216.34/file/AMIfv94",
+        "contentType": "application/pdf",
+        "size": 28150,
+    }
+    inside = {"name": "dump.txt", "url": "http://10.1.2.3/dump.txt", "contentType": "text/plain"}
+    for key, file in (("5-km-f1", invoice), ("5-km-f2", inside)):
+        payload = kommunicate.webhook_payload(group, "", sender=AGENT, key=key)
+        assert await kommunicate.deliver({**payload, "file": file}) == 200
+
+    await bot.wait_for(lambda b: len(b.of_type("agent.message")) == 2)
+    first, second = (event.data["message"] for event in bot.of_type("agent.message"))
+    assert (first["text"], first["attachments"]) == (
+        "",
+        [
+            {
+                "url": invoice["url"],
+                "name": "invoice-42.pdf",
+                "mime_type": "application/pdf",
+                "size": 28150,
+            }
+        ],
+    )
+    assert (second["text"], "attachments" in second) == (
+        "dump.txt: http://10.1.2.3/dump.txt",
+        False,
+    )

@@ -123,17 +123,38 @@ async def test_the_operator_api_flow_from_transfer_to_close(
     assert answer["employee"]["lastName"] == "López"
     assert answer["id"].startswith("msg_") and tovie.duplicates == 0
 
-    # After the transfer, the client's texts and files are customer messages.
+    # After the transfer, the client's texts and files are customer messages; a file is
+    # an attachment, one the outbound policy refuses (a private address) a link line.
     status, _ = await api.call("sendText", {"userId": USER, "text": "Gracias"})
     assert status == 200
+    receipt = {"url": "https://93.184.216.34/r.pdf", "fileName": "r.pdf", "size": 2048}
+    status, _ = await api.call("sendFile", {"userId": USER, **receipt})
+    assert status == 200
     status, _ = await api.call(
-        "sendFile", {"userId": USER, "url": "https://files.example.com/r.pdf", "fileName": "r.pdf"}
+        "sendFile", {"userId": USER, "url": "http://10.0.0.9/x.pdf", "fileName": "x.pdf"}
     )
     assert status == 200
-    assert (await transcript(running, cid))[-2:] == [
+    assert (await transcript(running, cid))[-3:] == [
         ("customer", "Gracias"),
-        ("customer", "r.pdf: https://files.example.com/r.pdf"),
+        ("customer", ""),
+        ("customer", "x.pdf: http://10.0.0.9/x.pdf"),
     ]
+    status, body = await running.get(f"/v1/conversations/{cid}/messages")
+    assert body["messages"][-2]["attachments"] == [
+        {"url": receipt["url"], "name": "r.pdf", "mime_type": "application/pdf", "size": 2048}
+    ]
+
+    # The agent's file reaches Tovie as a FileMessage.
+    shot = {"url": "https://93.184.216.34/s.png", "name": "s.png", "mime_type": "image/png"}
+    status, _ = await running.post(f"/console/api/{token}/messages", {"attachments": [shot]})
+    assert status == 201
+    await tovie.wait_for(lambda t: t.of_type("FileMessage"))
+    (file_sent,) = tovie.of_type("FileMessage")
+    assert (file_sent["userId"], file_sent["url"], file_sent["name"]) == (
+        USER,
+        shot["url"],
+        "s.png",
+    )
 
     # The client closes in Tovie; a repeated closeChat is answered 200 and changes nothing.
     for _ in range(2):
