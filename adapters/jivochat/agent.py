@@ -28,9 +28,11 @@ Assumptions where the public docs are thin:
   `recipient` is a client-side message, i.e. an echo of what the bridge posted, and is
   dropped, as is one whose message id is one the bridge made. Jivo sends no join event:
   the bridge takes the first reply as the join. Files arrive as `photo`/`document`/...
-  with a `file` URL and are relayed as "name: url" text; typing and read notices are
-  ignored. Only the customer can speak on a Chat API channel, so replayed bot lines show
-  as the customer's; the intro message says so.
+  with a `file` URL and become the message's attachment (its MIME type guessed from the
+  name); typing and read notices are ignored. A customer's attachments go out as Chat API
+  file messages after its text, `photo` for images and `document` otherwise, each with an
+  id of its own (`...-{seq}-f{n}`). Only the customer can speak on a Chat API channel,
+  so replayed bot lines show as the customer's; the intro message says so.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from adapters.jivochat.wire import (
     stable_uuid,
 )
 from adapters.kit import PlatformAdapter, UrlToken, webhook_object
+from bridge.attachments import Attachment, from_platform
 from bridge.errors import MalformedPayload, PlatformRejected
 from bridge.models import MAX_TEXT
 from bridge.ports import agent_side as port
@@ -159,8 +162,11 @@ class JivoChatApiAdapter(JivoChatAdapter[ChatApiChannelOptions]):
         )
 
     async def _send(self, sender: dict[str, Any], message_id: str, text: str) -> None:
-        body = {"sender": sender, "message": {"type": "text", "id": message_id, "text": text}}
+        await self._post(sender, {"type": "text", "id": message_id, "text": text})
+
+    async def _post(self, sender: dict[str, Any], message: dict[str, Any]) -> None:
         # The endpoint's URL holds its secret; the client's errors never show it.
+        body = {"sender": sender, "message": message}
         await self.http.request("POST", self._endpoint(), json_body=body)
 
     async def check_availability(self) -> bool:
@@ -189,11 +195,20 @@ class JivoChatApiAdapter(JivoChatAdapter[ChatApiChannelOptions]):
         if conversation.external_ref is None:
             raise PlatformRejected(f"conversation {conversation.id} was never opened in Jivo")
         # Only the client id: an author's name here would rename the Jivo client.
-        await self._send(
-            {"id": conversation.external_ref},
-            f"{OUR_ID_PREFIX}{conversation.id}-{message.seq}",
-            message.text,
-        )
+        client = {"id": conversation.external_ref}
+        message_id = f"{OUR_ID_PREFIX}{conversation.id}-{message.seq}"
+        if message.text:
+            await self._send(client, message_id, message.text)
+        for index, attachment in enumerate(message.attachments, start=1):
+            await self._post(
+                client,
+                {
+                    "type": "photo" if attachment.is_image() else "document",
+                    "id": f"{message_id}-f{index}",
+                    "file": attachment.url,
+                    "file_name": attachment.name,
+                },
+            )
 
     async def close_conversation(self, conversation: port.ConversationRef, reason: str) -> None:
         """Tell the agent in the chat: the Chat API has no call that ends a chat."""
@@ -215,8 +230,8 @@ class JivoChatApiAdapter(JivoChatAdapter[ChatApiChannelOptions]):
         if not recipient or (message_id or "").startswith(OUR_ID_PREFIX):
             # A client-side message: what the bridge itself posted, come back.
             return []
-        text = _message_text(message)
-        if text is None:
+        text, files = _message_parts(message)
+        if not text and not files:
             return []
         sender = optional_object(body, "sender")
         client_id = as_id(recipient.get("id"), "recipient.id")
@@ -229,20 +244,24 @@ class JivoChatApiAdapter(JivoChatAdapter[ChatApiChannelOptions]):
                 agent_id=optional_text(sender, "id"),
                 agent_name=optional_text(sender, "name"),
                 text=text[:MAX_TEXT],
+                attachments=files,
             )
         ]
 
 
-def _message_text(message: dict[str, Any]) -> str | None:
+def _message_parts(message: dict[str, Any]) -> tuple[str, tuple[Attachment, ...]]:
+    """A reply's text, or its file as an attachment (a link line when it is no usable one)."""
     kind = optional_text(message, "type") or "text"
     if kind == "text":
         text = optional_text(message, "text")
-        return text if text and text.strip() else None
+        return (text if text and text.strip() else ""), ()
     if kind in _FILE_TYPES:
         link = optional_text(message, "file")
+        name = optional_text(message, "file_name")
         if link:
-            return f"{optional_text(message, 'file_name') or kind}: {link}"
-    return None
+            found = from_platform(link, name)
+            return ("", (found,)) if found else (f"{name or kind}: {link}", ())
+    return "", ()
 
 
 def _sender(customer: dict[str, Any]) -> dict[str, Any]:

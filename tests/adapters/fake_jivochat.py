@@ -132,9 +132,15 @@ class FakeJivo(FakePlatform):
             not isinstance(sender, dict)
             or not isinstance(sender.get("id"), str)
             or not isinstance(message, dict)
-            or message.get("type") != "text"
-            or not isinstance(message.get("text"), str)
+            or not _documented_message(message)
         ):
             return web.Response(status=400, text="Bad Request")
         self.chat_api_events.append(event)
         return web.json_response({})
+
+
+def _documented_message(message: dict[str, Any]) -> bool:
+    """`{type: text, text}` or a file, `{type: photo|document, file, file_name}` (Chat API)."""
+    if message.get("type") == "text":
+        return isinstance(message.get("text"), str)
+    return message.get("type") in ("photo", "document") and isinstance(message.get("file"), str)

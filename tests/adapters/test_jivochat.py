@@ -29,6 +29,7 @@ from adapters.jivochat import (
 )
 from adapters.jivochat.bot import JIVO_BOT_MESSAGE, JIVO_TARGET, NO_AGENT_ONLINE
 from adapters.registry import build_agent_adapters, build_bot_adapters
+from bridge.attachments import Attachment
 from bridge.errors import (
     ConfigError,
     InvalidInput,
@@ -312,6 +313,23 @@ async def test_an_unexpected_status_body_is_rejected(
         await adapter.check_availability()
 
 
+async def test_customer_files_are_posted_as_photo_and_document_messages(
+    context: AdapterContext, mocked: aioresponses
+) -> None:
+    adapter = JivoChatAdapter.from_settings("jc", chat_api_options(), context)
+    mocked.post(CHAT_URL, status=200, payload={}, repeat=True)
+    shot = Attachment(url="https://f.example/s.png", name="s.png", mime_type="image/png")
+    pdf = Attachment(url="https://f.example/i.pdf", name="i.pdf", mime_type="application/pdf")
+    message = OutboundMessage(7, "customer", "See these", None, datetime.now(UTC), (shot, pdf))
+    await adapter.post_message(ConversationRef("conv-1", "jc", "cust-1"), message)
+    sent = [call.kwargs["json"]["message"] for call in calls(mocked, "POST", CHAT_URL)]
+    assert sent == [
+        {"type": "text", "id": "bridge-conv-1-7", "text": "See these"},
+        {"type": "photo", "id": "bridge-conv-1-7-f1", "file": shot.url, "file_name": "s.png"},
+        {"type": "document", "id": "bridge-conv-1-7-f2", "file": pdf.url, "file_name": "i.pdf"},
+    ]
+
+
 async def test_customer_message_is_posted_as_the_client(
     context: AdapterContext, mocked: aioresponses
 ) -> None:
@@ -344,7 +362,20 @@ def test_agent_reply_webhook_becomes_an_agent_message() -> None:
         "Ana Lopez",
     )
     (photo,) = adapter.parse_inbound(_inbound(fixture("chat_api_agent_photo")))
-    assert photo.text == "label.png: https://files.jivosite.com/abc/label.png"
+    assert (photo.kind, photo.text) == ("agent.message", "")
+    assert [a.model_dump() for a in photo.attachments] == [
+        {
+            "url": "https://files.jivosite.com/abc/label.png",
+            "name": "label.png",
+            "mime_type": "image/png",
+            "size": None,
+        }
+    ]
+    # A "file" that is no http(s) link is no attachment: the agent's line as Jivo sent it.
+    odd = fixture("chat_api_agent_photo")
+    odd["message"]["file"] = "files/abc/label.png"
+    (line,) = adapter.parse_inbound(_inbound(odd))
+    assert (line.text, line.attachments) == ("label.png: files/abc/label.png", ())
     assert adapter.parse_inbound(_inbound(fixture("chat_api_agent_typing"))) == []
     # A client-side message is an echo of what the bridge posted.
     assert adapter.parse_inbound(_inbound(fixture("chat_api_client_message"))) == []

@@ -273,3 +273,39 @@ async def test_chat_api_channel_handoff(
     assert [m["text"] for m in transcript["messages"] if m["role"] == "agent"] == ["Hi, I'm Ana."]
     counts = Counter(item["event_type"] for item in await _outbox(bridge, conversation_id=cid))
     assert (counts["agent.joined"], counts["agent.message"]) == (1, 1)
+
+
+async def test_chat_api_files_go_both_ways(
+    bridge: RunningBridge, jivo: FakeJivo, bot: FakeBot
+) -> None:
+    """A customer's screenshot goes to Jivo as a photo message; the agent's photo comes
+    back to the bot as the agent.message's attachment."""
+    status, conversation = await bridge.post(
+        "/v1/handoffs", handoff_body(bot.url, channel="jivo-chat", region=None)
+    )
+    assert status == 201, conversation
+    cid = conversation["id"]
+    shot = {"url": "https://93.184.216.34/s.png", "name": "s.png", "mime_type": "image/png"}
+    status, _ = await bridge.post(f"/v1/conversations/{cid}/messages", {"attachments": [shot]})
+    assert status == 201
+    await jivo.wait_for(
+        lambda j: j.chat_api_events[-1:] and j.chat_api_events[-1]["message"]["type"] == "photo"
+    )
+    sent = jivo.chat_api_events[-1]["message"]
+    assert (sent["file"], sent["file_name"]) == (shot["url"], "s.png")
+
+    photo = fixture("chat_api_agent_photo")
+    photo["message"]["file"] = "https://93.184.216.34/abc/label.png"
+    status, _ = await bridge.post(CHAT_WEBHOOK, photo)
+    assert status == 200
+    await bot.wait_for(lambda b: len(b.of_type("agent.message")) == 1)
+    message = bot.of_type("agent.message")[0].data["message"]
+    assert (message["text"], message["author"]) == ("", "Ana Lopez")
+    assert message["attachments"] == [
+        {
+            "url": photo["message"]["file"],
+            "name": "label.png",
+            "mime_type": "image/png",
+            "size": None,
+        }
+    ]
