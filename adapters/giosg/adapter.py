@@ -16,7 +16,9 @@ What it does, with giosg's HTTP API (base `https://service.giosg.com`; org calls
 - history and customer messages: replayed one by one (`Capabilities(history=False)`) as
   the visitor: `POST /api/v5/public/visitors/{vid}/chats/{chat}/messages {type: "msg",
   message}`. `post_rich_message` adds `attachments[{text, actions[{text, type, value}]}]`
-  and falls back to plain text when there is nothing rich or giosg refuses it.
+  and falls back to plain text when there is nothing rich or giosg refuses it. A message's
+  files go so: one attachment per file with a `link_button` named after it (`name: url`
+  as plain text).
 - close (and release): `PATCH /api/v5/orgs/{org}/owned_chats/{chat} {"is_ended": true}`,
   which ends and locks the chat for everyone (leaving a membership would need a member).
 - availability: the team's `is_online` (None without a team).
@@ -54,6 +56,8 @@ Not done, and why:
 - The bot's history lines are posted as the visitor, unmarked: the public API sets no
   other sender, and a marker in the text would change what the agent reads.
 - No join link: giosg has none to hand out (agents work in the giosg console).
+- An agent's file reaches the bridge as nothing: the documented message resource shows
+  no file fields, so only its text (if any) is relayed.
 """
 
 from __future__ import annotations
@@ -67,7 +71,13 @@ from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
 from adapters.giosg.options import GiosgOptions
-from adapters.giosg.wire import GiosgAttachment, parse_webhook, plain_text, rich_body
+from adapters.giosg.wire import (
+    GiosgAttachment,
+    file_buttons,
+    parse_webhook,
+    plain_text,
+    rich_body,
+)
 from adapters.kit import PlatformAdapter, UrlToken, json_object, webhook_object
 from bridge.errors import PlatformAuthError, PlatformRejected
 from bridge.ports import agent_side as port
@@ -183,7 +193,10 @@ class GiosgAdapter(PlatformAdapter[GiosgOptions]):
     async def post_message(
         self, conversation: port.ConversationRef, message: port.OutboundMessage
     ) -> None:
-        """Post one message as the conversation's visitor."""
+        """Post one message as the conversation's visitor; its files as link buttons."""
+        if message.attachments:
+            await self.post_rich_message(conversation, message.text, file_buttons(message))
+            return
         chat_id = self._chat_of(conversation)
         visitor = await self._resume(chat_id)
         await self._send(visitor, chat_id, {"type": "msg", "message": message.text})

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bridge.errors import MalformedPayload
-from bridge.ports.agent_side import InboundEvent
+from bridge.ports.agent_side import InboundEvent, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,17 @@ def rich_body(text: str, attachments: Sequence[GiosgAttachment]) -> dict[str, An
             for a in attachments
         ],
     }
+
+
+def file_buttons(message: OutboundMessage) -> list[GiosgAttachment]:
+    """A message's files as attachments of one `link_button` each, labelled with the name.
+
+    giosg's message API takes links, not files; as plain text each is `name: url`.
+    """
+    return [
+        GiosgAttachment(actions=(GiosgAction(a.name, a.url, "link_button"),))
+        for a in message.attachments
+    ]
 
 
 def plain_text(text: str, attachments: Sequence[GiosgAttachment]) -> str:

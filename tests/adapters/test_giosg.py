@@ -18,6 +18,7 @@ from yarl import URL
 
 from adapters.giosg import GiosgAction, GiosgAdapter, GiosgAttachment
 from adapters.registry import AGENT_SIDE, build_agent_adapters, build_bot_adapters
+from bridge.attachments import Attachment
 from bridge.errors import (
     ConfigError,
     InvalidSignature,
@@ -714,3 +715,21 @@ async def test_example_config_loads_and_builds(
     monkeypatch.delenv("GIOSG_WEBHOOK_SECRET")
     with pytest.raises(ConfigError, match=r"channels\.support\.options\.webhook_secret"):
         build_agent_adapters(load_settings(EXAMPLE), context)
+
+
+async def test_customer_files_are_link_buttons_or_link_lines(
+    http: HttpClient, fake: FakeGiosg
+) -> None:
+    """Each file is an attachment with one link button; refused, a `name: url` line."""
+    adapter = make_adapter(http, base_url=fake.url)
+    opened = await adapter.open_conversation(SNAPSHOT)
+    ref = dataclasses.replace(REF, external_ref=opened.external_ref)
+    shot = Attachment(url="https://f.example/s.png", name="s.png", mime_type="image/png")
+    sent_at = datetime.now(UTC)
+    await adapter.post_message(ref, OutboundMessage(5, "customer", "Look", None, sent_at, (shot,)))
+    assert fake.received[-1].body["attachments"] == [
+        {"actions": [{"text": "s.png", "type": "link_button", "value": shot.url}]}
+    ]
+    fake.reject_attachments = True
+    await adapter.post_message(ref, OutboundMessage(6, "customer", "", None, sent_at, (shot,)))
+    assert fake.sent_texts()[-1] == "s.png: https://f.example/s.png"
