@@ -1,4 +1,5 @@
-"""Lifecycle events: queued for the bot (when it concerns it) and for its subscribers."""
+"""Lifecycle events: queued for the bot (when it concerns it) and for its subscribers, and
+kept in the conversation's timeline when the console shows them (bridge/timeline.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from bridge.db.repo import Tx
 from bridge.db.tables import ConversationRow, OutboxRow, SubscriptionRow
 from bridge.relay.jobs import BotEvent, SubscriberEvent, event_body
+from bridge.timeline import timeline_entry
 
 # What subscribers can ask for (POST /v1/subscriptions), besides "*".
 EVENT_TYPES = (
@@ -78,6 +80,10 @@ async def announce(
 
     A caller announcing to many conversations at once passes `subscriptions`, read once.
     """
+    moment = timeline_entry(row, event_type, data, now)
+    if moment is not None:
+        # Kept for the console's transcript ("Ana joined", who closed it and why).
+        await tx.add_timeline(moment)
     if subscriptions is None:
         subscriptions = await tx.subscriptions()
     rows = event_rows(row, event_type, data, now, to_bot=to_bot, subscriptions=subscriptions)

@@ -25,6 +25,7 @@ from bridge.domain.status import ACTIVE
 from bridge.errors import Forbidden
 from bridge.input_limits import stored_id
 from bridge.models import AgentMessageRequest, HandbackRequest, JoinRequest, ReasonRequest
+from bridge.timeline import console_timeline, timeline_view
 from bridge.typedefs import CONSOLE_HUB, JOIN_LINKS, SERVICE
 from bridge.views import console_view, message_view
 
@@ -63,21 +64,27 @@ async def conversation(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     row = await service.get(conversation_id)
     messages = await service.transcript(conversation_id)
+    timeline = await service.timeline(conversation_id)
     return web.json_response(
-        {"conversation": console_view(row), "messages": [message_view(m) for m in messages]}
+        {
+            "conversation": console_view(row),
+            "messages": [message_view(m) for m in messages],
+            "timeline": console_timeline(row, timeline),
+        }
     )
 
 
 @routes.get("/console/api/{token}/events")
 @doc(
-    "Live server-sent events: `message`, `status` and `conversation`",
+    "Live server-sent events: `message`, `status`, `conversation` and `timeline`",
     answers={
         200: Answer(None, "The stream.", media_types=("text/event-stream",)),
         204: Answer(None, "The conversation has ended and nothing more is to come."),
     },
 )
 async def events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: new messages (id = seq) and status changes, live."""
+    """Server-sent events: new messages (id = seq), status changes and the timeline's new
+    moments (joins, leaves, the end), live."""
     conversation_id = _conversation_id(request)
     service = request.app[SERVICE]
     hub = request.app[CONSOLE_HUB]
@@ -94,6 +101,10 @@ async def events(request: web.Request) -> web.StreamResponse:
     status: tuple[str, str] | None = None
     # The customer and metadata as last sent (first pass: always, like the status).
     shown: str | None = None
+    # The timeline's last moment sent. Every moment changes the status or the agent, so
+    # the timeline is read only when they changed (first pass: everything; the page
+    # drops what it already shows).
+    moment = 0
     wake = hub.subscribe(conversation_id)
     try:
         async with sse_response(request) as stream:
@@ -111,6 +122,9 @@ async def events(request: web.Request) -> web.StreamResponse:
                     await stream.send(
                         json.dumps({"status": row.status, "agent": row.agent}), event="status"
                     )
+                    for entry in await service.timeline(conversation_id, after_id=moment):
+                        await stream.send(json.dumps(timeline_view(entry)), event="timeline")
+                        moment = entry.id
                 details = json.dumps([row.customer, row.conversation_metadata], sort_keys=True)
                 if details != shown:
                     await stream.send(json.dumps(console_view(row)), event="conversation")

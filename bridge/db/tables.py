@@ -406,3 +406,20 @@ class SecretRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TimelineRow(Base):
+    """A moment of a conversation's life the console's transcript shows beside the messages:
+    an agent joined or left, or the chat ended (how, by whom, why). Written by `announce`
+    in the transaction of the change (bridge/timeline.py says which events and what of them).
+    """
+
+    __tablename__ = "timeline"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_timeline_conversation_id", "conversation_id", "id"),)

@@ -14,7 +14,7 @@ from typing import Any
 from bridge import metrics
 from bridge.attachments import AttachmentCheck
 from bridge.db.repo import Store, Tx
-from bridge.db.tables import ConversationRow, MessageRow, OutboxRow
+from bridge.db.tables import ConversationRow, MessageRow, OutboxRow, TimelineRow
 from bridge.domain.status import ACTIVE
 from bridge.errors import FieldProblem, InvalidInput, RequestError
 from bridge.models import (
@@ -95,6 +95,11 @@ class HandoffService:
         async with self._store.transaction() as tx:
             await require_conversation(tx, conversation_id)
             return await tx.messages(conversation_id, after_seq=after_seq, limit=limit)
+
+    async def timeline(self, conversation_id: str, *, after_id: int = 0) -> list[TimelineRow]:
+        """The conversation's joins, leaves and ending after `after_id`, oldest first."""
+        async with self._store.transaction() as tx:
+            return await tx.timeline(conversation_id, after_id=after_id)
 
     async def find_by_bot_conversation(
         self, bot_platform: str, bot_conversation_id: str

@@ -186,11 +186,25 @@ class ConsoleConversation(Shown):
     route: ShortRoute
 
 
+class TimelineEntry(Shown):
+    """A moment shown beside the messages: an agent joined or left, or how the chat ended."""
+
+    id: int = Field(ge=0, description="0 for an end told from the conversation's own fields.")
+    kind: Literal["joined", "left", "closed", "released", "cancelled", "failed"]
+    at: datetime
+    text: str = Field(description='The line shown, e.g. "Closed by the bot: resolved".')
+    agent: str | None
+    by: str | None = Field(description="`bot` or `agent`, for an end.")
+    reason: str | None
+    disposition: str | None
+
+
 class ConsoleState(Shown):
-    """The conversation and its transcript, for the console page."""
+    """The conversation, its transcript and its timeline, for the console page."""
 
     conversation: ConsoleConversation
     messages: list[Message]
+    timeline: list[TimelineEntry]
 
 
 class ConsoleChange(Shown):

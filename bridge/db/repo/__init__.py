@@ -2,8 +2,8 @@
 
 A `Tx` is made of one part per aggregate (conversations, messages, the directory of agents
 and teams, routers, the outbox, the queue, subscriptions, inbound bookkeeping, adapter
-state, the supervisor's read-only views), all sharing one session, so a change and the
-deliveries it causes commit together.
+state, the supervisor's read-only views, the console's timeline), all sharing one
+session, so a change and the deliveries it causes commit together.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bridge.db.repo.queue import QueueQueries
 from bridge.db.repo.routers import RouterQueries
 from bridge.db.repo.subscriptions import SubscriptionQueries
 from bridge.db.repo.supervision import SupervisionQueries
+from bridge.db.repo.timeline import TimelineQueries
 from bridge.db.runner import UnitRunner, unit_runner
 from bridge.db.units import Unit
 
@@ -47,6 +48,7 @@ class Tx(
     InboundQueries,
     AdapterStateQueries,
     SupervisionQueries,
+    TimelineQueries,
 ):
     """Queries and writes inside one transaction."""
 
