@@ -36,6 +36,7 @@ from adapters.chatvisor.cursor import PollCursor
 from adapters.chatvisor.options import ChatvisorOptions
 from adapters.chatvisor.wire import CustomerState, parse_customer, parse_webhook
 from adapters.kit import PlatformAdapter, UrlToken, json_or_none, message_key, webhook_object
+from bridge.attachments import with_links
 from bridge.errors import MalformedPayload, PlatformRejected
 from bridge.ports import agent_side as port
 from bridge.ports.http import HttpResponse
@@ -88,7 +89,8 @@ class ChatvisorAdapter(PlatformAdapter[ChatvisorOptions]):
         """Post one message into the customer's chat, marked so its echo is recognised."""
         marker = self.options.echo_marker
         body = {
-            "text": message.text,
+            # No file message is documented: files go as `name: url` lines.
+            "text": with_links(message.text, message.attachments),
             "sender": {"type": message.role.upper(), "name": message.author},
             # The same on every attempt: a repeated post names the same message, and its
             # echo is recognised.

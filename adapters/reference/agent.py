@@ -37,6 +37,7 @@ from adapters.kit import (
     message_key,
     webhook_object,
 )
+from bridge.attachments import with_links
 from bridge.errors import MalformedPayload, PlatformRejected
 from bridge.ports.agent_side import (
     Capabilities,
@@ -199,8 +200,10 @@ class ReferenceAdapter(PlatformAdapter[ReferenceOptions]):
 
 
 def _message_body(message: OutboundMessage) -> dict[str, Any]:
+    # Reference Desk takes text only: files go as `name: url` lines, the fallback every
+    # adapter may use for a platform without file messages.
     return {
-        "text": message.text,
+        "text": with_links(message.text, message.attachments),
         "role": message.role,
         "author": message.author,
         "sent_at": message.sent_at.isoformat(),

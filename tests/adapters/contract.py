@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bridge.attachments import Attachment
 from bridge.errors import InvalidSignature
 from bridge.ports.agent_side import (
     AgentSideAdapter,
@@ -58,6 +59,11 @@ class Harness(ABC):
     @abstractmethod
     def sent_texts(self) -> list[str]:
         """Every message text the fake platform received, in order (history included)."""
+
+    def received_links(self) -> str:
+        """Everything the fake platform received that can hold a file's link: the texts by
+        default (`name: url` lines); platforms with file messages add their link fields."""
+        return "\n".join(self.sent_texts())
 
     @abstractmethod
     def closed(self) -> bool:
@@ -115,6 +121,17 @@ class AgentSideContract:
         message = OutboundMessage(3, "customer", "Any news?", "John Doe", datetime.now(UTC))
         await harness.adapter.post_message(ref, message)
         assert harness.sent_texts()[-1] == "Any news?"
+
+    async def test_a_customer_file_reaches_the_platform(self, harness: Harness) -> None:
+        # As the platform's own file message, or as a `name: url` line: either way the
+        # agent can open it. The bridge passes the link on and never fetches it.
+        if not harness.adapter.capabilities.messages:
+            pytest.skip(f"{harness.adapter.platform} takes no relayed messages (capabilities)")
+        ref = await self._open(harness)
+        shot = Attachment(url="https://files.example/s.png", name="s.png", mime_type="image/png")
+        message = OutboundMessage(4, "customer", "", "John Doe", datetime.now(UTC), (shot,))
+        await harness.adapter.post_message(ref, message)
+        assert shot.url in harness.received_links()
 
     async def test_a_repeated_post_names_the_same_message(self, harness: Harness) -> None:
         # What the platform sees when the first answer was lost (a timeout after it stored

@@ -609,6 +609,15 @@ class GiosgHarness(Harness):
     def sent_texts(self) -> list[str]:
         return self.fake.sent_texts()
 
+    def received_links(self) -> str:
+        buttons = [
+            action["value"]
+            for received in self.fake.received
+            for attachment in received.body.get("attachments", [])
+            for action in attachment["actions"]
+        ]
+        return "\n".join([*self.sent_texts(), *buttons])
+
     def closed(self) -> bool:
         return any(chat.is_ended for chat in self.fake.chats.values())
 

@@ -408,6 +408,10 @@ class ChatApiHarness(Harness):
     def sent_texts(self) -> list[str]:
         return self.fake.chat_texts()
 
+    def received_links(self) -> str:
+        files = [str(event["message"].get("file")) for event in self.fake.chat_api_events]
+        return "\n".join([*self.sent_texts(), *files])
+
     def closed(self) -> bool:
         options = JivoChatAdapter.options_model.model_validate(chat_api_options())
         notice = options.root.close_notice.split("{reason}")[0]
