@@ -55,6 +55,16 @@ class _Strict(BaseModel):
 class _WithFiles(_Strict):
     """A message's files and text: either may be left out, not both."""
 
+    # The document says so too: a text with something to read, or at least one file.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["text"], "properties": {"text": {"pattern": "\\S"}}},
+                {"required": ["attachments"], "properties": {"attachments": {"minItems": 1}}},
+            ]
+        }
+    )
+
     # Files as links; how many a message may carry is a setting (attachments.max_count).
     attachments: list[Attachment] = Field(
         default_factory=list,

@@ -53,6 +53,9 @@ STATEFUL_VALIDATION = [
     {"include-path-regex": "^/console/supervisor-api/[^/]+/conversations$"},
     {"include-path-regex": "^/v1/(handoffs|availability|routing/explain|subscriptions)$"},
     {"include-path-regex": "/transfer$"},
+    # Attachments: the allowed MIME types and sizes are settings, and a link's host must
+    # resolve to an address the outbound policy allows.
+    {"include-path-regex": "/messages$"},
     {"include-path-regex": "^/v1/(agents|teams)/"},
     {"include-path-regex": "^/api/v5/orgs/"},
     {"include-path-regex": "^/integrations/"},
