@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bridge.db.repo import Tx
 from bridge.db.tables import ConversationRow, OutboxRow, SubscriptionRow
-from bridge.relay.jobs import BotEvent, SubscriberEvent, event_body
+from bridge.relay.jobs import BotEvent, Job, SubscriberEvent, event_body
 from bridge.timeline import timeline_entry
 
 # What subscribers can ask for (POST /v1/subscriptions), besides "*".
@@ -31,8 +31,27 @@ EVENT_TYPES = (
 )
 
 
+class About(Protocol):
+    """What an event needs of its conversation (a stored row, or the few columns read)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def bot_conversation_id(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def callback_url(self) -> str: ...
+    @property
+    def bot_platform(self) -> str: ...
+    @property
+    def organization_id(self) -> str | None: ...
+    @property
+    def customer(self) -> dict[str, Any]: ...
+
+
 def event_rows(
-    row: ConversationRow,
+    row: About,
     event_type: str,
     data: dict[str, Any],
     now: datetime,
@@ -41,16 +60,31 @@ def event_rows(
     subscriptions: Sequence[SubscriptionRow],
 ) -> list[OutboxRow]:
     """The deliveries announcing `event_type`: to the bot if `to_bot`, and to subscribers."""
+    jobs = event_jobs(row, event_type, data, now, to_bot=to_bot, subscriptions=subscriptions)
+    return [job.to_row(now) for job in jobs]
+
+
+def event_jobs(
+    row: About,
+    event_type: str,
+    data: dict[str, Any],
+    now: datetime,
+    *,
+    to_bot: bool,
+    subscriptions: Sequence[SubscriptionRow],
+) -> list[Job]:
+    """The jobs announcing `event_type`: to the bot if `to_bot`, and to subscribers."""
     body = {
         "conversation_id": row.id,
         "bot_conversation_id": row.bot_conversation_id,
         "channel": row.channel,
         **data,
     }
-    rows: list[OutboxRow] = []
+    jobs: list[Job] = []
     if to_bot:
-        event = BotEvent.about(row.id, row.callback_url, event_type, body, now, row.bot_platform)
-        rows.append(event.to_row(now))
+        jobs.append(
+            BotEvent.about(row.id, row.callback_url, event_type, body, now, row.bot_platform)
+        )
     subscribers = [
         sub
         for sub in subscriptions
@@ -60,10 +94,8 @@ def event_rows(
     ]
     if subscribers:
         text = event_body(event_type, {**body, "customer": row.customer}, now)
-        rows.extend(
-            SubscriberEvent(sub.id, row.id, event_type, text).to_row(now) for sub in subscribers
-        )
-    return rows
+        jobs.extend(SubscriberEvent(sub.id, row.id, event_type, text) for sub in subscribers)
+    return jobs
 
 
 async def announce(

@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.db.units import (
+    PLAIN,
     Row,
     Step,
     Unit,
@@ -70,11 +71,15 @@ def _sqlite_execute(connection: sqlite3.Connection, step: Step) -> Any:
         return None
     if step.many is not None:
         rows = [
-            {name: sqlite_value(value) for name, value in values.items()} for values in step.many
+            {name: v if v.__class__ in PLAIN else sqlite_value(v) for name, v in values.items()}
+            for values in step.many
         ]
         cursor = connection.executemany(sql.sqlite, rows)
         return cursor.rowcount
-    values = {name: sqlite_value(value) for name, value in step.values.items()}
+    # Most values are text, numbers or NULL: they go to the driver as they are.
+    values = {
+        name: v if v.__class__ in PLAIN else sqlite_value(v) for name, v in step.values.items()
+    }
     cursor = connection.execute(sql.sqlite, values)
     if sql.fetch == "none":
         return None

@@ -9,7 +9,8 @@ round-trip tests in tests/integration/test_units.py read what these write throug
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -70,8 +71,24 @@ _SUBSCRIPTIONS = Sql.of(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ConversationHead:
+    """The columns of a conversation a message needs (what `lock_for_message` answers)."""
+
+    id: str
+    status: str
+    channel: str
+    bot_platform: str
+    bot_conversation_id: str
+    callback_url: str
+    organization_id: str | None
+    customer: dict[str, Any]
+    agent: dict[str, Any] | None
+
+
 def lock_for_message(conversation_id: str, now: datetime) -> Step:
-    """Lock the conversation and mark it updated; answers its row (or None)."""
+    """Lock the conversation and mark it updated; answers its columns (see ConversationHead)
+    and `has_subscribers`, or None."""
     return run(_LOCK_FOR_MESSAGE, {"conversation_id": conversation_id, "touched_at": now})
 
 
@@ -135,9 +152,9 @@ _ENQUEUE = Sql.of(
 _NOTIFY_OUTBOX = Sql.of(None, postgresql=f"SELECT pg_notify({OUTBOX_CHANNEL_SQL}, '')")
 
 
-def enqueue(row: OutboxRow) -> Step:
-    """Insert one delivery (an OutboxRow built by a job's `to_row`)."""
-    return run(_ENQUEUE, {name: getattr(row, name) for name in _OUTBOX_COLUMNS})
+def enqueue(values: Mapping[str, Any]) -> Step:
+    """Insert one delivery: a job's `values`, the columns of its outbox row."""
+    return run(_ENQUEUE, values)
 
 
 def notify_outbox() -> Step:

@@ -122,6 +122,11 @@ def sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+# Values every driver takes as they are (exact types: a str or int subclass, such as an
+# enum member, is converted by `sqlite_value`).
+PLAIN = frozenset({str, int, float, bool, bytes, type(None)})
+
+
 def sqlite_value(value: Any) -> Any:
     """A value as the SQLite driver takes it, stored as the ORM would."""
     if isinstance(value, datetime):

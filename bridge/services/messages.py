@@ -13,11 +13,11 @@ from typing import Any, Literal
 from bridge.attachments import Attachment, AttachmentCheck, stored
 from bridge.db import steps
 from bridge.db.repo import Store
-from bridge.db.tables import ConversationRow, MessageRow, SubscriptionRow
+from bridge.db.tables import MessageRow, SubscriptionRow
 from bridge.db.units import Step, Unit
 from bridge.domain.status import Event, Status, transition
 from bridge.errors import ConversationNotFound, InvalidTransition
-from bridge.events import event_rows
+from bridge.events import event_jobs
 from bridge.models import AgentMessageRequest, CustomerMessageRequest, HistoryMessage
 from bridge.ports.agent_side import AgentSideAdapter
 from bridge.relay.jobs import Message, PostMessage
@@ -181,7 +181,7 @@ class Messages:
         if found is None:
             raise ConversationNotFound(conversation_id)
         has_subscribers = found.pop("has_subscribers")
-        row = ConversationRow(**found)
+        row = steps.ConversationHead(**found)
         try:
             transition(conversation_id, Status(row.status), event)
         except InvalidTransition:
@@ -202,11 +202,11 @@ class Messages:
             subscribers = steps.subscription_rows((yield steps.subscriptions()))
         view = message_view(message)
         if role == "agent":
-            rows = event_rows(
+            jobs = event_jobs(
                 row, "agent.message", {"message": view}, now, to_bot=True, subscriptions=subscribers
             )
         else:
-            rows = event_rows(
+            jobs = event_jobs(
                 row,
                 "customer.message",
                 {"message": view},
@@ -215,10 +215,10 @@ class Messages:
                 subscriptions=subscribers,
             )
             if self._relays_messages(row.channel):
-                rows.append(PostMessage(row.id, row.channel, Message.of(message)).to_row(now))
-        for outbox_row in rows:
-            yield steps.enqueue(outbox_row)
-        if rows:
+                jobs.append(PostMessage(row.id, row.channel, Message.of(message)))
+        for job in jobs:
+            yield steps.enqueue(job.values(now))
+        if jobs:
             yield steps.notify_outbox()
         return message
 

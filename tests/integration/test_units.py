@@ -15,7 +15,7 @@ import pytest
 from bridge.db import steps
 from bridge.db.repo import Store
 from bridge.db.runner import SqliteGroupCommit
-from bridge.db.tables import MessageRow, OutboxRow
+from bridge.db.tables import MessageRow
 from bridge.db.units import Unit
 from tests.conftest import Database, make_settings
 from tests.kit.store import migrated
@@ -45,24 +45,24 @@ def _message(conversation_id: str, external_id: str | None, text: str = "hello")
     )
 
 
-def _outbox(conversation_id: str, payload: dict[str, Any]) -> OutboxRow:
+def _outbox(conversation_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     now = datetime(2026, 3, 1, 12, 0, 0, 1, tzinfo=UTC)
-    return OutboxRow(
-        lane=f"{conversation_id}:agent",
-        conversation_id=conversation_id,
-        kind="agent.message",
-        target="console",
-        idempotency_key="msg_" + uuid.uuid4().hex,
-        payload=payload,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now + timedelta(seconds=3),
-        created_at=now,
-        traceparent=None,
-    )
+    return {
+        "lane": f"{conversation_id}:agent",
+        "conversation_id": conversation_id,
+        "kind": "agent.message",
+        "target": "console",
+        "idempotency_key": "msg_" + uuid.uuid4().hex,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now + timedelta(seconds=3),
+        "created_at": now,
+        "traceparent": None,
+    }
 
 
-def _write(message: MessageRow, outbox: OutboxRow, fail: bool = False) -> Unit[int]:
+def _write(message: MessageRow, outbox: dict[str, Any], fail: bool = False) -> Unit[int]:
     seq = yield steps.append_message(message)
     yield steps.enqueue(outbox)
     if fail:
@@ -85,8 +85,8 @@ async def test_what_a_unit_writes_reads_back_through_the_orm(store: Store) -> No
     assert stored[0].created_at == message.created_at
     assert len(rows) == 1
     assert rows[0].payload == payload
-    assert rows[0].next_attempt_at == outbox.next_attempt_at
-    assert rows[0].created_at == outbox.created_at
+    assert rows[0].next_attempt_at == outbox["next_attempt_at"]
+    assert rows[0].created_at == outbox["created_at"]
     assert rows[0].status == "pending" and rows[0].attempts == 0
 
 

@@ -96,21 +96,25 @@ class Job(ABC):
 
     def to_row(self, now: datetime, *, due: datetime | None = None) -> OutboxRow:
         """The outbox row that keeps this job until it is done (at `due`, else at once)."""
+        return OutboxRow(**self.values(now, due=due))
+
+    def values(self, now: datetime, *, due: datetime | None = None) -> dict[str, Any]:
+        """The outbox row's column values (for a statement that inserts it directly)."""
         place = self.place()
-        return OutboxRow(
-            lane=place.lane,
-            conversation_id=place.conversation_id,
-            kind=self.kind,
-            target=place.target,
-            idempotency_key=self.key_prefix + uuid.uuid4().hex,
-            payload=self.payload(),
-            status=DeliveryStatus.PENDING.value,
-            attempts=0,
-            next_attempt_at=due or now,
-            created_at=now,
+        return {
+            "lane": place.lane,
+            "conversation_id": place.conversation_id,
+            "kind": self.kind,
+            "target": place.target,
+            "idempotency_key": self.key_prefix + uuid.uuid4().hex,
+            "payload": self.payload(),
+            "status": DeliveryStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": due or now,
+            "created_at": now,
             # The request (or delivery) that caused it: its delivery continues that trace.
-            traceparent=tracing.current_traceparent(),
-        )
+            "traceparent": tracing.current_traceparent(),
+        }
 
     @classmethod
     def from_row(cls, row: OutboxRow) -> Self:
