@@ -5,11 +5,13 @@
  *  1. Read the join token from the URL (/console/c/{token}, last path segment).
  *  2. GET /console/api/{token}/conversation; render header, side panel, transcript.
  *  3. Follow live updates over SSE (/events?after=<highest seq seen>). Messages
- *     are deduplicated by seq; `status` events update the badge and controls.
- *     If the browser gives up on the stream, resync (step 2) and reopen it.
+ *     are deduplicated by seq; `status` events update the badge and controls;
+ *     `timeline` events (joins, leaves, the end) go to timeline.js. If the browser gives
+ *     up on the stream, resync (step 2) and reopen it; one ended with the chat is over.
+ *     "Reconnecting…" shows only once the stream has been down for a short grace.
  *  4. pending → join form; active → composer, close, transfer and "return to bot"
- *     (the last two open forms of handover.js);
- *     closed / released / failed → read only, with a notice.
+ *     (the last two open forms of handover.js); closed / released / failed → read
+ *     only, with a notice and, in the transcript, who ended it and why (timeline.js).
  * Any 403 means the link is no longer valid: show a banner, disable everything.
  * All data is rendered with textContent, never innerHTML.
  */
@@ -31,8 +33,9 @@
     conversation: null, seen: new Set(), lastSeq: 0, // seen: seqs already rendered
     expired: false, busy: false, sending: false, // busy: join / close / release in flight
     pendingSend: null, // {text, clientId}: the id is reused if the same text is retried
-    source: null, retryDelay: 1000, retryTimer: null,
+    source: null, retryDelay: 1000, retryTimer: null, graceTimer: null,
   };
+  const alerts = window.bridgeAlerts || { title: (t) => { document.title = t; }, notify() {} }; // badge, chime
 
   // ---- helpers ---------------------------------------------------------------
 
@@ -55,8 +58,10 @@
   const pad = (n) => String(n).padStart(2, '0');
   const status = () => state.conversation && state.conversation.status;
   const parseDate = (iso) => (iso && !isNaN(new Date(iso).getTime()) ? new Date(iso) : null);
-  const formatTime = (d) => (d ? pad(d.getHours()) + ':' + pad(d.getMinutes()) : ''); // local HH:MM
   const formatDateTime = (d) => (d ? d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' }) : '');
+  // Today: the time only (local HH:MM); before today: date and time, in the browser's locale.
+  const formatTime = (d) => (!d ? '' : d.toDateString() !== new Date().toDateString()
+    ? formatDateTime(d) : pad(d.getHours()) + ':' + pad(d.getMinutes()));
 
   function parseJson(text) {
     try { return JSON.parse(text); } catch (e) { return null; }
@@ -103,7 +108,7 @@
     const cust = c.customer || {};
     const display = [cust.firstname, cust.lastname].filter(Boolean).join(' ') || cust.id || 'Unknown customer';
     $('customer-name').textContent = display;
-    document.title = display + ' · Agent console';
+    alerts.title(display + ' · Agent console');
     $('channel').textContent = c.channel || '';
     setText('customer-id', cust.id);
     setText('customer-email', cust.email);
@@ -178,10 +183,11 @@
     const role = ROLE_LABELS[m.role] ? m.role : 'system';
     const li = make('li', 'message message-' + role);
     li.dataset.seq = String(m.seq);
+    const sent = parseDate(m.sent_at);
+    li.dataset.at = sent ? String(sent.getTime()) : '0'; // timeline lines go in time order
     const meta = make('div', 'meta');
     if (m.author) meta.append(make('span', 'author', m.author));
     meta.append(make('span', 'role-label', ROLE_LABELS[role]));
-    const sent = parseDate(m.sent_at);
     const time = make('time', 'time', formatTime(sent));
     if (sent) Object.assign(time, { dateTime: m.sent_at, title: formatDateTime(sent) });
     meta.append(time);
@@ -189,22 +195,23 @@
     return li;
   }
 
-  function addMessage(m, forceScroll) {
-    if (!m || typeof m.seq !== 'number' || state.seen.has(m.seq)) return;
+  function addMessage(m, forceScroll) { // whether it was new
+    if (!m || typeof m.seq !== 'number' || state.seen.has(m.seq)) return false;
     state.seen.add(m.seq);
     state.lastSeq = Math.max(state.lastSeq, m.seq);
     const wrap = $('transcript-wrap');
     const nearBottom = wrap.scrollHeight - wrap.scrollTop - wrap.clientHeight < 120;
-    // Insert in seq order, in case an older message arrives after a newer one.
+    // In seq order (an older message may arrive after a newer one), after earlier timeline lines.
     const list = $('transcript');
     let before = null;
     for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
-      if (Number(node.dataset.seq) < m.seq) break;
+      if (node.dataset.seq ? Number(node.dataset.seq) < m.seq : Number(node.dataset.at) <= (Date.parse(m.sent_at) || 0)) break;
       before = node;
     }
     list.insertBefore(renderMessage(m), before);
     $('transcript-empty').hidden = true;
     if (forceScroll || nearBottom) scrollToEnd();
+    return true;
   }
 
   const scrollToEnd = () => { $('transcript-wrap').scrollTop = $('transcript-wrap').scrollHeight; };
@@ -232,6 +239,13 @@
     $('connection').hidden = !text;
   }
 
+  function streamDown() { // said only if still down after 2 s: a quick reconnect shows nothing
+    if (state.graceTimer || !$('connection').hidden) return;
+    state.graceTimer = setTimeout(() => { state.graceTimer = null; setConnection('Reconnecting…'); }, 2000);
+  }
+
+  function streamUp() { clearTimeout(state.graceTimer); state.graceTimer = null; setConnection(''); }
+
   function expire() {
     if (state.expired) return;
     state.expired = true;
@@ -239,7 +253,7 @@
     if (state.source) state.source.close();
     state.source = null;
     clearTimeout(state.retryTimer);
-    setConnection('');
+    streamUp();
     clearError();
     renderControls();
   }
@@ -251,6 +265,7 @@
     applyConversation(data.conversation);
     (data.messages || []).forEach((m) => addMessage(m));
     if (!state.seen.size) $('transcript-empty').textContent = 'No messages yet.';
+    document.dispatchEvent(new CustomEvent('console:loaded', { detail: data })); // timeline.js
   }
 
   function connect() {
@@ -258,8 +273,12 @@
     clearTimeout(state.retryTimer);
     const es = new EventSource(apiBase + '/events?after=' + state.lastSeq);
     state.source = es;
-    es.addEventListener('open', () => { state.retryDelay = 1000; setConnection(''); });
-    es.addEventListener('message', (e) => addMessage(parseJson(e.data)));
+    es.addEventListener('open', () => { state.retryDelay = 1000; streamUp(); });
+    es.addEventListener('message', (e) => {
+      const m = parseJson(e.data);
+      if (addMessage(m) && m.role === 'customer') alerts.notify(1);
+    });
+    es.addEventListener('timeline', (e) => document.dispatchEvent(new CustomEvent('console:timeline', { detail: parseJson(e.data) })));
     es.addEventListener('status', (e) => {
       const s = parseJson(e.data);
       if (s && s.status) applyStatus(s.status, s.agent);
@@ -268,7 +287,9 @@
     es.addEventListener('conversation', (e) => applyConversation(parseJson(e.data)));
     es.addEventListener('error', () => {
       if (es !== state.source) return;
-      if (es.readyState !== EventSource.CLOSED) return setConnection('Reconnecting…'); // browser retries
+      // The chat ended, so the server ended the stream: it is over, not down.
+      if (NOTICES[status()]) { es.close(); state.source = null; return streamUp(); }
+      if (es.readyState !== EventSource.CLOSED) return streamDown(); // browser retries
       state.source = null;
       scheduleReconnect();
     });
@@ -277,8 +298,8 @@
   // The browser gave up on the stream: resync, then reopen it with a fresh `after`.
   function scheduleReconnect() {
     if (state.expired) return;
-    if (NOTICES[status()]) return setConnection(''); // finished: nothing more to follow
-    setConnection('Reconnecting…');
+    if (NOTICES[status()]) return streamUp(); // finished: nothing more to follow
+    streamDown();
     const delay = state.retryDelay;
     state.retryDelay = Math.min(delay * 2, 30000);
     clearTimeout(state.retryTimer);
@@ -348,7 +369,7 @@
   }
 
   // What handover.js (the transfer and release forms) uses of this page.
-  window.consoleApp = { api, applyConversation, run, showError };
+  window.consoleApp = { api, applyConversation, run, showError, formatTime, parseDate };
 
   // ---- start -------------------------------------------------------------------
 

@@ -6,7 +6,8 @@
  *  2. POST /console/desk-api/{token}/sign-in: an absent agent becomes offline (signed in).
  *  3. GET /state every 2 s (one request at a time): the agent, the chats offered to
  *     them, their active chats. Offers are updated in place, keyed by conversation id,
- *     so a Take button is never replaced under the pointer.
+ *     so a Take button is never replaced under the pointer. A chat newly offered while
+ *     the agent is away from the tab counts in the title's badge and chimes (alerts.js).
  *  4. Start / Stop: POST /presence {online|offline}.
  *  5. Take: POST /take/{id}; 200 → open the conversation page (already joined);
  *     an error (409: already taken, at capacity) → its message in #desk-error.
@@ -28,7 +29,9 @@
   const state = {
     agent: null, expired: false, busy: false, leaving: false, // leaving: opening a chat
     inFlight: false, again: false, pollTimer: null,
+    offered: null, // the ids last offered; null until the first answer
   };
+  const alerts = window.bridgeAlerts || { title: (t) => { document.title = t; }, notify() {} };
 
   // ---- helpers ---------------------------------------------------------------
 
@@ -101,7 +104,7 @@
     if (!agent) return;
     state.agent = agent;
     $('desk-agent').textContent = agent.name || agent.id || '';
-    document.title = (agent.name || agent.id) + ' · Agent desk';
+    alerts.title((agent.name || agent.id) + ' · Agent desk');
     const presence = agent.presence || '';
     $('desk-presence').textContent = presence;
     $('desk-presence').className = 'badge badge-' + (presence || 'unknown');
@@ -149,6 +152,9 @@
     const list = $('desk-offers');
     const byId = new Map(Array.from(list.children, (node) => [node.dataset.conversation, node]));
     const wanted = new Set(offers.map((offer) => offer.id));
+    const fresh = state.offered ? offers.filter((offer) => !state.offered.has(offer.id)).length : 0;
+    state.offered = wanted;
+    if (fresh) alerts.notify(fresh);
     byId.forEach((node, id) => { if (!wanted.has(id)) node.remove(); });
     let cursor = list.firstElementChild;
     offers.forEach((offer) => {
