@@ -12,28 +12,45 @@ from bridge.errors import FieldProblem, NotFound
 
 STATIC = Path(str(resources.files("adapters.console") / "static"))
 
+
 # The pages load only their own scripts and styles, talk only to their own origin, and
 # may not be framed: a strict policy, so even markup slipped into a page cannot run. The
 # token is in the URL: keep it out of caches and out of the Referer of any link followed.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "connect-src 'self'",
-        "img-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
-PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
+def _policy(images: str) -> str:
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            f"img-src {images}",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = _policy("'self'")
+# The conversation page shows the images customers and agents attach, which live anywhere
+# on the web: images (only) may load from any https origin. An image cannot run script,
+# and the page's no-referrer policy keeps the token out of those requests; plain http
+# images are shown as links instead.
+CHAT_CONTENT_SECURITY_POLICY = _policy("'self' https:")
+
+
+def _headers(policy: str) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+
+
+PAGE_HEADERS = _headers(CONTENT_SECURITY_POLICY)
+CHAT_PAGE_HEADERS = _headers(CHAT_CONTENT_SECURITY_POLICY)
 
 
 # The files /console/static/{filename} serves: what the package ships, and nothing else.
@@ -65,6 +82,6 @@ def forbidden_page() -> web.FileResponse:
     return web.FileResponse(STATIC / "forbidden.html", status=403, headers=PAGE_HEADERS)
 
 
-def html_page(name: str) -> web.FileResponse:
+def html_page(name: str, headers: dict[str, str] = PAGE_HEADERS) -> web.FileResponse:
     """One of the console's HTML pages, with the page headers."""
-    return web.FileResponse(STATIC / name, headers=PAGE_HEADERS)
+    return web.FileResponse(STATIC / name, headers=headers)

@@ -16,7 +16,12 @@ from aiohttp_sse import sse_response
 
 from adapters.console import desk, supervisor
 from adapters.console.agent_actions import routes as agent_action_routes
-from adapters.console.pages import forbidden_page, html_page, static_routes
+from adapters.console.pages import (
+    CHAT_PAGE_HEADERS,
+    forbidden_page,
+    html_page,
+    static_routes,
+)
 from bridge.api.errors import parse_body
 from bridge.api.openapi import Access, Answer, Operations
 from bridge.api.openapi.answers import MessageAnswer
@@ -53,7 +58,8 @@ async def page(request: web.Request) -> web.StreamResponse:
         _conversation_id(request)
     except Forbidden:
         return forbidden_page()
-    return html_page("console.html")
+    # Its policy lets attached images load from https (pages.py says why).
+    return html_page("console.html", CHAT_PAGE_HEADERS)
 
 
 @routes.get("/console/api/{token}/conversation")

@@ -32,7 +32,7 @@
   const state = {
     conversation: null, seen: new Set(), lastSeq: 0, // seen: seqs already rendered
     expired: false, busy: false, sending: false, // busy: join / close / release in flight
-    pendingSend: null, // {text, clientId}: the id is reused if the same text is retried
+    pendingSend: null, // {key, clientId}: the id is reused if the same text and files are retried
     source: null, retryDelay: 1000, retryTimer: null, graceTimer: null,
   };
   const alerts = window.bridgeAlerts || { title: (t) => { document.title = t; }, notify() {} }; // badge, chime
@@ -191,7 +191,11 @@
     const time = make('time', 'time', formatTime(sent));
     if (sent) Object.assign(time, { dateTime: m.sent_at, title: formatDateTime(sent) });
     meta.append(time);
-    li.append(meta, make('div', 'text', m.text || ''));
+    // A message may be files only; attachments.js draws them (images inline, links).
+    const files = window.consoleAttachments && window.consoleAttachments.render(m.attachments);
+    li.append(meta);
+    if (m.text || !files) li.append(make('div', 'text', m.text || ''));
+    if (files) li.append(files);
     return li;
   }
 
@@ -344,16 +348,21 @@
     if (state.sending || state.expired || status() !== 'active') return;
     const composer = $('composer');
     const text = composer.value.trim();
-    if (!text) return;
-    if (!state.pendingSend || state.pendingSend.text !== text) {
-      state.pendingSend = { text, clientId: newClientId() };
+    const files = window.consoleAttachments ? window.consoleAttachments.pending() : [];
+    if (!text && !files.length) return;
+    const key = JSON.stringify([text, files]);
+    if (!state.pendingSend || state.pendingSend.key !== key) {
+      state.pendingSend = { key, clientId: newClientId() };
     }
     state.sending = true;
     clearError();
     renderControls();
-    await api('POST', '/messages', { text, client_id: state.pendingSend.clientId }).then((data) => {
+    const body = { text, client_id: state.pendingSend.clientId };
+    if (files.length) body.attachments = files;
+    await api('POST', '/messages', body).then((data) => {
       state.pendingSend = null;
       if (composer.value.trim() === text) composer.value = '';
+      if (files.length) window.consoleAttachments.clear();
       addMessage(data.message, true);
     }, showError); // on error the typed text stays in the composer
     state.sending = false;
