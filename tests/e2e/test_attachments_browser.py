@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from aiohttp.test_utils import unused_port
 
-from tests.conftest import Database, RunningBridge, make_settings, start_bridge, stop_bridge
+from tests.conftest import RunningBridge
 from tests.e2e.test_console_browser import WAIT_MS, watch_policy
 from tests.e2e.test_console_browser import browser as browser  # the Chromium fixture
+from tests.e2e.test_handover_browser import team_bridge as team_bridge  # Ana and Ben
 from tests.fakes import FakeBot, handoff_body
 
 if TYPE_CHECKING:
@@ -42,25 +41,7 @@ PNG = base64.b64decode(
 
 
 @pytest.fixture
-async def files_bridge(tmp_path: Path) -> AsyncIterator[RunningBridge]:
-    """The real app on SQLite: Ana serves mysite-es."""
-    database = Database("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
-    settings = make_settings(
-        database,
-        unused_port(),
-        agents=[{"id": "ana", "name": "Ana", "teams": ["support"]}],
-        teams=[{"id": "support", "name": "Support"}],
-        channels={"mysite-es": {"team_id": "support"}},
-    )
-    running = await start_bridge(settings)
-    try:
-        yield running
-    finally:
-        await stop_bridge(running)
-
-
-@pytest.fixture
-async def page(browser: Browser, files_bridge: RunningBridge) -> AsyncIterator[Page]:
+async def page(browser: Browser, team_bridge: RunningBridge) -> AsyncIterator[Page]:
     """A fresh tab whose requests to the file host get a small PNG."""
     context = await browser.new_context()
     context.set_default_timeout(WAIT_MS)
@@ -86,13 +67,13 @@ async def _taken_by_ana(bridge: RunningBridge, bot: FakeBot) -> tuple[str, str]:
 
 
 async def test_a_customer_screenshot_shows_inline_and_a_pdf_as_a_link(
-    page: Page, files_bridge: RunningBridge, bot: FakeBot
+    page: Page, team_bridge: RunningBridge, bot: FakeBot
 ) -> None:
     problems: list[str] = []
     watch_policy(page, problems)
-    cid, url = await _taken_by_ana(files_bridge, bot)
+    cid, url = await _taken_by_ana(team_bridge, bot)
     body = {"text": "This is what I get", "attachments": [SHOT, INVOICE]}
-    status, answer = await files_bridge.post(f"/v1/conversations/{cid}/messages", body)
+    status, answer = await team_bridge.post(f"/v1/conversations/{cid}/messages", body)
     assert status == 201, answer
 
     await page.goto(url)
@@ -114,11 +95,11 @@ async def test_a_customer_screenshot_shows_inline_and_a_pdf_as_a_link(
 
 
 async def test_an_agent_attaches_a_link_and_the_bot_receives_it(
-    page: Page, files_bridge: RunningBridge, bot: FakeBot
+    page: Page, team_bridge: RunningBridge, bot: FakeBot
 ) -> None:
     problems: list[str] = []
     watch_policy(page, problems)
-    _, url = await _taken_by_ana(files_bridge, bot)
+    _, url = await _taken_by_ana(team_bridge, bot)
     await page.goto(url)
     await page.locator("#status").filter(has_text="active").wait_for()
 
