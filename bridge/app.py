@@ -204,8 +204,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[SUPERVISION] = Supervision(store, settings)
 
         def committed() -> None:
-            # Deliveries were queued: the worker sends them; supervisor pages look again.
+            # Deliveries were queued: the worker sends them; supervisor pages look again;
+            # the other replicas' workers are told too (the message path does not NOTIFY
+            # in its transaction: see bridge/db/notify.py).
             app[WORKER].wake()
+            wake.outbox_changed()
             hub.anything_changed()
 
         announcer = QueueAnnouncer(

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bridge.db.notify import OUTBOX_CHANNEL_SQL
 from bridge.db.repo.delivery import claim_sql
 from bridge.db.tables import MessageRow, OutboxRow, SubscriptionRow
 from bridge.db.units import Fetch, Sql, Step, run, run_many
@@ -148,18 +147,11 @@ _ENQUEUE = Sql.of(
         ", ".join(_OUTBOX_COLUMNS), ", ".join(f":{name}" for name in _OUTBOX_COLUMNS)
     )
 )
-# Sent at commit, never for a rollback: every replica's worker wakes then.
-_NOTIFY_OUTBOX = Sql.of(None, postgresql=f"SELECT pg_notify({OUTBOX_CHANNEL_SQL}, '')")
 
 
 def enqueue(values: Mapping[str, Any]) -> Step:
     """Insert one delivery: a job's `values`, the columns of its outbox row."""
     return run(_ENQUEUE, values)
-
-
-def notify_outbox() -> Step:
-    """Wake the workers of every replica at commit (PostgreSQL; nothing on SQLite)."""
-    return run(_NOTIFY_OUTBOX)
 
 
 # --- the delivery worker --------------------------------------------------------------

@@ -5,8 +5,9 @@ missed one costs only latency (every reader also looks again on a slow timer). T
 composition root picks the implementation: `LocalWake` for one process (SQLite), or
 PostgreSQL `LISTEN/NOTIFY` (bridge/db/notify.py) when replicas share a database.
 
-Deliveries are announced by the store itself, in the transaction that queues them (so
-the wake-up is sent exactly when they commit); a bus only listens for them.
+Deliveries are announced by the store itself in the ORM's transactions (the wake-up is
+sent exactly when they commit), and, for the message path, after the commit through the
+bus (`outbox_changed`), coalesced.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class WakeBus(Protocol):
     def conversation_changed(self, conversation_id: str) -> None:
         """Tell the other replicas (never blocks; sent in the background)."""
 
+    def outbox_changed(self) -> None:
+        """Tell the other replicas that deliveries were committed (never blocks; wake-ups
+        asked for while one is being sent go out as one)."""
+
     async def start(self) -> None:
         """Begin listening."""
 
@@ -48,6 +53,9 @@ class LocalWake:
         """Nothing to add: the live pages are woken in process."""
 
     def conversation_changed(self, conversation_id: str) -> None:
+        """There is no other replica to tell."""
+
+    def outbox_changed(self) -> None:
         """There is no other replica to tell."""
 
     async def start(self) -> None:

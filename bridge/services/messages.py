@@ -218,8 +218,7 @@ class Messages:
                 jobs.append(PostMessage(row.id, row.channel, Message.of(message)))
         for job in jobs:
             yield steps.enqueue(job.values(now))
-        if jobs:
-            yield steps.notify_outbox()
+        # The other replicas are woken after the commit (see PostgresWake.outbox_changed).
         return message
 
     @staticmethod

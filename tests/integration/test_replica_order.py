@@ -174,3 +174,38 @@ async def test_bridges_in_other_schemas_are_not_woken(database: Database) -> Non
             await bus.stop()
     finally:
         await admin.close()
+
+
+async def test_a_replicas_commits_wake_the_others_but_not_itself(database: Database) -> None:
+    """The message path tells the other replicas after its commit (one NOTIFY for many)."""
+    _postgres_only(database)
+    assert database.pg_schema is not None
+    admin = await asyncpg.connect(PG_DSN)
+    try:
+        await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{database.pg_schema}"')
+        settings = make_settings(database, unused_port()).database
+        woken: list[str] = []
+        sender, other = PostgresWake(settings), PostgresWake(settings)
+        sender.on_outbox(lambda: woken.append("sender"))
+        other.on_outbox(lambda: woken.append("other"))
+        await sender.start()
+        await other.start()
+        try:
+            # Each looks once on connecting.
+            await eventually(lambda: woken, lambda seen: sorted(seen) == ["other", "sender"])
+            woken.clear()
+            for _ in range(5):
+                sender.outbox_changed()
+            await eventually(lambda: woken)
+            # A conversation notice sent after it on the same connection arrives after it:
+            # once that is here, any second outbox wake-up would have been too.
+            seen: list[str | None] = []
+            other.on_conversation(seen.append)
+            sender.conversation_changed("c-after")
+            await eventually(lambda: "c-after" in seen)
+            assert woken == ["other"]
+        finally:
+            await sender.stop()
+            await other.stop()
+    finally:
+        await admin.close()
