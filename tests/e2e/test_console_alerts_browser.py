@@ -11,17 +11,16 @@ agent switches tabs. The chime is counted by counting the oscillators the page m
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from aiohttp.test_utils import unused_port
 
-from tests.conftest import Database, RunningBridge, start_bridge, stop_bridge
+from tests.conftest import RunningBridge
 from tests.e2e.test_console_browser import WAIT_MS, watch_policy
 from tests.e2e.test_console_browser import browser as browser  # the Chromium fixture
+from tests.e2e.test_desk_browser import desk_bridge as desk_bridge  # Ana and Ben, SQLite
 from tests.fakes import FakeBot, handoff_body
-from tests.integration.test_desk import desk_settings, desk_token
+from tests.integration.test_desk import desk_token
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
@@ -53,18 +52,7 @@ TITLE = "John Doe · Agent console"
 
 
 @pytest.fixture
-async def team_bridge(tmp_path: Path) -> AsyncIterator[RunningBridge]:
-    """The real app on SQLite: Ana and Ben of team support serve mysite-es."""
-    database = Database("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
-    running = await start_bridge(desk_settings(database, unused_port()))
-    try:
-        yield running
-    finally:
-        await stop_bridge(running)
-
-
-@pytest.fixture
-async def context(browser: Browser, team_bridge: RunningBridge) -> AsyncIterator[BrowserContext]:
+async def context(browser: Browser, desk_bridge: RunningBridge) -> AsyncIterator[BrowserContext]:
     """A fresh browser profile that counts oscillators; closed before the bridge stops."""
     fresh = await browser.new_context()
     fresh.set_default_timeout(WAIT_MS)
@@ -87,12 +75,12 @@ async def _customer_says(bridge: RunningBridge, cid: str, text: str) -> None:
 
 
 async def test_customer_messages_in_the_background_badge_the_title_and_chime(
-    context: BrowserContext, team_bridge: RunningBridge, bot: FakeBot
+    context: BrowserContext, desk_bridge: RunningBridge, bot: FakeBot
 ) -> None:
     from playwright.async_api import expect
 
     problems: list[str] = []
-    status, conversation = await team_bridge.post("/v1/handoffs", handoff_body(bot.url))
+    status, conversation = await desk_bridge.post("/v1/handoffs", handoff_body(bot.url))
     assert status == 201, conversation
     cid = conversation["id"]
     page = await context.new_page()
@@ -102,17 +90,17 @@ async def test_customer_messages_in_the_background_badge_the_title_and_chime(
     await expect(page.locator("#sound-toggle")).to_have_text("Sound on")
 
     # Looking at the page: a new message changes nothing in the title, and no chime.
-    await _customer_says(team_bridge, cid, "first")
+    await _customer_says(desk_bridge, cid, "first")
     await page.locator(".message-customer", has_text="first").wait_for()
     await expect(page).to_have_title(TITLE)
     assert await _oscillators(page) == 0
 
     await page.evaluate(AWAY)
-    await _customer_says(team_bridge, cid, "second")
+    await _customer_says(desk_bridge, cid, "second")
     await expect(page).to_have_title("(1) " + TITLE)
     one = await _oscillators(page)
     assert one > 0
-    await _customer_says(team_bridge, cid, "third")
+    await _customer_says(desk_bridge, cid, "third")
     await expect(page).to_have_title("(2) " + TITLE)
     assert await _oscillators(page) == 2 * one  # the same chime again
 
@@ -127,28 +115,28 @@ async def test_customer_messages_in_the_background_badge_the_title_and_chime(
     await expect(page.locator("#sound-toggle")).to_have_text("Sound off")
     await page.locator(".message-customer", has_text="third").wait_for()
     await page.evaluate(AWAY)
-    await _customer_says(team_bridge, cid, "fourth")
+    await _customer_says(desk_bridge, cid, "fourth")
     await expect(page).to_have_title("(1) " + TITLE)
     assert await _oscillators(page) == 0
     assert problems == []
 
 
 async def test_a_chat_offered_while_the_desk_is_in_the_background_badges_it(
-    context: BrowserContext, team_bridge: RunningBridge, bot: FakeBot
+    context: BrowserContext, desk_bridge: RunningBridge, bot: FakeBot
 ) -> None:
     from playwright.async_api import expect
 
     problems: list[str] = []
     page = await context.new_page()
     watch_policy(page, problems)
-    await page.goto(team_bridge.url("/console/desk/" + await desk_token(team_bridge, "ana")))
+    await page.goto(desk_bridge.url("/console/desk/" + await desk_token(desk_bridge, "ana")))
     await page.locator("#desk-start").click()
     await expect(page.locator("#desk-presence")).to_have_text("online")
     await expect(page.locator("#desk-offers-empty")).to_be_visible()
     await expect(page).to_have_title("Ana · Agent desk")
 
     await page.evaluate(AWAY)
-    status, conversation = await team_bridge.post("/v1/handoffs", handoff_body(bot.url))
+    status, conversation = await desk_bridge.post("/v1/handoffs", handoff_body(bot.url))
     assert status == 201, conversation
     await page.locator(f'.offer[data-conversation="{conversation["id"]}"]').wait_for()
     await expect(page).to_have_title("(1) Ana · Agent desk")

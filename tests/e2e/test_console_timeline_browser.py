@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from aiohttp.test_utils import unused_port
 
-from tests.conftest import Database, RunningBridge, start_bridge, stop_bridge
+from tests.conftest import RunningBridge
 from tests.e2e.test_console_browser import WAIT_MS, watch_policy
 from tests.e2e.test_console_browser import browser as browser  # the Chromium fixture
+from tests.e2e.test_desk_browser import desk_bridge as desk_bridge  # Ana and Ben, SQLite
 from tests.fakes import FakeBot, handoff_body
-from tests.integration.test_desk import desk_settings, desk_token
+from tests.integration.test_console_timeline import set_online
+from tests.integration.test_desk import desk_token
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page, Request
@@ -35,18 +35,7 @@ WATCH_CONNECTION = """() => {
 
 
 @pytest.fixture
-async def team_bridge(tmp_path: Path) -> AsyncIterator[RunningBridge]:
-    """The real app on SQLite: Ana and Ben of team support serve mysite-es."""
-    database = Database("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
-    running = await start_bridge(desk_settings(database, unused_port()))
-    try:
-        yield running
-    finally:
-        await stop_bridge(running)
-
-
-@pytest.fixture
-async def context(browser: Browser, team_bridge: RunningBridge) -> AsyncIterator[BrowserContext]:
+async def context(browser: Browser, desk_bridge: RunningBridge) -> AsyncIterator[BrowserContext]:
     """A fresh browser profile in a known locale and time zone; closed (ending its live
     streams) before the bridge stops."""
     fresh = await browser.new_context(locale="en-GB", timezone_id="UTC")
@@ -55,14 +44,6 @@ async def context(browser: Browser, team_bridge: RunningBridge) -> AsyncIterator
         yield fresh
     finally:
         await fresh.close()
-
-
-async def _online(bridge: RunningBridge, *agents: str) -> None:
-    for agent in agents:
-        async with bridge.http.put(
-            bridge.url(f"/v1/agents/{agent}/presence"), json={"presence": "online"}
-        ) as answer:
-            assert answer.status == 200
 
 
 async def _hand_off(bridge: RunningBridge, bot: FakeBot, **extra: Any) -> dict[str, Any]:
@@ -78,14 +59,14 @@ async def _page(context: BrowserContext, problems: list[str]) -> Page:
 
 
 async def test_history_older_than_today_shows_its_date(
-    context: BrowserContext, team_bridge: RunningBridge, bot: FakeBot
+    context: BrowserContext, desk_bridge: RunningBridge, bot: FakeBot
 ) -> None:
     problems: list[str] = []
     history = [
         {"role": "customer", "text": "My order never came", "sent_at": "2024-03-05T10:30:00Z"},
         {"role": "bot", "text": "Let me get a person."},  # dated at the handoff: today
     ]
-    conversation = await _hand_off(team_bridge, bot, history=history)
+    conversation = await _hand_off(desk_bridge, bot, history=history)
     page = await _page(context, problems)
     await page.goto(conversation["join_url"])
 
@@ -101,25 +82,25 @@ async def test_history_older_than_today_shows_its_date(
 
 
 async def test_joins_leaves_and_who_closed_it_are_lines_of_the_transcript(
-    context: BrowserContext, team_bridge: RunningBridge, bot: FakeBot
+    context: BrowserContext, desk_bridge: RunningBridge, bot: FakeBot
 ) -> None:
     problems: list[str] = []
-    await _online(team_bridge, "ana", "ben")
-    conversation = await _hand_off(team_bridge, bot)
+    await set_online(desk_bridge, "ana", "ben")
+    conversation = await _hand_off(desk_bridge, bot)
     cid = conversation["id"]
-    status, taken = await team_bridge.post(f"/v1/conversations/{cid}/assign", {"agent_id": "ana"})
+    status, taken = await desk_bridge.post(f"/v1/conversations/{cid}/assign", {"agent_id": "ana"})
     assert status == 200, taken
     page = await _page(context, problems)
     await page.goto(taken["join_url"])
     await page.locator("#transcript .event", has_text="Ana joined").wait_for()
 
     # Live, without a reload: Ana passes it to Ben, then the bot ends the chat.
-    status, moved = await team_bridge.post(
+    status, moved = await desk_bridge.post(
         f"/v1/conversations/{cid}/transfer", {"agent_id": "ben", "note": "VIP"}
     )
     assert status == 200, moved
     await page.locator("#transcript .event", has_text="Ben joined").wait_for()
-    status, closed = await team_bridge.post(
+    status, closed = await desk_bridge.post(
         f"/v1/conversations/{cid}/close", {"reason": "the customer left"}
     )
     assert status == 200, closed
@@ -149,10 +130,10 @@ async def test_joins_leaves_and_who_closed_it_are_lines_of_the_transcript(
 
 
 async def test_a_chat_handed_back_says_by_whom_and_how_it_went(
-    context: BrowserContext, team_bridge: RunningBridge, bot: FakeBot
+    context: BrowserContext, desk_bridge: RunningBridge, bot: FakeBot
 ) -> None:
     problems: list[str] = []
-    conversation = await _hand_off(team_bridge, bot)
+    conversation = await _hand_off(desk_bridge, bot)
     page = await _page(context, problems)
     await page.goto(conversation["join_url"])
     await page.fill("#agent-name", "Ana")
@@ -168,7 +149,7 @@ async def test_a_chat_handed_back_says_by_whom_and_how_it_went(
 
 
 async def test_a_chat_taken_on_the_desk_links_back_to_the_desk(
-    context: BrowserContext, team_bridge: RunningBridge, bot: FakeBot
+    context: BrowserContext, desk_bridge: RunningBridge, bot: FakeBot
 ) -> None:
     problems: list[str] = []
     referers: list[str] = []
@@ -178,10 +159,10 @@ async def test_a_chat_taken_on_the_desk_links_back_to_the_desk(
             referers.append(f"{request.url} <- {request.headers['referer']}")
 
     context.on("request", on_request)
-    conversation = await _hand_off(team_bridge, bot)
-    desk_path = "/console/desk/" + await desk_token(team_bridge, "ana")
+    conversation = await _hand_off(desk_bridge, bot)
+    desk_path = "/console/desk/" + await desk_token(desk_bridge, "ana")
     page = await _page(context, problems)
-    await page.goto(team_bridge.url(desk_path))
+    await page.goto(desk_bridge.url(desk_path))
     await page.locator("#desk-start").click()
     offer = page.locator(f'#desk-offers .offer[data-conversation="{conversation["id"]}"]')
     await offer.locator(".take").click()
@@ -210,11 +191,11 @@ async def test_a_chat_taken_on_the_desk_links_back_to_the_desk(
 
 
 async def test_no_reconnecting_notice_once_the_chat_has_ended(
-    context: BrowserContext, team_bridge: RunningBridge, bot: FakeBot
+    context: BrowserContext, desk_bridge: RunningBridge, bot: FakeBot
 ) -> None:
     problems: list[str] = []
     streams: list[str] = []
-    conversation = await _hand_off(team_bridge, bot)
+    conversation = await _hand_off(desk_bridge, bot)
     page = await _page(context, problems)
     page.on("request", lambda r: streams.append(r.url) if "/events" in r.url else None)
     async with page.expect_response(lambda response: "/events" in response.url) as live:
@@ -223,7 +204,7 @@ async def test_no_reconnecting_notice_once_the_chat_has_ended(
     await page.locator("#status").filter(has_text="pending").wait_for()
     await page.evaluate(WATCH_CONNECTION)
 
-    status, closed = await team_bridge.post(f"/v1/conversations/{conversation['id']}/close", {})
+    status, closed = await desk_bridge.post(f"/v1/conversations/{conversation['id']}/close", {})
     assert status == 200, closed
     await page.locator("#transcript .event-end", has_text="Closed by the bot").wait_for()
     # Longer than the browser's wait before it reconnects and than the page's grace:
@@ -236,9 +217,9 @@ async def test_no_reconnecting_notice_once_the_chat_has_ended(
 
 
 async def test_a_stream_that_stays_down_shows_reconnecting_until_it_is_back(
-    context: BrowserContext, team_bridge: RunningBridge, bot: FakeBot
+    context: BrowserContext, desk_bridge: RunningBridge, bot: FakeBot
 ) -> None:
-    conversation = await _hand_off(team_bridge, bot)
+    conversation = await _hand_off(desk_bridge, bot)
     page = await context.new_page()
 
     async def unavailable(route: Any) -> None:
@@ -251,7 +232,7 @@ async def test_a_stream_that_stays_down_shows_reconnecting_until_it_is_back(
     await page.unroute("**/events*", unavailable)
     await page.locator("#connection").wait_for(state="hidden")
     # Back live: a customer message shows without a reload.
-    status, sent = await team_bridge.post(
+    status, sent = await desk_bridge.post(
         f"/v1/conversations/{conversation['id']}/messages", {"text": "Still there?", "id": "m1"}
     )
     assert status == 201, sent

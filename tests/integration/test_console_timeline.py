@@ -36,7 +36,8 @@ async def _hand_off(bridge: RunningBridge, bot: FakeBot, n: int) -> tuple[str, s
     return conversation["id"], conversation["join_url"].rsplit("/", 1)[1]
 
 
-async def _online(bridge: RunningBridge, *agents: str) -> None:
+async def set_online(bridge: RunningBridge, *agents: str) -> None:
+    """Put these agents online through the API."""
     for agent in agents:
         async with bridge.http.put(
             bridge.url(f"/v1/agents/{agent}/presence"), json={"presence": "online"}
@@ -57,7 +58,7 @@ async def _lines(bridge: RunningBridge, token: str) -> list[str]:
 async def test_joins_a_transfer_and_the_close_are_told_in_order(
     bridge: RunningBridge, bot: FakeBot
 ) -> None:
-    await _online(bridge, "ana", "ben")
+    await set_online(bridge, "ana", "ben")
     cid, token = await _hand_off(bridge, bot, 1)
     assert await _timeline(bridge, token) == []
 
@@ -87,7 +88,7 @@ async def test_joins_a_transfer_and_the_close_are_told_in_order(
 
 
 async def test_each_way_a_chat_ends_names_who_and_why(bridge: RunningBridge, bot: FakeBot) -> None:
-    await _online(bridge, "ana")
+    await set_online(bridge, "ana")
     ends: list[tuple[str, str]] = []
 
     cid, token = await _hand_off(bridge, bot, 1)
@@ -119,7 +120,7 @@ async def test_each_way_a_chat_ends_names_who_and_why(bridge: RunningBridge, bot
 async def test_a_chat_that_ended_before_the_timeline_is_told_from_its_own_fields(
     bridge: RunningBridge, bot: FakeBot
 ) -> None:
-    await _online(bridge, "ana")
+    await set_online(bridge, "ana")
     _, closed_token = await _hand_off(bridge, bot, 1)
     await _ok(bridge, f"/console/api/{closed_token}/join", {"name": "Ana"})
     await _ok(bridge, f"/console/api/{closed_token}/close", {})
