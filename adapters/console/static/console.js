@@ -8,7 +8,7 @@
  *     are deduplicated by seq; `status` events update the badge and controls;
  *     `timeline` events (joins, leaves, the end) go to timeline.js. If the browser gives
  *     up on the stream, resync (step 2) and reopen it; one ended with the chat is over.
- *     "Reconnecting…" shows only once the stream has been down for a short grace.
+ *     "Reconnecting…" shows only once the stream has been down for a while (connection.js).
  *  4. pending → join form; active → composer, close, transfer and "return to bot"
  *     (the last two open forms of handover.js); closed / released / failed → read
  *     only, with a notice and, in the transcript, who ended it and why (timeline.js).
@@ -33,9 +33,10 @@
     conversation: null, seen: new Set(), lastSeq: 0, // seen: seqs already rendered
     expired: false, busy: false, sending: false, // busy: join / close / release in flight
     pendingSend: null, // {key, clientId}: the id is reused if the same text and files are retried
-    source: null, retryDelay: 1000, retryTimer: null, graceTimer: null,
+    source: null, retryDelay: 1000, retryTimer: null,
   };
   const alerts = window.bridgeAlerts || { title: (t) => { document.title = t; }, notify() {} }; // badge, chime
+  const connection = window.consoleConnection; // connection.js: "Reconnecting…" after a grace
 
   // ---- helpers ---------------------------------------------------------------
 
@@ -238,18 +239,6 @@
     $('error').replaceChildren();
   }
 
-  function setConnection(text) { // '' while the live stream is healthy
-    $('connection').textContent = text;
-    $('connection').hidden = !text;
-  }
-
-  function streamDown() { // said only if still down after 2 s: a quick reconnect shows nothing
-    if (state.graceTimer || !$('connection').hidden) return;
-    state.graceTimer = setTimeout(() => { state.graceTimer = null; setConnection('Reconnecting…'); }, 2000);
-  }
-
-  function streamUp() { clearTimeout(state.graceTimer); state.graceTimer = null; setConnection(''); }
-
   function expire() {
     if (state.expired) return;
     state.expired = true;
@@ -257,7 +246,7 @@
     if (state.source) state.source.close();
     state.source = null;
     clearTimeout(state.retryTimer);
-    streamUp();
+    connection.up();
     clearError();
     renderControls();
   }
@@ -277,7 +266,7 @@
     clearTimeout(state.retryTimer);
     const es = new EventSource(apiBase + '/events?after=' + state.lastSeq);
     state.source = es;
-    es.addEventListener('open', () => { state.retryDelay = 1000; streamUp(); });
+    es.addEventListener('open', () => { state.retryDelay = 1000; connection.up(); });
     es.addEventListener('message', (e) => {
       const m = parseJson(e.data);
       if (addMessage(m) && m.role === 'customer') alerts.notify(1);
@@ -292,8 +281,8 @@
     es.addEventListener('error', () => {
       if (es !== state.source) return;
       // The chat ended, so the server ended the stream: it is over, not down.
-      if (NOTICES[status()]) { es.close(); state.source = null; return streamUp(); }
-      if (es.readyState !== EventSource.CLOSED) return streamDown(); // browser retries
+      if (NOTICES[status()]) { es.close(); state.source = null; return connection.up(); }
+      if (es.readyState !== EventSource.CLOSED) return connection.down(); // browser retries
       state.source = null;
       scheduleReconnect();
     });
@@ -302,8 +291,8 @@
   // The browser gave up on the stream: resync, then reopen it with a fresh `after`.
   function scheduleReconnect() {
     if (state.expired) return;
-    if (NOTICES[status()]) return streamUp(); // finished: nothing more to follow
-    streamDown();
+    if (NOTICES[status()]) return connection.up(); // finished: nothing more to follow
+    connection.down();
     const delay = state.retryDelay;
     state.retryDelay = Math.min(delay * 2, 30000);
     clearTimeout(state.retryTimer);
