@@ -276,6 +276,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 hub.wake(conversation_id)
 
         app[PROFILES] = ProfileService(store, assignment, on_commit=changed)
+        typing = TypingRelay(bots)
         inbound = InboundService(
             store,
             service,
@@ -283,7 +284,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             adapters,
             main_channel_of(settings),
             park_for=timedelta(seconds=settings.relay.keep_early_events_seconds),
-            typing=TypingRelay(bots),
+            typing=typing,
         )
         app[INBOUND] = inbound
         jobs = job_registry(
@@ -314,6 +315,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             # by a cancellation can leave its pooled connection unusable for the next
             # user, which must not be the relay finishing its deliveries.
             await worker.stop(SHUTDOWN_GRACE_SECONDS)
+            await typing.stop()  # each is one short attempt, under way already
             await announcer.stop()
             await housekeeper.stop()
             await routing.stop()

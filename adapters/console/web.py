@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 
 from aiohttp import web
 from aiohttp_sse import sse_response
@@ -26,12 +27,13 @@ from bridge.api.errors import parse_body
 from bridge.api.openapi import Access, Answer, Operations
 from bridge.api.openapi.answers import MessageAnswer
 from bridge.api.openapi.directory import ConsoleChange, ConsoleState
-from bridge.domain.status import ACTIVE
-from bridge.errors import Forbidden
+from bridge.domain.status import ACTIVE, Status
+from bridge.errors import Forbidden, InvalidTransition
 from bridge.input_limits import stored_id
 from bridge.models import AgentMessageRequest, HandbackRequest, JoinRequest, ReasonRequest
+from bridge.ports.agent_side import InboundEvent
 from bridge.timeline import console_timeline, timeline_view
-from bridge.typedefs import CONSOLE_HUB, JOIN_LINKS, SERVICE
+from bridge.typedefs import CONSOLE_HUB, INBOUND, JOIN_LINKS, SERVICE
 from bridge.views import console_view, message_view
 
 # How often a live stream re-reads the store without a wake-up. Changes wake it at once,
@@ -172,6 +174,33 @@ async def send(request: web.Request) -> web.Response:
     )
     request.app[CONSOLE_HUB].wake(conversation_id)
     return web.json_response({"message": message_view(message)}, status=201 if created else 200)
+
+
+@routes.post("/console/api/{token}/typing")
+@doc(
+    "The agent is typing a reply",
+    answers={
+        204: Answer(None, "Noted; the bot hears `agent.typing` at most once every few seconds.")
+    },
+    errors=(409,),
+)
+async def typing(request: web.Request) -> web.Response:
+    """The agent is typing: relayed to the bot as agent.typing (throttled, never stored)."""
+    conversation_id = _conversation_id(request)
+    row = await request.app[SERVICE].get(conversation_id)
+    if row.status != Status.ACTIVE:
+        # Only the agent who has the chat types in it; after its end nobody does.
+        raise InvalidTransition(conversation_id, row.status, "report typing in")
+    # The author is the assigned agent, as for the replies this page sends.
+    name = (row.agent or {}).get("name")
+    event = InboundEvent(
+        kind="agent.typing",
+        event_id=f"console-typing-{uuid.uuid4().hex}",
+        conversation_id=conversation_id,
+        agent_name=name if isinstance(name, str) else None,
+    )
+    await request.app[INBOUND].typing(row.channel, event)
+    return web.Response(status=204)
 
 
 @routes.post("/console/api/{token}/close")

@@ -85,10 +85,7 @@ class InboundService:
                 )
             return
         if event.kind == "agent.typing":
-            # A moment, not a record: never parked, never stored (see services/typing.py).
-            found, _ = await self._find(channel, event)
-            if found is not None and self._typing is not None:
-                self._typing.typing(found, event.agent_name)
+            await self.typing(channel, event)
             return
         row, parked_first = await self._find(channel, event)
         if row is None:
@@ -99,6 +96,17 @@ class InboundService:
             await self._apply_parked(channel, adapter, row.external_ref)
             row = (await self._find(channel, event))[0] or row
         await self._apply_to(row, adapter, event)
+
+    async def typing(self, channel: str, event: InboundEvent) -> bool:
+        """An agent is typing: the bot hears it now (throttled); whether it is told.
+
+        A moment, not a record: never parked, never stored (see services/typing.py).
+        Platform webhooks and the console's own route both come this way.
+        """
+        found, _ = await self._find(channel, event)
+        if found is None or self._typing is None:
+            return False
+        return self._typing.typing(found, event.agent_name)
 
     async def replay(self, conversation_id: str) -> None:
         """Apply the events parked for a conversation whose platform id is now stored."""
