@@ -9,9 +9,10 @@
  *     `timeline` events (joins, leaves, the end) go to timeline.js. If the browser gives
  *     up on the stream, resync (step 2) and reopen it; one ended with the chat is over.
  *     "Reconnecting…" shows only once the stream has been down for a while (connection.js).
- *  4. pending → join form; active → composer, close, transfer and "return to bot"
- *     (the last two open forms of handover.js); closed / released / failed → read
- *     only, with a notice and, in the transcript, who ended it and why (timeline.js).
+ *  4. pending → join form; active → composer (typing.js tells the bot the agent types),
+ *     close, transfer and "return to bot" (the last two open forms of handover.js);
+ *     closed / released / failed → read only, with a notice and, in the transcript,
+ *     who ended it and why (timeline.js).
  * Any 403 means the link is no longer valid: show a banner, disable everything.
  * All data is rendered with textContent, never innerHTML.
  */
