@@ -49,8 +49,13 @@ class Attachment(BaseModel):
         pattern=rf"^{MIME_TOKEN}/{MIME_TOKEN}$",
         description="`type/subtype` in lower case, e.g. `image/png`.",
     )
+    # Strict: `true` or "12" is no size (a lax int would read them as 1 and 12).
     size: int | None = Field(
-        default=None, ge=0, le=MAX_SIZE, description="In bytes, as the sender declares it."
+        default=None,
+        ge=0,
+        le=MAX_SIZE,
+        strict=True,
+        description="In bytes, as the sender declares it.",
     )
 
     @field_validator("url")

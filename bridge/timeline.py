@@ -18,18 +18,27 @@ from typing import Any, Final
 from bridge.db.tables import ConversationRow, TimelineRow
 from bridge.domain.status import ACTIVE
 
+# The kinds of line (stored in the timeline table and read by the console's script). Some
+# share a word with a conversation's status, but they name lines, not statuses.
+JOINED: Final = "joined"
+LEFT: Final = "left"
+CLOSED: Final = "closed"
+RELEASED: Final = "released"
+CANCELLED: Final = "cancelled"
+FAILED: Final = "failed"
+
 # The bot-facing events the timeline keeps, and the kind of line each becomes.
 KINDS: Final[Mapping[str, str]] = MappingProxyType(
     {
-        "agent.joined": "joined",
-        "agent.left": "left",
-        "conversation.closed": "closed",
-        "conversation.released": "released",
-        "handoff.cancelled": "cancelled",
-        "handoff.failed": "failed",
+        "agent.joined": JOINED,
+        "agent.left": LEFT,
+        "conversation.closed": CLOSED,
+        "conversation.released": RELEASED,
+        "handoff.cancelled": CANCELLED,
+        "handoff.failed": FAILED,
     }
 )
-ENDINGS: Final = frozenset({"closed", "released", "cancelled", "failed"})
+ENDINGS: Final = frozenset({CLOSED, RELEASED, CANCELLED, FAILED})
 
 # The reasons the bridge writes itself when none was given, and who they name: the line
 # says who, so repeating such a reason after it adds nothing.
@@ -84,7 +93,7 @@ def timeline_entry(
         "agent": agent,
         "by": by,
         # handoff.failed's `reason` is a code for the bot; its words are in `detail`.
-        "reason": data.get("detail") if kind == "failed" else data.get("reason"),
+        "reason": data.get("detail") if kind == FAILED else data.get("reason"),
         "disposition": data.get("disposition"),
     }
     return TimelineRow(
@@ -99,15 +108,15 @@ def describe(kind: str, data: Mapping[str, Any]) -> str:
     """The line the console shows: "Ana joined", "Closed by the bot: customer left", ..."""
     agent, by, reason = data.get("agent"), data.get("by"), data.get("reason")
     said = f": {reason}" if reason and str(reason).lower() not in _DEFAULT_REASONS else ""
-    if kind == "joined":
+    if kind == JOINED:
         return f"{agent or 'An agent'} joined"
-    if kind == "left":
+    if kind == LEFT:
         because = _LEFT_BECAUSE.get(str(reason))
         return f"{agent or 'The agent'} left" + (f" ({because})" if because else "")
-    if kind == "closed":
+    if kind == CLOSED:
         who = "the bot" if by == "bot" else (agent or "the agent") if by == "agent" else None
         return (f"Closed by {who}" if who else "Closed") + said
-    if kind == "released":
+    if kind == RELEASED:
         if by == "bot":
             return "Taken back by the bot" + said
         line = "Handed back to the bot"
@@ -115,7 +124,7 @@ def describe(kind: str, data: Mapping[str, Any]) -> str:
             line += f" by {agent or 'the agent'}"
         outcome = _OUTCOMES.get(str(data.get("disposition")))
         return line + (f" ({outcome})" if outcome else "") + said
-    if kind == "cancelled":
+    if kind == CANCELLED:
         return "Cancelled by the bot" + said
     return "Failed" + said
 

@@ -17,12 +17,14 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import event
 
+from bridge.attachments import AttachmentCheck
 from bridge.db.engine import create_engine, create_sessionmaker
 from bridge.db.repo import Store
 from bridge.db.units import Unit
 from bridge.errors import ConversationNotFound
 from bridge.models import AgentMessageRequest, CustomerMessageRequest
 from bridge.services.messages import Messages
+from bridge.settings.attachments import AttachmentSettings
 from tests.conftest import RunningBridge
 from tests.fakes import FakeBot, handoff_body
 
@@ -68,7 +70,9 @@ async def messages(bridge: RunningBridge) -> AsyncIterator[tuple[Messages, Any]]
     engine = create_engine(bridge.settings.database)
     store = CountingStore(create_sessionmaker(engine))
     # No agent-side adapter known: customer messages are queued for the platform too.
-    service = Messages(store, {}, lambda: None, lambda: datetime.now(UTC))
+    service = Messages(
+        store, {}, lambda: None, lambda: datetime.now(UTC), AttachmentCheck(AttachmentSettings())
+    )
     try:
         yield service, (engine, store)
     finally:
