@@ -174,9 +174,9 @@ def _by_ids(sql: str, fetch: Fetch = "none") -> Sql:
 @functools.lru_cache(maxsize=64)
 def _claim(avoid: int, bounded: bool) -> Sql:
     return Sql.of(
-        claim_sql("sqlite", avoid, bounded),
+        claim_sql("sqlite", avoid, bounded, with_refs=True),
         "rows",
-        postgresql=claim_sql("postgresql", avoid, bounded),
+        postgresql=claim_sql("postgresql", avoid, bounded, with_refs=True),
         json=("payload",),
         times=_OUTBOX_TIMES,
     )
@@ -200,9 +200,23 @@ def claim_heads(
     return run(_claim(len(avoid_patterns), upto_lane is not None), values)
 
 
-def outbox_rows(rows: Sequence[dict[str, Any]]) -> list[OutboxRow]:
-    """Claimed rows as the ORM's rows (not attached to any session), in id order."""
-    return sorted((OutboxRow(**row) for row in rows), key=lambda row: row.id)
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed row, and where its conversation was on its platform when it was claimed."""
+
+    row: OutboxRow
+    channel: str | None
+    external_ref: str | None
+
+
+def claimed_rows(rows: Sequence[dict[str, Any]]) -> list[Claimed]:
+    """Claimed rows (as ORM rows attached to no session) with their refs, in id order."""
+    found = []
+    for values in rows:
+        channel = values.pop("conversation_channel", None)
+        external_ref = values.pop("conversation_external_ref", None)
+        found.append(Claimed(OutboxRow(**values), channel, external_ref))
+    return sorted(found, key=lambda claimed: claimed.row.id)
 
 
 _RENEW = _by_ids(

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
 from bridge.db.repo import Tx
 from bridge.db.tables import OutboxRow
+from bridge.ports.agent_side import ConversationRef
+
+# Where the conversation of the delivery being attempted is on its platform, as the
+# worker's claim read it in the same statement. Set in each attempt's own task, so a
+# handler needs no read of its own (one fewer round trip per message posted).
+claimed_ref: ContextVar[ConversationRef | None] = ContextVar("bridge_claimed_ref", default=None)
 
 
 @dataclass(frozen=True, slots=True)

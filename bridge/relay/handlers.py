@@ -18,7 +18,7 @@ from bridge.ports.agent_side import AgentSideAdapter, ConversationRef
 from bridge.ports.bot_side import DEFAULT_BOT, BotSideAdapter
 from bridge.ports.http import HttpClient
 from bridge.relay import signing
-from bridge.relay.delivery import DeliveryResult
+from bridge.relay.delivery import DeliveryResult, claimed_ref
 from bridge.relay.jobs import (
     AcceptTimeout,
     BotEvent,
@@ -94,8 +94,11 @@ class Deliveries:
         return adapter
 
     async def _ref(self, conversation_id: str) -> ConversationRef:
-        # One statement, run with whatever else waits for the database (every message
-        # posted to a platform reads this).
+        # The worker's claim read it with the row (see relay/delivery.py); else one
+        # statement, run with whatever else waits for the database.
+        known = claimed_ref.get()
+        if known is not None and known.id == conversation_id:
+            return known
         found = await self._store.run(single(steps.platform_ref(conversation_id)))
         if found is None:
             raise PlatformRejected(f"conversation {conversation_id} no longer exists")

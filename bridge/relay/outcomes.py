@@ -19,6 +19,7 @@ from bridge.db.repo import Store, Tx
 from bridge.db.tables import OutboxRow
 from bridge.db.units import Unit
 from bridge.errors import PlatformError
+from bridge.ports.agent_side import ConversationRef
 from bridge.relay.delivery import DeliveryHooks, DeliveryResult
 from bridge.relay.schedule import retry_delay
 from bridge.settings import RelaySettings
@@ -39,6 +40,8 @@ class Flight:
     task: asyncio.Task[None] | None = None
     result: DeliveryResult | None = None
     failure: PlatformError | None = None
+    # Its conversation's place on its platform when claimed (None: no conversation).
+    ref: ConversationRef | None = None
 
     @property
     def finished(self) -> bool:

@@ -26,10 +26,10 @@ from datetime import UTC, datetime, timedelta
 
 from bridge.db import steps
 from bridge.db.repo import Store
-from bridge.db.tables import OutboxRow
 from bridge.db.units import Unit, single
 from bridge.errors import PlatformError, PlatformUnavailable
-from bridge.relay.delivery import Deliverer, DeliveryHooks
+from bridge.ports.agent_side import ConversationRef
+from bridge.relay.delivery import Deliverer, DeliveryHooks, claimed_ref
 from bridge.relay.destinations import destination, target_patterns
 from bridge.relay.outcomes import Flight, OutcomeRecorder
 from bridge.settings import RelaySettings
@@ -143,13 +143,15 @@ class RelayWorker:
             started = time.monotonic()
             if free <= 0 and not plain:
                 return 0
-            rows, retries = await self._store.run(self._claim_unit(now, free, avoid, plain))
+            claims, retries = await self._store.run(self._claim_unit(now, free, avoid, plain))
             self._forget(plain)
             self._outcomes.log_plain(plain, retries)
+        rows = [claim.row for claim in claims]
         if rows:
             self._cursor = max(rows, key=lambda row: (row.lane > self._cursor, row.lane)).lane
         over_cap: list[int] = []
-        for row in rows:
+        for claim in claims:
+            row = claim.row
             where = destination(row.target)
             if busy[where] >= cap:
                 # The same destination spelt another way got past the claim's filter.
@@ -157,6 +159,8 @@ class RelayWorker:
                 continue
             busy[where] += 1
             flight = Flight(row, where, started + self._settings.lease_seconds)
+            if row.conversation_id is not None and claim.channel is not None:
+                flight.ref = ConversationRef(row.conversation_id, claim.channel, claim.external_ref)
             self._flights[row.id] = flight
             flight.task = asyncio.create_task(self._attempt(flight), name=f"relay-{row.id}")
             flight.task.add_done_callback(functools.partial(self._settle, row.id))
@@ -168,26 +172,26 @@ class RelayWorker:
 
     def _claim_unit(
         self, now: datetime, free: int, avoid: Sequence[str], finished: Sequence[Flight]
-    ) -> Unit[tuple[list[OutboxRow], list[tuple[int, datetime, str]]]]:
+    ) -> Unit[tuple[list[steps.Claimed], list[tuple[int, datetime, str]]]]:
         """Record plain outcomes, then lease the heads of up to `free` due lanes, walking on
         from the cursor."""
         retries: list[tuple[int, datetime, str]] = []
         if finished:
             retries = yield from self._outcomes.plain_unit(finished)
-        rows: list[OutboxRow] = []
+        rows: list[steps.Claimed] = []
         if free <= 0:
             return rows, retries
         until = now + self._lease
         claimed = yield steps.claim_heads(
             now, free, until, after_lane=self._cursor, avoid_patterns=avoid
         )
-        rows = steps.outbox_rows(claimed)
+        rows = steps.claimed_rows(claimed)
         if len(rows) < free and self._cursor:
             # Every lane after the cursor was looked at: go round to the start.
             more = yield steps.claim_heads(
                 now, free - len(rows), until, upto_lane=self._cursor, avoid_patterns=avoid
             )
-            rows += steps.outbox_rows(more)
+            rows += steps.claimed_rows(more)
         return rows, retries
 
     def _forget(self, flights: Sequence[Flight]) -> None:
@@ -203,6 +207,7 @@ class RelayWorker:
         self._wake.set()
 
     async def _attempt(self, flight: Flight) -> None:
+        claimed_ref.set(flight.ref)  # this attempt's own task: no other sees it
         try:
             flight.result = await self._deliverer.deliver(flight.row)
         except PlatformError as exc:

@@ -12,7 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bridge.db import steps
 from bridge.db.repo import Store
+from bridge.db.tables import ConversationRow
+from bridge.db.units import single
+from bridge.domain.status import Status
 from bridge.relay.jobs import BotEvent
 from tests.conftest import Database, make_settings
 from tests.kit.store import migrated
@@ -129,3 +133,52 @@ async def test_concurrent_claims_take_each_lane_once(store: Store) -> None:
     per_lane = Counter(lane_of[row_id] for row_id in claimed)
     assert set(per_lane.values()) == {1}
     assert len(per_lane) == 20
+
+
+async def _stored_conversation(store: Store, cid: str, external_ref: str | None) -> None:
+    now = datetime.now(UTC)
+    row = ConversationRow(
+        id=cid,
+        status=Status.ACTIVE,
+        main_channel="site",
+        channel="kommunicate-eu",
+        platform="kommunicate",
+        region=None,
+        route_rule="region_missing",
+        route_trace=[],
+        bot_platform="webhook",
+        bot_conversation_id=f"bot-{cid}",
+        callback_url="http://bot.test/cb",
+        customer_id=f"customer-{cid}",
+        customer={"id": f"customer-{cid}"},
+        conversation_metadata={},
+        settings={},
+        agent=None,
+        external_ref=external_ref,
+        created_at=now,
+        updated_at=now,
+    )
+    async with store.transaction() as tx:
+        await tx.insert_conversation(row)
+
+
+async def test_the_worker_s_claim_reads_each_conversation_s_platform_ref(store: Store) -> None:
+    """The claim the worker runs (a unit of work) answers where each row's conversation is
+    on its platform, so posting a message needs no read of its own."""
+    now = datetime.now(UTC)
+    await _stored_conversation(store, "opened", "group-42")
+    await _stored_conversation(store, "not-yet", None)
+    opened = await _queue(store, "opened", 2, now)
+    not_yet = await _queue(store, "not-yet", 1, now)
+    orphan = await _queue(store, "gone", 1, now)
+    claims = await store.run(single(steps.claim_heads(now, 10, now + LEASE)))
+    found = {
+        claim.row.id: (claim.channel, claim.external_ref) for claim in steps.claimed_rows(claims)
+    }
+    assert found == {
+        opened[0]: ("kommunicate-eu", "group-42"),
+        not_yet[0]: ("kommunicate-eu", None),
+        orphan[0]: (None, None),
+    }
+    # The same lane rules as the store's claim: the next of a lane waits for its head.
+    assert await store.run(single(steps.claim_heads(now, 10, now + LEASE))) == []
