@@ -160,23 +160,24 @@ _OUTBOX_TIMES = ("next_attempt_at", "lease_until", "created_at", "delivered_at")
 # A list of row ids travels as one JSON parameter, so a statement's text does not depend on
 # how many rows it touches (one prepared statement, one cached plan).
 _IDS_SQLITE = "(SELECT value FROM json_each(:ids))"
-_IDS_POSTGRESQL = "(SELECT value::bigint FROM json_array_elements_text(CAST(:ids AS json)))"
+_IDS_POSTGRESQL = "(SELECT value::{kind} FROM json_array_elements_text(CAST(:ids AS json)))"
 
 
-def _by_ids(sql: str, fetch: Fetch = "none") -> Sql:
+def _by_ids(sql: str, fetch: Fetch = "none", kind: str = "bigint") -> Sql:
+    """`sql` whose `{ids}` is the JSON list in `:ids` (of ids of PostgreSQL type `kind`)."""
     return Sql.of(
         sql.format(ids=_IDS_SQLITE),
         fetch,
-        postgresql=sql.format(ids=_IDS_POSTGRESQL),
+        postgresql=sql.format(ids=_IDS_POSTGRESQL.format(kind=kind)),
     )
 
 
 @functools.lru_cache(maxsize=64)
 def _claim(avoid: int, bounded: bool) -> Sql:
     return Sql.of(
-        claim_sql("sqlite", avoid, bounded, with_refs=True),
+        claim_sql("sqlite", avoid, bounded),
         "rows",
-        postgresql=claim_sql("postgresql", avoid, bounded, with_refs=True),
+        postgresql=claim_sql("postgresql", avoid, bounded),
         json=("payload",),
         times=_OUTBOX_TIMES,
     )
@@ -209,14 +210,31 @@ class Claimed:
     external_ref: str | None
 
 
-def claimed_rows(rows: Sequence[dict[str, Any]]) -> list[Claimed]:
-    """Claimed rows (as ORM rows attached to no session) with their refs, in id order."""
+def outbox_rows(rows: Sequence[dict[str, Any]]) -> list[OutboxRow]:
+    """Claimed rows as the ORM's rows (attached to no session), in id order."""
+    return sorted((OutboxRow(**values) for values in rows), key=lambda row: row.id)
+
+
+_PLATFORM_REFS = _by_ids(
+    "SELECT id, channel, external_ref FROM conversations WHERE id IN {ids}", "rows", "text"
+)
+
+
+def platform_refs(conversation_ids: Sequence[str]) -> Step:
+    """Where these conversations are on their platforms: rows of id, channel, external_ref."""
+    return run(_PLATFORM_REFS, {"ids": sorted(set(conversation_ids))})
+
+
+def claimed(rows: Sequence[OutboxRow], refs: Sequence[dict[str, Any]]) -> list[Claimed]:
+    """Each row with its conversation's place on its platform (None when it has none)."""
+    by_id = {ref["id"]: ref for ref in refs}
     found = []
-    for values in rows:
-        channel = values.pop("conversation_channel", None)
-        external_ref = values.pop("conversation_external_ref", None)
-        found.append(Claimed(OutboxRow(**values), channel, external_ref))
-    return sorted(found, key=lambda claimed: claimed.row.id)
+    for row in rows:
+        ref = by_id.get(row.conversation_id) if row.conversation_id else None
+        found.append(
+            Claimed(row, ref["channel"] if ref else None, ref["external_ref"] if ref else None)
+        )
+    return found
 
 
 _RENEW = _by_ids(

@@ -182,16 +182,21 @@ class RelayWorker:
         if free <= 0:
             return rows, retries
         until = now + self._lease
-        claimed = yield steps.claim_heads(
+        first = yield steps.claim_heads(
             now, free, until, after_lane=self._cursor, avoid_patterns=avoid
         )
-        rows = steps.claimed_rows(claimed)
-        if len(rows) < free and self._cursor:
+        found = steps.outbox_rows(first)
+        if len(found) < free and self._cursor:
             # Every lane after the cursor was looked at: go round to the start.
             more = yield steps.claim_heads(
-                now, free - len(rows), until, upto_lane=self._cursor, avoid_patterns=avoid
+                now, free - len(found), until, upto_lane=self._cursor, avoid_patterns=avoid
             )
-            rows += steps.claimed_rows(more)
+            found += steps.outbox_rows(more)
+        # Where their conversations are on their platforms, for all of them at once, so an
+        # attempt needs no read of its own (see relay/delivery.py).
+        ids = [row.conversation_id for row in found if row.conversation_id]
+        refs = (yield steps.platform_refs(ids)) if ids else []
+        rows = steps.claimed(found, refs)
         return rows, retries
 
     def _forget(self, flights: Sequence[Flight]) -> None:

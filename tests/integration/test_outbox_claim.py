@@ -15,7 +15,7 @@ import pytest
 from bridge.db import steps
 from bridge.db.repo import Store
 from bridge.db.tables import ConversationRow
-from bridge.db.units import single
+from bridge.db.units import Unit, single
 from bridge.domain.status import Status
 from bridge.relay.jobs import BotEvent
 from tests.conftest import Database, make_settings
@@ -171,10 +171,13 @@ async def test_the_worker_s_claim_reads_each_conversation_s_platform_ref(store: 
     opened = await _queue(store, "opened", 2, now)
     not_yet = await _queue(store, "not-yet", 1, now)
     orphan = await _queue(store, "gone", 1, now)
-    claims = await store.run(single(steps.claim_heads(now, 10, now + LEASE)))
-    found = {
-        claim.row.id: (claim.channel, claim.external_ref) for claim in steps.claimed_rows(claims)
-    }
+
+    def claim() -> Unit[list[steps.Claimed]]:
+        rows = steps.outbox_rows((yield steps.claim_heads(now, 10, now + LEASE)))
+        ids = [row.conversation_id for row in rows if row.conversation_id]
+        return steps.claimed(rows, (yield steps.platform_refs(ids)))
+
+    found = {c.row.id: (c.channel, c.external_ref) for c in await store.run(claim())}
     assert found == {
         opened[0]: ("kommunicate-eu", "group-42"),
         not_yet[0]: ("kommunicate-eu", None),

@@ -45,22 +45,8 @@ def _claimable(row: str, avoid: int) -> str:
     return condition
 
 
-# Where each claimed row's conversation is on its platform, read by the same statement,
-# so a delivery needs no read of its own (see bridge/relay/delivery.py).
-_REF_COLUMNS = (
-    ", (SELECT cv.channel FROM conversations cv WHERE cv.id = outbox.conversation_id)"
-    " AS conversation_channel"
-    ", (SELECT cv.external_ref FROM conversations cv WHERE cv.id = outbox.conversation_id)"
-    " AS conversation_external_ref"
-)
-
-
-def claim_sql(dialect: str, avoid: int, bounded: bool, *, with_refs: bool = False) -> str:
-    """The claim's text, with parameters :now, :until, :limit, :after, :upto, :avoid_N.
-
-    `with_refs`: each row also answers `conversation_channel` and
-    `conversation_external_ref`, its conversation's place on its platform.
-    """
+def claim_sql(dialect: str, avoid: int, bounded: bool) -> str:
+    """The claim's text, with parameters :now, :until, :limit, :after, :upto, :avoid_N."""
     head_of_scanned = _HEAD.format(lane="lanes.lane")
     upto = " AND lanes.lane <= :upto" if bounded else ""
     # PostgreSQL: rows another replica is claiming right now are skipped, not waited for;
@@ -73,8 +59,6 @@ def claim_sql(dialect: str, avoid: int, bounded: bool, *, with_refs: bool = Fals
         # same condition there would make it scan every pending row through the index.
         recheck = "AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)"
     columns = ", ".join(column.name for column in _OUTBOX.columns)
-    if with_refs:
-        columns += _REF_COLUMNS
     sql = f"""
         WITH RECURSIVE lanes(lane, found) AS (
             SELECT {_NEXT_LANE.format(lane=":after")}, 0
