@@ -1,6 +1,7 @@
 """The claim takes only the heads of due lanes, once each, and a replayed dead row goes first.
 
-On a SQLite file and on the real PostgreSQL (the `database` fixture), against the store.
+On a SQLite file and on the real PostgreSQL (the `database` fixture), with the claim the
+worker runs (a unit of work, bridge/db/steps.py).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -44,10 +46,15 @@ async def _queue(store: Store, conversation: str, count: int, now: datetime) -> 
     return [row.id for row in rows]
 
 
-async def _claim(store: Store, now: datetime, limit: int = 100, **kw: object) -> list[int]:
-    async with store.transaction() as tx:
-        rows = await tx.claim_heads(now, limit, now + LEASE, **kw)  # type: ignore[arg-type]
-    return [row.id for row in rows]
+async def _claim(store: Store, now: datetime, limit: int = 100, **kw: Any) -> list[int]:
+    """The claim the worker runs (a unit of work), as row ids in id order."""
+    rows = await store.run(single(steps.claim_heads(now, limit, now + LEASE, **kw)))
+    return [row.id for row in steps.outbox_rows(rows)]
+
+
+async def _renew(store: Store, row_ids: list[int], now: datetime, until: datetime) -> set[int]:
+    renewed = await store.run(single(steps.renew_leases(row_ids, now, until)))
+    return {row["id"] for row in renewed}
 
 
 async def test_only_the_head_of_each_due_lane_is_claimed(store: Store) -> None:
@@ -105,10 +112,9 @@ async def test_only_leases_still_held_are_renewed(store: Store) -> None:
     lapsed = await _queue(store, "conv-l", 1, now)
     assert await _claim(store, now) == [held[0], lapsed[0]]
     later = now + LEASE + timedelta(seconds=1)
-    async with store.transaction() as tx:
-        # conv-l's lease ran out at `later`; conv-h's is renewed just before it does.
-        assert await tx.renew_leases(held, now + LEASE / 2, later + LEASE) == {held[0]}
-        assert await tx.renew_leases(lapsed, later, later + LEASE) == set()
+    # conv-l's lease ran out at `later`; conv-h's is renewed just before it does.
+    assert await _renew(store, held, now + LEASE / 2, later + LEASE) == {held[0]}
+    assert await _renew(store, lapsed, later, later + LEASE) == set()
     # The lapsed row may be taken over; the renewed one may not.
     assert await _claim(store, later) == [lapsed[0]]
 

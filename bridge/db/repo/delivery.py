@@ -1,6 +1,6 @@
-"""The delivery worker's hot path: claim the heads of due lanes, renew leases, finish in batches.
-
-Everything here is SQLAlchemy Core, one statement per step, whatever the batch size.
+"""The delivery worker's claim (its SQL, run as a unit of work: see bridge/db/steps.py), and
+the batched outcomes recorded with a lifecycle hook's transaction (SQLAlchemy Core, one
+statement per kind of outcome, whatever the batch size).
 
 A claim walks the lanes that have pending rows, one index seek per lane (a loose index
 scan on `ix_outbox_status_lane_id`), and stops as soon as it has found `limit` lanes
@@ -11,15 +11,13 @@ behind a lane's head, so a backlog of thousands of rows costs what a handful doe
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Table, TextualSelect, bindparam, text, update
+from sqlalchemy import Table, bindparam, update
 
 from bridge.db.repo.base import TxPart
-from bridge.db.tables import OutboxRow, UTCDateTime
+from bridge.db.tables import OutboxRow
 
 _OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
 
@@ -83,17 +81,6 @@ def claim_sql(dialect: str, avoid: int, bounded: bool) -> str:
     return sql
 
 
-# Built once per shape: the claim runs on every tick of every worker.
-@functools.lru_cache(maxsize=64)
-def _claim_statement(dialect: str, avoid: int, bounded: bool) -> TextualSelect:
-    stamp = UTCDateTime()
-    return (
-        text(claim_sql(dialect, avoid, bounded))
-        .bindparams(bindparam("now", type_=stamp), bindparam("until", type_=stamp))
-        .columns(*_OUTBOX.columns)
-    )
-
-
 def like_prefix(prefix: str) -> str:
     """A LIKE pattern matching strings that start with `prefix` (escaped with a backslash)."""
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -101,63 +88,7 @@ def like_prefix(prefix: str) -> str:
 
 
 class DeliveryQueries(TxPart):
-    """Claims, lease renewals and batched outcomes of the delivery worker."""
-
-    async def claim_heads(
-        self,
-        now: datetime,
-        limit: int,
-        until: datetime,
-        *,
-        after_lane: str = "",
-        upto_lane: str | None = None,
-        avoid_patterns: Sequence[str] = (),
-    ) -> list[OutboxRow]:
-        """Lease, until `until`, the heads of up to `limit` due lanes, in one statement.
-
-        Lanes are walked in key order from just after `after_lane` (up to `upto_lane`),
-        so a worker that moves its starting point serves every lane in turn. Rows whose
-        target matches one of `avoid_patterns` (LIKE patterns) are passed over. Only the
-        lowest pending id of a lane is ever claimed, and not while it is leased, so one
-        lane has one delivery in flight across replicas. The rows are not attached to
-        the session: they are read, not loaded as tracked objects.
-        """
-        if limit <= 0:
-            return []
-        dialect = self.session.get_bind().dialect.name
-        statement = _claim_statement(dialect, len(avoid_patterns), upto_lane is not None)
-        params: dict[str, Any] = {"now": now, "until": until, "limit": limit, "after": after_lane}
-        if upto_lane is not None:
-            params["upto"] = upto_lane
-        for i, pattern in enumerate(avoid_patterns):
-            params[f"avoid_{i}"] = pattern
-        result = await self.session.execute(statement, params)
-        rows = [OutboxRow(**dict(row._mapping)) for row in result]
-        rows.sort(key=lambda row: row.id)
-        return rows
-
-    async def renew_leases(
-        self, row_ids: Sequence[int], now: datetime, until: datetime
-    ) -> set[int]:
-        """Extend the leases still held on `row_ids`; the ids whose lease was extended.
-
-        A lease that already ran out is not extended: another worker may have taken the
-        row over, and the caller must stop its attempt.
-        """
-        if not row_ids:
-            return set()
-        table = _OUTBOX
-        result = await self.session.execute(
-            update(table)
-            .where(
-                table.c.id.in_(row_ids),
-                OutboxRow.status == "pending",
-                table.c.lease_until > now,
-            )
-            .values(lease_until=until)
-            .returning(table.c.id)
-        )
-        return set(result.scalars())
+    """Batched outcomes of the delivery worker, in an ORM transaction."""
 
     async def finish_delivered(self, row_ids: Sequence[int], now: datetime) -> None:
         """The receivers accepted these deliveries: one UPDATE for all of them."""

@@ -49,14 +49,6 @@ class OutboxQueries(TxPart):
             values["attempts"] = OutboxRow.attempts + 1
         await self.session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values))
 
-    async def release_leases(self, row_ids: Sequence[int]) -> None:
-        """Give back leases of deliveries this process will not finish."""
-        await self.session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(row_ids), OutboxRow.status == "pending")
-            .values(lease_until=None)
-        )
-
     async def cancel_lane(self, lane: str, reason: str) -> None:
         """Drop the lane's pending deliveries (their conversation failed to open)."""
         await self.session.execute(
