@@ -157,14 +157,26 @@ class SqliteGroupCommit:
         """
         loop = asyncio.get_running_loop()
         while self._waiting:
-            async with self._engine.connect() as connection:
-                raw = await connection.get_raw_connection()
-                driver: Any = raw.driver_connection
-                give_back_at = loop.time() + HOLD_SECONDS
-                while self._waiting and loop.time() < give_back_at:
-                    batch = self._take()
-                    if batch and not await self._run_batch(driver, batch):
-                        break  # the connection may be broken: take a fresh one
+            try:
+                async with self._engine.connect() as connection:
+                    raw = await connection.get_raw_connection()
+                    driver: Any = raw.driver_connection
+                    give_back_at = loop.time() + HOLD_SECONDS
+                    while self._waiting and loop.time() < give_back_at:
+                        batch = self._take()
+                        if batch and not await self._run_batch(driver, batch):
+                            break  # the connection may be broken: take a fresh one
+            except Exception as exc:
+                # No connection to be had (or giving it back failed): the units waiting
+                # fail with the error rather than wait for a writer that is gone.
+                self._fail_waiting(exc)
+
+    def _fail_waiting(self, exc: Exception) -> None:
+        while self._waiting:
+            unit, future = self._waiting.popleft()
+            unit.close()
+            if not future.done():
+                future.set_exception(exc)
 
     def _take(self) -> list[tuple[Unit[Any], asyncio.Future[Any]]]:
         batch: list[tuple[Unit[Any], asyncio.Future[Any]]] = []

@@ -8,9 +8,11 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bridge.db import steps
 from bridge.db.repo import Store
@@ -155,3 +157,23 @@ async def test_concurrent_units_on_sqlite_share_a_transaction(
     assert len(set(seqs)) == 50
     # All 50 were waiting when the writer started: far fewer transactions than units.
     assert runner.batches - before < 10
+
+
+async def test_units_fail_instead_of_waiting_when_there_is_no_database(tmp_path: Path) -> None:
+    """The group-commit writer cannot open the database: its callers get the error."""
+    missing = tmp_path / "not-a-directory"
+    missing.write_text("a file where the database's folder should be")
+    engine = create_async_engine(f"sqlite+aiosqlite:///{missing}/bridge.db")
+    runner = SqliteGroupCommit(engine)
+    conversation = str(uuid.uuid4())
+    try:
+        outcomes = await asyncio.gather(
+            *(
+                runner.run(_write(_message(conversation, f"x-{i}"), _outbox(conversation, {})))
+                for i in range(3)
+            ),
+            return_exceptions=True,
+        )
+    finally:
+        await engine.dispose()
+    assert all(isinstance(outcome, Exception) for outcome in outcomes), outcomes
