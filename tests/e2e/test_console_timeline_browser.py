@@ -75,8 +75,16 @@ async def test_history_older_than_today_shows_its_date(
     # en-GB in UTC: the date and the time for an older day, the time alone for today.
     await old.filter(has_text="5 Mar 2024, 10:30").wait_for()
     assert await old.get_attribute("datetime") == "2024-03-05T10:30:00+00:00"
+    # Compared with the element's own instant, not with "now": the minute may turn
+    # between the handoff and this line.
+    stamp = await today.get_attribute("datetime")
+    assert stamp is not None
     assert await today.text_content() == await page.evaluate(
-        "() => new Date().toLocaleTimeString('en-GB', {hour: '2-digit', minute: '2-digit'})"
+        "(s) => new Date(s).toLocaleTimeString('en-GB', {hour: '2-digit', minute: '2-digit'})",
+        stamp,
+    )
+    assert await page.evaluate(
+        "(s) => new Date(s).toDateString() === new Date().toDateString()", stamp
     )
     assert problems == []
 
