@@ -17,6 +17,7 @@ conversations' locks for another unit's sake.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sqlite3
 from collections import deque
 from collections.abc import Callable
@@ -42,6 +43,9 @@ T = TypeVar("T")
 MAX_BATCH = 256
 # How long the writer keeps the pooled connection while units keep coming.
 HOLD_SECONDS = 0.05
+
+# A unit waiting for the writer: its caller's future, and its caller's context.
+_Waiting = tuple[Unit[Any], "asyncio.Future[Any]", contextvars.Context]
 
 
 class UnitRunner(Protocol):
@@ -97,18 +101,26 @@ def _sqlite_execute(connection: sqlite3.Connection, step: Step) -> Any:
     return [read_sqlite_row(sql, dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
 
-def _sqlite_batch(connection: sqlite3.Connection, units: list[Unit[Any]]) -> list[tuple[bool, Any]]:
-    """Run `units` in one transaction (in the driver's thread); each outcome in order."""
+def _sqlite_batch(
+    connection: sqlite3.Connection, units: list[tuple[Unit[Any], contextvars.Context]]
+) -> list[tuple[bool, Any]]:
+    """Run `units` in one transaction (in the driver's thread); each outcome in order.
+
+    Each unit runs in the context of the task that handed it over, so what it reads of
+    its request (the trace a delivery continues) is that request's, not the thread's.
+    """
     if connection.in_transaction:
         # A transaction left open on the pooled connection would swallow this batch's.
         connection.rollback()
     outcomes: list[tuple[bool, Any]] = []
     connection.execute("BEGIN IMMEDIATE")
     try:
-        for unit in units:
+        for unit, context in units:
             connection.execute("SAVEPOINT unit")
             try:
-                value = _drive_sync(unit, lambda step: _sqlite_execute(connection, step))
+                value = context.run(
+                    _drive_sync, unit, lambda step: _sqlite_execute(connection, step)
+                )
             except Exception as exc:
                 connection.execute("ROLLBACK TO unit")
                 connection.execute("RELEASE unit")
@@ -130,14 +142,14 @@ class SqliteGroupCommit:
     def __init__(self, engine: AsyncEngine, max_batch: int = MAX_BATCH) -> None:
         self._engine = engine
         self._max_batch = max_batch
-        self._waiting: deque[tuple[Unit[Any], asyncio.Future[Any]]] = deque()
+        self._waiting: deque[_Waiting] = deque()
         self._writer: asyncio.Task[None] | None = None
         # Transactions committed or attempted so far (operators' and tests' view of batching).
         self.batches = 0
 
     async def run(self, unit: Unit[T]) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._waiting.append((unit, future))
+        self._waiting.append((unit, future, contextvars.copy_context()))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="sqlite-group-commit")
         return await future
@@ -173,40 +185,38 @@ class SqliteGroupCommit:
 
     def _fail_waiting(self, exc: Exception) -> None:
         while self._waiting:
-            unit, future = self._waiting.popleft()
+            unit, future, _ = self._waiting.popleft()
             unit.close()
             if not future.done():
                 future.set_exception(exc)
 
-    def _take(self) -> list[tuple[Unit[Any], asyncio.Future[Any]]]:
-        batch: list[tuple[Unit[Any], asyncio.Future[Any]]] = []
+    def _take(self) -> list[_Waiting]:
+        batch: list[_Waiting] = []
         while self._waiting and len(batch) < self._max_batch:
-            unit, future = self._waiting.popleft()
+            unit, future, context = self._waiting.popleft()
             if future.cancelled():
                 # Its caller is gone before anything ran: nothing to write for it.
                 unit.close()
                 continue
-            batch.append((unit, future))
+            batch.append((unit, future, context))
         return batch
 
-    async def _run_batch(
-        self, driver: Any, batch: list[tuple[Unit[Any], asyncio.Future[Any]]]
-    ) -> bool:
+    async def _run_batch(self, driver: Any, batch: list[_Waiting]) -> bool:
         """Run one batch and settle its callers' futures; whether it committed."""
         self.batches += 1
         try:
             # aiosqlite runs every call in its connection's thread; the whole batch is one
             # such call, so its statements run back to back with no hop in between.
             outcomes: list[tuple[bool, Any]] = await driver._execute(
-                _sqlite_batch, driver._conn, [unit for unit, _ in batch]
+                _sqlite_batch, driver._conn, [(unit, context) for unit, _, context in batch]
             )
         except Exception as exc:
             # The batch did not commit: every unit in it failed with the same error.
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             return False
-        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+        for (_, future, _), (ok, value) in zip(batch, outcomes, strict=True):
             if future.done():
                 continue
             if ok:

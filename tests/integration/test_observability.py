@@ -182,3 +182,32 @@ async def test_the_access_log_can_be_turned_off(
         await stop_bridge(running)
     assert json_log.events("http.access") == []
     assert json_log.events("handoff.routed")[0]["trace_id"] == TRACE_ID
+
+
+async def test_an_agent_messages_delivery_continues_the_trace_of_its_request(
+    bridge: RunningBridge, bot: FakeBot
+) -> None:
+    """A message is stored by a unit of work (on SQLite, in the store's own thread with
+    other requests' units): its delivery still continues the trace of its own request."""
+    status, created = await bridge.post("/v1/handoffs", handoff_body(bot.url))
+    assert status == 201
+    await _join(bridge, created, {})
+    token = str(created["join_url"]).rsplit("/", 1)[1]
+    async with bridge.http.post(
+        bridge.url(f"/console/api/{token}/messages"),
+        json={"text": "Hello, I am here"},
+        headers={"traceparent": TRACEPARENT},
+    ) as response:
+        assert response.status in (200, 201), await response.text()
+
+    def replies(bot: FakeBot) -> list[Any]:
+        return [
+            call
+            for call in bot.calls
+            if call.path == "/callback" and call.body and call.body.get("type") == "agent.message"
+        ]
+
+    await bot.wait_for(replies)
+    sent = parse_traceparent(replies(bot)[0].headers["traceparent"])
+    assert sent is not None
+    assert sent.trace_id == TRACE_ID
