@@ -11,10 +11,12 @@ retry onto the caller.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError
+import asyncpg
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -36,6 +38,17 @@ def aborted_to_resolve_a_conflict(exc: BaseException) -> bool:
     if not isinstance(exc, DBAPIError):
         return False
     return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+def unique_violation(exc: BaseException) -> bool:
+    """True for an insert a unique index refused, from the ORM or from a unit of work
+    (whose runners raise the drivers' own errors)."""
+    if isinstance(exc, IntegrityError):
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        return sqlstate == "23505" if sqlstate else "UNIQUE" in str(exc.orig)
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return True
+    return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
 
 
 def _log_retry(state: object) -> None:

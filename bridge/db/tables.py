@@ -71,7 +71,7 @@ class StatusColumn(TypeDecorator[Status]):
 
 
 # In the enum's order, so the index condition reads as it always has (the migrations').
-_ACTIVE_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in Status if s in ACTIVE))
+ACTIVE_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in Status if s in ACTIVE))
 # Outbox rows not delivered yet: waiting or retrying, or given up (the supervisor's "stuck").
 STUCK_SQL = "status IN ('pending', 'dead')"
 
@@ -145,16 +145,16 @@ class ConversationRow(Base):
             "bot_platform",
             "bot_conversation_id",
             unique=True,
-            sqlite_where=text(_ACTIVE_SQL),
-            postgresql_where=text(_ACTIVE_SQL),
+            sqlite_where=text(ACTIVE_SQL),
+            postgresql_where=text(ACTIVE_SQL),
         ),
         Index(
             "uq_conversations_active_customer",
             "main_channel",
             "customer_id",
             unique=True,
-            sqlite_where=text(_ACTIVE_SQL),
-            postgresql_where=text(_ACTIVE_SQL),
+            sqlite_where=text(ACTIVE_SQL),
+            postgresql_where=text(ACTIVE_SQL),
         ),
         Index("ix_conversations_status_created", "status", "created_at"),
         Index("ix_conversations_channel_external_ref", "channel", "external_ref"),

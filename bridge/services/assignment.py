@@ -31,6 +31,7 @@ from bridge.relay.jobs import EvaluateRouting
 from bridge.routing.engine import Decision
 from bridge.routing.staffing import staffing_of
 from bridge.routing.steps.escalation import Directory, Progress, advance
+from bridge.services.pending import Announcement, Later, Pending, write_pending
 from bridge.services.queue import QueueSpot, queue_changed, spot_of, spots_in_order
 from bridge.services.routing_state import RoutingState
 from bridge.services.timeouts import AcceptTimeouts
@@ -73,18 +74,40 @@ class Assignment:
         self._count_limit = count_limit
         self._timeouts = timeouts
 
+    @property
+    def count_limit(self) -> int:
+        """How far a queue position is counted (`queue.count_limit`)."""
+        return self._count_limit
+
+    def queue_woken(self) -> None:
+        """A queue changed in a unit of work that has committed: wake its announcer."""
+        self._on_queue_change()
+
     # -- at creation (inside the handoff's transaction) ----------------------------------
 
     async def place(
         self, tx: Tx, row: ConversationRow, decision: Decision, directory: Directory
     ) -> None:
-        """Record the decision's target on a new conversation and make the first offers."""
+        """Record the decision's target on a conversation in `tx` and make the first offers."""
         now = self._clock()
+        pending = self.placement(row, decision, directory, now)
+        await tx.session.flush()
+        await write_pending(tx, row, pending, now)
+
+    def placement(
+        self, row: ConversationRow, decision: Decision, directory: Directory, now: datetime
+    ) -> list[Pending]:
+        """Set the decision's target and the first offers on `row` (not written here), and
+        say what to queue with it: the router's timer, the accept timer, `handoff.waiting`.
+
+        Plain Python, so a new handoff decides it inside its unit of work.
+        """
         row.team_id, row.router_id, row.priority = (
             decision.team_id,
             decision.router_id,
             decision.priority,
         )
+        pending: list[Pending] = []
         offered: set[str] = set(decision.agent_ids) | set(decision.settings.default_agent_ids)
         if decision.assignee:
             offered.add(decision.assignee)
@@ -99,19 +122,19 @@ class Assignment:
                 row.routing_progress = [t.isoformat() for t in evaluation.progress.activated_at]
                 trace.extend(f"router {decision.router_id!r}: {line}" for line in evaluation.trace)
                 if evaluation.next_due is not None:
-                    await tx.enqueue([evaluation_timer(row.id, evaluation.next_due, now)])
+                    pending.append(Later(EvaluateRouting(row.id), evaluation.next_due))
         row.offered_to = sorted(offered)
         if row.offered_to:
             trace.append(f"offered to {', '.join(row.offered_to)}")
         row.route_trace = trace
-        await tx.session.flush()
-        if self._timeouts is not None:
-            await self._timeouts.arm(tx, row, now)
+        if self._timeouts is not None and (timer := self._timeouts.next_round(row, now)):
+            pending.append(timer)
         # Chats nobody is offered to are answered through join links; only a real
         # target with nobody online (or everyone online full) leaves the customer waiting.
         reason = staffing_of(row.offered_to, directory).waiting_reason
         if reason is not None:
-            await announce(tx, row, "handoff.waiting", waiting(reason), now, to_bot=True)
+            pending.append(Announcement("handoff.waiting", waiting(reason), to_bot=True))
+        return pending
 
     # -- later: timers and presence changes ---------------------------------------------------
 

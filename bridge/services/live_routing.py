@@ -39,8 +39,15 @@ from bridge.routing.steps.escalation import Directory
 from bridge.services.assignment import Assignment
 from bridge.services.availability import Probe, Prober
 from bridge.services.open_jobs import open_jobs
+from bridge.services.pending import Announcement, Later, Pending, write_pending
 from bridge.services.routing_state import RoutingState
-from bridge.transfers import Place, TransferReason, Transferred, announce_transferred
+from bridge.transfers import (
+    TRANSFERRED,
+    Place,
+    TransferReason,
+    Transferred,
+    announce_transferred,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,23 +129,35 @@ class LiveRouting:
         return None
 
     async def landed(self, tx: Tx, row: ConversationRow, landing: Landing) -> None:
-        """In the handoff's transaction: announce the move, and arm the timer for the next."""
+        """In an ORM transaction: announce the move, and arm the timer for the next."""
         now = self._clock()
+        await write_pending(tx, row, self.landing(row, landing, now), now)
+
+    def landing(self, row: ConversationRow, landing: Landing, now: datetime) -> list[Pending]:
+        """What a new chat queues for where it landed: the move's announcement, if it
+        moved, and the timer for the next fallback (when configured)."""
+        pending: list[Pending] = []
         if landing.moved_from is not None:
             platform = self._adapters[landing.moved_from].platform
             moved = Transferred(
                 Place(landing.moved_from, platform), Place.of(row), "no_agents_online"
             )
-            await announce_transferred(tx, row, moved, now)
-        await self.arm(tx, row, now)
+            pending.append(Announcement(TRANSFERRED, moved.data(), to_bot=True))
+        if (timer := self.fallback_timer(row, now)) is not None:
+            pending.append(timer)
+        return pending
 
     async def arm(self, tx: Tx, row: ConversationRow, now: datetime) -> None:
         """Set the timer that moves the chat on if nobody takes it (when configured)."""
+        if (timer := self.fallback_timer(row, now)) is not None:
+            await tx.enqueue([timer.job.to_row(now, due=timer.due)])
+
+    def fallback_timer(self, row: ConversationRow, now: datetime) -> Later | None:
+        """The timer that moves the chat on if nobody takes it; None when not configured."""
         after = self._routing.table.fallback_after.get(row.main_channel)
         if after is None or not chain_after(self._routing.table, row.main_channel, row.channel):
-            return
-        timer = FallbackTimer(row.id, row.channel)
-        await tx.enqueue([timer.to_row(now, due=now + timedelta(seconds=after))])
+            return None
+        return Later(FallbackTimer(row.id, row.channel), now + timedelta(seconds=after))
 
     # -- when the timer fires ------------------------------------------------------------
 

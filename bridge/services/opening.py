@@ -13,15 +13,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy.exc import IntegrityError
-
 from bridge.db.repo import Store, Tx
+from bridge.db.retry import unique_violation
 from bridge.db.tables import ConversationRow, OutboxRow
 from bridge.domain.conversation import opening_status
 from bridge.domain.reasons import OUTSIDE_HOURS, failed
 from bridge.domain.status import Status
-from bridge.errors import FieldProblem, InvalidInput
-from bridge.events import announce
+from bridge.errors import Conflict, FieldProblem, InvalidInput
 from bridge.models import HandoffRequest
 from bridge.ports.agent_side import AgentSideAdapter
 from bridge.relay.delivery import DeliveryResult
@@ -29,9 +27,11 @@ from bridge.relay.jobs import OpenConversation, ReplayInbound
 from bridge.routing.engine import Decision, HandoffFacts, decide
 from bridge.routing.steps.escalation import Directory
 from bridge.services.assignment import Assignment
-from bridge.services.live_routing import LiveRouting
+from bridge.services.live_routing import Landing, LiveRouting
 from bridge.services.messages import history_rows
 from bridge.services.open_jobs import open_jobs
+from bridge.services.opening_unit import OpenOutcome, OpenPlan, open_unit
+from bridge.services.pending import Announcement, Later, Pending
 from bridge.services.queue import QueueSpot
 from bridge.services.routing_state import RoutingState
 
@@ -68,51 +68,52 @@ class Opening:
         self._adapters = adapters
         self._on_commit = on_commit
         self._clock = clock
+        self._count_limit = assignment.count_limit
 
     async def open(self, request: HandoffRequest) -> Opened:
         """Route and open a handoff; the existing active conversation when there is one.
 
         Returns the conversation, whether it was created now, and its queue position,
-        counted in the same transaction (a second one would queue again for SQLite's one
-        connection). Two requests racing for the same customer meet at the database's
-        unique indexes: one inserts, the other gets IntegrityError and returns the
-        winner's conversation.
+        counted in the same unit of work. Two requests racing for the same customer meet
+        at the database's unique indexes: one inserts, the other is refused and returns
+        the winner's conversation.
         """
         # Routing across platforms: nobody available there moves the chat to a fallback.
         landing = await self._live.land(self.explain(request), request.settings)
         decision = landing.decision
-        main = decision.main_channel
-        # Read before the transaction (SQLite has one connection), and only when the
-        # decision names agents: a chat answered through a join link needs no directory.
-        directory = await self._routing.directory() if decision.names_agents else Directory()
+        now = self._clock()
+        plan = self._plan(request, decision, landing, now)
         try:
-            async with self._store.transaction() as tx:
-                existing = await tx.find_active(
-                    request.bot.platform, request.bot.conversation_id, main, request.customer.id
-                )
-                if existing is not None:
-                    return Opened(existing, False, await self._assignment.spot_in(tx, existing))
-                row = await self._create(tx, request, decision)
-                # A handoff outside business hours failed at once: nobody is offered it.
-                if row.status == Status.PENDING:
-                    await self._assignment.place(tx, row, decision, directory)
-                    await self._live.landed(tx, row, landing)
-                    await self._assignment.queue_changed(tx, row.channel, row.created_at)
-                spot = await self._assignment.spot_in(tx, row)
-        except IntegrityError:
-            async with self._store.transaction() as tx:
-                existing = await tx.find_active(
-                    request.bot.platform, request.bot.conversation_id, main, request.customer.id
-                )
-                if existing is None:
-                    raise
-                return Opened(existing, False, await self._assignment.spot_in(tx, existing))
+            outcome = await self._store.run(open_unit(plan))
+        except Exception as exc:
+            if not unique_violation(exc):
+                raise
+            outcome = OpenOutcome(existing_id="")
+        if outcome.existing_id is not None:
+            return await self._existing(request, decision.main_channel)
+        row = plan.row
         self._on_commit()
+        if row.status == Status.PENDING:
+            self._assignment.queue_woken()
         log.info(
             "handoff.routed",
             extra={"conversation": row.id, "channel": row.channel, "rule": row.route_rule},
         )
-        return Opened(row, True, spot)
+        return Opened(row, True, outcome.spot)
+
+    async def _existing(self, request: HandoffRequest, main_channel: str) -> Opened:
+        """The active conversation that made this handoff a repeat, with its place."""
+        async with self._store.transaction() as tx:
+            existing = await tx.find_active(
+                request.bot.platform, request.bot.conversation_id, main_channel, request.customer.id
+            )
+            if existing is None:
+                # Ended between the two reads: the caller may simply try again.
+                raise Conflict(
+                    "the conversation this handoff repeats ended meanwhile; try again",
+                    [FieldProblem("customer.id", "its conversation just ended")],
+                )
+            return Opened(existing, False, await self._assignment.spot_in(tx, existing))
 
     def explain(self, request: HandoffRequest) -> Decision:
         """The routing decision for a would-be handoff, without storing anything."""
@@ -140,8 +141,10 @@ class Opening:
         facts = HandoffFacts(main, region, customer, metadata, settings)
         return decide(self._routing.table, facts, self._clock())
 
-    async def _create(self, tx: Tx, request: HandoffRequest, decision: Decision) -> ConversationRow:
-        now = self._clock()
+    def _plan(
+        self, request: HandoffRequest, decision: Decision, landing: Landing, now: datetime
+    ) -> OpenPlan:
+        """The new conversation and what it queues, decided before anything is written."""
         channel, trace = decision.channel, list(decision.trace)
         adapter = self._adapters[channel]
         closed_reason = None
@@ -175,20 +178,35 @@ class Opening:
             offered_to=[],
             routing_progress=[],
             priority=decision.priority,
+            # The columns' defaults, set here: the unit writes the row as it is.
+            accept_round=0,
+            passed_over=[],
         )
-        await tx.insert_conversation(row)
         history = history_rows(row.id, request.history, now)
-        await tx.add_messages(history)
-        route = {"rule": decision.region_rule, "trace": trace, "channel": channel}
-        await announce(tx, row, "handoff.requested", {}, now, to_bot=False)
+        requested = Announcement("handoff.requested")
         if decision.closed:
             opening = decision.next_open.isoformat() if decision.next_open else None
             data = failed(OUTSIDE_HOURS, closed_reason, next_opening=opening)
-            await announce(tx, row, "handoff.failed", data, now, to_bot=True)
-            return row
-        await tx.enqueue([job.to_row(now) for job in open_jobs(row, adapter, history)])
-        await announce(tx, row, "handoff.routed", {"route": route}, now, to_bot=False)
-        return row
+            closed: list[Pending] = [requested, Announcement("handoff.failed", data, to_bot=True)]
+            return OpenPlan(row, history, lambda: closed, now, None, False, self._count_limit)
+        route = {"rule": decision.region_rule, "trace": trace, "channel": channel}
+
+        def pending() -> list[Pending]:
+            # Once the history is stored: the platform's open carries its messages' seqs.
+            return [
+                requested,
+                *(Later(job) for job in open_jobs(row, adapter, history)),
+                Announcement("handoff.routed", {"route": route}),
+            ]
+
+        def place(row: ConversationRow, directory: Directory) -> list[Pending]:
+            # A handoff outside business hours failed at once: nobody is offered it.
+            return [
+                *self._assignment.placement(row, decision, directory, now),
+                *self._live.landing(row, landing, now),
+            ]
+
+        return OpenPlan(row, history, pending, now, place, decision.names_agents, self._count_limit)
 
     async def delivered(self, tx: Tx, row: OutboxRow, result: DeliveryResult) -> None:
         """Keep the platform's id for the conversation once the agent side has opened it.

@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
@@ -124,6 +125,35 @@ def compile_fallbacks(settings: Settings) -> dict[str, tuple[str, ...]]:
                 )
         compiled[name] = tuple(channel.fallback_channels)
     return compiled
+
+
+class DirectoryAgent(NamedTuple):
+    """What the directory needs of an agent."""
+
+    id: str
+    organization_id: str
+    presence: str
+    capacity: int
+    active_count: int
+
+
+def directory_of(agents: Iterable[DirectoryAgent], members: Iterable[tuple[str, str]]) -> Directory:
+    """The directory of these agents and (team, agent) memberships."""
+    listed = list(agents)
+    teams: dict[str, set[str]] = {}
+    for team_id, agent_id in members:
+        teams.setdefault(team_id, set()).add(agent_id)
+    orgs: dict[str, set[str]] = {}
+    presence: dict[str, Presence] = {}
+    for agent in listed:
+        orgs.setdefault(agent.organization_id, set()).add(agent.id)
+        presence[agent.id] = agent.presence  # type: ignore[assignment]
+    return Directory(
+        team_members={k: frozenset(v) for k, v in teams.items()},
+        organization_users={k: frozenset(v) for k, v in orgs.items()},
+        presence=presence,
+        spare_capacity={a.id: a.capacity - a.active_count for a in listed},
+    )
 
 
 class RoutingState:
@@ -237,19 +267,12 @@ class RoutingState:
         async with self._store.transaction() as tx:
             agents = await tx.agents()
             members = await tx.team_members()
-        teams: dict[str, set[str]] = {}
-        for member in members:
-            teams.setdefault(member.team_id, set()).add(member.agent_id)
-        orgs: dict[str, set[str]] = {}
-        presence: dict[str, Presence] = {}
-        for agent in agents:
-            orgs.setdefault(agent.organization_id, set()).add(agent.id)
-            presence[agent.id] = agent.presence  # type: ignore[assignment]
-        return Directory(
-            team_members={k: frozenset(v) for k, v in teams.items()},
-            organization_users={k: frozenset(v) for k, v in orgs.items()},
-            presence=presence,
-            spare_capacity={a.id: a.capacity - a.active_count for a in agents},
+        return directory_of(
+            [
+                DirectoryAgent(a.id, a.organization_id, a.presence, a.capacity, a.active_count)
+                for a in agents
+            ],
+            [(m.team_id, m.agent_id) for m in members],
         )
 
     def start(self, every_seconds: float = 5.0) -> None:

@@ -32,6 +32,7 @@ from bridge.events import announce
 from bridge.relay.jobs import AcceptTimeout
 from bridge.routing.steps.escalation import Directory
 from bridge.routing.widening import Chat, widen
+from bridge.services.pending import Later
 from bridge.services.queue import queue_changed
 from bridge.services.routing_state import RoutingState
 from bridge.settings import Settings
@@ -98,14 +99,20 @@ class AcceptTimeouts:
     async def arm(self, tx: Tx, row: ConversationRow, now: datetime) -> None:
         """Start a new round for the chat as it is now (waiting or assigned), if it has a
         timeout; the previous round's timer, if any, will change nothing."""
+        timer = self.next_round(row, now)
+        if timer is None:
+            return
+        await tx.update_conversation(row.id, accept_round=row.accept_round)
+        await tx.enqueue([timer.job.to_row(now, due=timer.due)])
+
+    def next_round(self, row: ConversationRow, now: datetime) -> Later | None:
+        """Move `row` to its next round (not written here) and answer that round's timer;
+        None when the chat has no timeout."""
         seconds = self.seconds(row)
         if seconds is None:
-            return
-        next_round = row.accept_round + 1
-        row.accept_round = next_round
-        await tx.update_conversation(row.id, accept_round=next_round)
-        timer = AcceptTimeout(row.id, next_round)
-        await tx.enqueue([timer.to_row(now, due=now + timedelta(seconds=seconds))])
+            return None
+        row.accept_round = (row.accept_round or 0) + 1
+        return Later(AcceptTimeout(row.id, row.accept_round), now + timedelta(seconds=seconds))
 
     async def agent_away(self, tx: Tx, agent_id: str, now: datetime) -> None:
         """The agent went offline or absent: check each of their assigned chats now.

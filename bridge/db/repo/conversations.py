@@ -6,8 +6,9 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, select, text, update
 
+from bridge.db.handoff_steps import FIND_ACTIVE_SQL
 from bridge.db.repo.base import TxPart, affected
 from bridge.db.tables import ConversationRow
 from bridge.domain.status import ACTIVE, Event, Status, sources, target
@@ -40,24 +41,21 @@ class ConversationQueries(TxPart):
         self, bot_platform: str, bot_conversation_id: str, main_channel: str, customer_id: str
     ) -> ConversationRow | None:
         """The active conversation of this bot conversation, or of this customer on this channel."""
-        query = (
-            select(ConversationRow)
-            .where(ConversationRow.status.in_(ACTIVE))
-            .where(
-                or_(
-                    and_(
-                        ConversationRow.bot_platform == bot_platform,
-                        ConversationRow.bot_conversation_id == bot_conversation_id,
-                    ),
-                    and_(
-                        ConversationRow.main_channel == main_channel,
-                        ConversationRow.customer_id == customer_id,
-                    ),
-                )
-            )
-            .limit(1)
+        # The partial unique indexes' own condition, as text: a bound IN list would not
+        # match it, and the lookup would walk every waiting conversation.
+        found = await self.session.execute(
+            text(FIND_ACTIVE_SQL),
+            {
+                "bot_platform": bot_platform,
+                "bot_conversation_id": bot_conversation_id,
+                "main_channel": main_channel,
+                "customer_id": customer_id,
+            },
         )
-        return (await self.session.execute(query)).scalar_one_or_none()
+        conversation_id = found.scalar_one_or_none()
+        if conversation_id is None:
+            return None
+        return await self.session.get(ConversationRow, conversation_id)
 
     async def find_for_platform(
         self,
