@@ -119,7 +119,10 @@ def sqlite_time(value: datetime) -> str:
     """How SQLAlchemy stores a UTC datetime on SQLite (naive, with microseconds)."""
     if value.tzinfo is None:
         raise ValueError("naive datetimes are not stored; use an aware UTC datetime")
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # isoformat is C code, strftime parses its format on every call; same text.
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 # Values every driver takes as they are (exact types: a str or int subclass, such as an
