@@ -10,7 +10,9 @@ attempt is rescheduled on the retry schedule, honouring Retry-After; a rejected 
 4xx) or one out of attempts is marked dead, stays visible through the API, and does not
 hold back the rest of its lane. No destination (a URL's host and port, else its channel)
 gets more than its share of the slots, so receivers that hang hold back only their own
-lanes.
+lanes. Heads a claim found beyond their destination's share wait in the worker, leased,
+for its next free slot (up to one share of them), instead of being given back and claimed
+again a moment later.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -62,6 +64,8 @@ class RelayWorker:
         self._recording = asyncio.Lock()
         self._outcomes = OutcomeRecorder(store, hooks, settings, clock)
         self._flights: dict[int, Flight] = {}
+        # Claimed heads waiting for a slot of their destination, oldest first (see _claim).
+        self._held: dict[str, deque[Flight]] = {}
         self._lease = timedelta(seconds=settings.lease_seconds)
         # Renewed three times per lease, so two renewals can fail before an attempt stops.
         self._renew_every = settings.lease_seconds / 3
@@ -71,6 +75,8 @@ class RelayWorker:
         self._stop_margin = settings.lease_seconds / 10
         # Where the next claim starts walking the lanes, so every lane gets its turn.
         self._cursor = ""
+        # Whether the last claim stopped at its limit: more may be due at once.
+        self._more = False
         self.running = False
 
     def wake(self) -> None:
@@ -94,7 +100,9 @@ class RelayWorker:
                     log.exception("relay.poll_failed")
                     claimed = 0
                 full = len(self._flights) >= self._settings.max_in_flight
-                if claimed == 0 or full:
+                # A claim that found fewer heads than it asked for looked at every lane:
+                # the next one waits for a commit, an attempt's end or the poll.
+                if claimed == 0 or full or not self._more:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._idle_seconds())
         finally:
@@ -113,7 +121,7 @@ class RelayWorker:
         """How long the loop may sleep: until the next poll, or the next lease renewal."""
         wait = self._settings.poll_interval_seconds
         # Attempts that have ended hold no lease worth renewing: the next tick records them.
-        if any(not flight.finished for flight in self._flights.values()):
+        if self._held or any(not flight.finished for flight in self._flights.values()):
             wait = min(wait, max(0.0, self._next_renewal - time.monotonic()))
         return wait
 
@@ -127,6 +135,7 @@ class RelayWorker:
             # Plain outcomes are written by the claim's own unit of work, just before it
             # looks for the next heads: one round trip where there were two, and the lanes
             # they held are claimable again in the same statement's view.
+            self._start_held()
             running = [flight for flight in self._flights.values() if not flight.finished]
             free = self._settings.max_in_flight - len(running)
             busy = Counter(flight.destination for flight in running)
@@ -142,10 +151,12 @@ class RelayWorker:
             now = self._clock()
             started = time.monotonic()
             if free <= 0 and not plain:
+                self._more = False
                 return 0
             claims, retries = await self._store.run(self._claim_unit(now, free, avoid, plain))
             self._forget(plain)
             self._outcomes.log_plain(plain, retries)
+        self._more = free > 0 and len(claims) >= free
         rows = [claim.row for claim in claims]
         if rows:
             self._cursor = max(rows, key=lambda row: (row.lane > self._cursor, row.lane)).lane
@@ -153,22 +164,58 @@ class RelayWorker:
         for claim in claims:
             row = claim.row
             where = destination(row.target)
-            if busy[where] >= cap:
-                # The same destination spelt another way got past the claim's filter.
-                over_cap.append(row.id)
-                continue
-            busy[where] += 1
             flight = Flight(row, where, started + self._settings.lease_seconds)
             if row.conversation_id is not None and claim.channel is not None:
                 flight.ref = ConversationRef(row.conversation_id, claim.channel, claim.external_ref)
-            self._flights[row.id] = flight
-            flight.task = asyncio.create_task(self._attempt(flight), name=f"relay-{row.id}")
-            flight.task.add_done_callback(functools.partial(self._settle, row.id))
+            if busy[where] < cap:
+                busy[where] += 1
+                self._launch(flight)
+                continue
+            # Over its destination's share (the claim cannot count a destination's rows,
+            # and the same destination spelt another way gets past its filter): it waits
+            # here for the next slot, leased, up to one share of waiting heads.
+            waiting = self._held.setdefault(where, deque())
+            if len(waiting) < cap:
+                waiting.append(flight)
+            else:
+                over_cap.append(row.id)
         if over_cap:
             await self._store.run(single(steps.release_leases(over_cap)))
-        if self._flights and self._next_renewal <= started:
+        if (self._flights or self._held) and self._next_renewal <= started:
             self._next_renewal = started + self._renew_every
         return len(rows) - len(over_cap)
+
+    def _launch(self, flight: Flight) -> None:
+        """Start the attempt of a claimed row."""
+        row_id = flight.row.id
+        self._flights[row_id] = flight
+        flight.task = asyncio.create_task(self._attempt(flight), name=f"relay-{row_id}")
+        flight.task.add_done_callback(functools.partial(self._settle, row_id))
+
+    def _start_held(self, only: str | None = None) -> None:
+        """Start waiting heads whose destination (`only`, else any) has a free slot now.
+
+        A head whose lease is about to run out unrenewed is dropped instead: another worker
+        may take it over from then on, and one lane never has two deliveries in flight.
+        """
+        if not self._held or self._stopping.is_set():
+            return
+        running = [flight for flight in self._flights.values() if not flight.finished]
+        busy = Counter(flight.destination for flight in running)
+        slots = self._settings.max_in_flight - len(running)
+        cap = self._settings.max_in_flight_per_destination
+        now = time.monotonic()
+        for where in [only] if only is not None else list(self._held):
+            waiting = self._held.get(where)
+            while waiting and slots > 0 and busy[where] < cap:
+                flight = waiting.popleft()
+                if flight.lease_ends - self._stop_margin <= now:
+                    continue
+                busy[where] += 1
+                slots -= 1
+                self._launch(flight)
+            if not waiting:
+                self._held.pop(where, None)
 
     def _claim_unit(
         self, now: datetime, free: int, avoid: Sequence[str], finished: Sequence[Flight]
@@ -208,6 +255,9 @@ class RelayWorker:
         flight = self._flights.get(row_id)
         if flight is not None and not flight.finished:
             del self._flights[row_id]
+        if flight is not None:
+            # Its slot goes at once to a head waiting for the same destination.
+            self._start_held(flight.destination)
         # The next tick records the outcome with its claim (see _claim).
         self._wake.set()
 
@@ -227,7 +277,8 @@ class RelayWorker:
     async def _keep_leases(self) -> None:
         """Renew the leases of attempts still running; stop those whose lease ran out."""
         now_mono = time.monotonic()
-        running = [f for f in self._flights.values() if not f.finished]
+        held = [f for waiting in self._held.values() for f in waiting]
+        running = [f for f in self._flights.values() if not f.finished] + held
         if running and now_mono >= self._next_renewal:
             self._next_renewal = now_mono + self._renew_every
             now = self._clock()
@@ -261,10 +312,12 @@ class RelayWorker:
 
     async def drain(self) -> None:
         """Wait for the deliveries in flight and record them (tests and graceful shutdown)."""
+        self._start_held()
         while self._flights:
             tasks = [f.task for f in self._flights.values() if f.task is not None]
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._record_outcomes()
+            self._start_held()
 
     async def stop(self, grace_seconds: float) -> None:
         """Stop claiming, let deliveries in flight finish for a while, then give back the rest.
@@ -277,6 +330,9 @@ class RelayWorker:
         """
         self._stopping.set()
         self._wake.set()
+        # Heads waiting for a slot are given back with the attempts cut off (below).
+        held = [f for waiting in self._held.values() for f in waiting]
+        self._held.clear()
         if self._loop_task is not None:
             # The loop ends at its next check; a tick stuck past the grace is cancelled
             # (outcomes it had not recorded yet are recorded below).
@@ -295,5 +351,6 @@ class RelayWorker:
                 flight.task.cancel()
         await asyncio.gather(*(f.task for f in leftover if f.task), return_exceptions=True)
         await self._record_outcomes()
-        if leftover:
-            await self._store.run(single(steps.release_leases([f.row.id for f in leftover])))
+        if leftover or held:
+            given_back = [f.row.id for f in leftover + held]
+            await self._store.run(single(steps.release_leases(given_back)))
