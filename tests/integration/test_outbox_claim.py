@@ -16,7 +16,7 @@ import pytest
 
 from bridge.db import steps
 from bridge.db.repo import Store
-from bridge.db.tables import ConversationRow
+from bridge.db.tables import ConversationRow, OutboxRow
 from bridge.db.units import Unit, single
 from bridge.domain.status import Status
 from bridge.relay.jobs import BotEvent
@@ -191,3 +191,21 @@ async def test_the_worker_s_claim_reads_each_conversation_s_platform_ref(store: 
     }
     # The same lane rules as the store's claim: the next of a lane waits for its head.
     assert await store.run(single(steps.claim_heads(now, 10, now + LEASE))) == []
+
+
+async def test_a_claimed_row_reads_as_the_orm_reads_it(store: Store) -> None:
+    """The worker's rows are made without the ORM's constructor: every column reads back as
+    it does through the ORM (with the lease the claim took)."""
+    now = datetime.now(UTC)
+    [queued] = await _queue(store, "conv-columns", 1, now)
+    [claimed] = steps.outbox_rows(await store.run(single(steps.claim_heads(now, 10, now + LEASE))))
+    async with store.transaction() as tx:
+        [loaded] = await tx.list_outbox(
+            status=None, conversation_id="conv-columns", after_id=0, limit=10
+        )
+    columns = [column.key for column in OutboxRow.__table__.columns]
+    assert claimed.id == queued
+    assert {key: getattr(claimed, key) for key in columns} == {
+        key: getattr(loaded, key) for key in columns
+    }
+    assert claimed.lease_until == now + LEASE
