@@ -12,6 +12,7 @@ every process's values (see `exposition_registry`).
 
 from __future__ import annotations
 
+import functools
 import os
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
@@ -52,11 +53,32 @@ DELIVERY_LAG = Histogram(
 )
 
 
+# The labelled series of each hot counter, looked up once: `labels()` validates and locks
+# on every call, a few microseconds per request and per delivery. Labels are bounded
+# (known methods, route templates, statuses, job kinds), and so are these caches.
+
+
+@functools.cache
+def _http_series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    return HTTP_REQUESTS.labels(method, route, str(status)), HTTP_DURATION.labels(method, route)
+
+
+@functools.cache
+def _delivery_series(kind: str, outcome: str) -> Counter:
+    return DELIVERIES.labels(kind, outcome)
+
+
+@functools.cache
+def _lag_series(kind: str) -> Histogram:
+    return DELIVERY_LAG.labels(kind)
+
+
 def http_request(method: str, route: str, status: int, seconds: float) -> None:
     """One answered request; `route` is its template, never the raw path."""
     method = method if method in KNOWN_METHODS else "other"
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    requests, duration = _http_series(method, route, status)
+    requests.inc()
+    duration.observe(seconds)
 
 
 def handoff(rule: str, outcome: str) -> None:
@@ -66,13 +88,13 @@ def handoff(rule: str, outcome: str) -> None:
 
 def delivery(kind: str, outcome: str) -> None:
     """A delivery attempt ended: delivered, failed (retried later) or dead."""
-    DELIVERIES.labels(kind, outcome).inc()
+    _delivery_series(kind, outcome).inc()
 
 
 def delivered(kind: str, lag_seconds: float) -> None:
     """A delivery reached its receiver `lag_seconds` after it was accepted."""
-    DELIVERIES.labels(kind, "delivered").inc()
-    DELIVERY_LAG.labels(kind).observe(max(0.0, lag_seconds))
+    _delivery_series(kind, "delivered").inc()
+    _lag_series(kind).observe(max(0.0, lag_seconds))
 
 
 def multiprocess_dir() -> str | None:
