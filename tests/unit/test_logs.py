@@ -84,6 +84,26 @@ def test_a_text_seen_clean_is_redacted_once_its_secret_is_known() -> None:
     assert value not in redactor(long_line)
 
 
+def test_ids_and_words_without_the_patterns_characters_are_left_as_they_are() -> None:
+    """No pattern can change a text without `_`, white space, `:`, `=`, `/`, `?` or `@`,
+    even one that spells a credential's name; a configured value is still found in it."""
+    redactor = Redactor()
+    secret = "s3cr3t" + secrets.token_hex(8)
+    redactor.add([secret])
+    for plain in ["AuthorizationBearer0basic", "4bf92f3577b34da6a3ce929d0e0e4736", "c-1.x+y"]:
+        assert redactor(plain) == plain
+    assert redactor(f"req{secret}x") == f"req{REDACTED}x"
+    # The same words with one of those characters are redacted as before.
+    assert redactor("Authorization:abc") == f"Authorization:{REDACTED}"
+    assert redactor("bearer abc") == f"bearer {REDACTED}"
+
+
+@pytest.mark.parametrize("value", [42, 4.2, True, None, "plain", ["a", 1], {"k": None}])
+def test_plain_extra_values_keep_their_type(value: object) -> None:
+    assert Redactor().value(value) == value
+    assert type(Redactor().value(value)) is type(value)
+
+
 def test_secret_values_come_from_secretstr_fields_only() -> None:
     """Within settings, SecretStr values count, and names and ids next to them do not."""
 
@@ -164,6 +184,17 @@ def test_aiohttp_access_lines_are_redacted_once(
     assert "tok3n" not in output and "x=1" not in output
     assert "first_request_line" not in output
     assert '"GET /console/c/[redacted]?[redacted] HTTP/1.1" 403' in output
+
+
+def test_text_lines_stamp_the_time_as_logging_does() -> None:
+    """The date and time, formatted once a second, read as logging's own formatter has them."""
+    ours = logs.make_handler().formatter
+    assert ours is not None
+    plain = logging.Formatter("%(asctime)s")
+    for created in [1_700_000_000.0, 1_700_000_000.5, 1_700_000_000.999, 1_700_000_001.25, 5.0]:
+        record = logging.makeLogRecord({"created": created, "msecs": (created % 1) * 1000})
+        assert ours.formatTime(record) == plain.formatTime(record)
+        assert ours.formatTime(record, "%H") == plain.formatTime(record, "%H")
 
 
 async def test_database_errors_quote_no_values(tmp_path: Path) -> None:
