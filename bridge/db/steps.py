@@ -12,14 +12,39 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import inspect
-from sqlalchemy.orm import Mapper, configure_mappers
+from sqlalchemy.orm import configure_mappers
 
 from bridge.db.repo.delivery import claim_sql
 from bridge.db.tables import MessageRow, OutboxRow, SubscriptionRow
 from bridge.db.units import Fetch, Sql, Step, run, run_many
+
+M = TypeVar("M")
+
+
+def orm_rows(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[M]:
+    """ORM rows of `model` with these column values, attached to no session.
+
+    Made the way the ORM makes the rows it loads: the values go straight into a new
+    instance's state, with none of the constructor's attribute events (a tenth of its
+    cost). For rows the hot paths only read, or change and never add to a session.
+    """
+    configure_mappers()  # the attributes need it; a flag check once configured
+    new = inspect(model).class_manager.new_instance
+    made = []
+    for values in rows:
+        row = new()
+        row.__dict__.update(values)
+        made.append(row)
+    return made
+
+
+def orm_row(model: type[M], **values: Any) -> M:
+    """One row as `orm_rows` makes them."""
+    return orm_rows(model, [values])[0]
+
 
 # --- messages -------------------------------------------------------------------------
 
@@ -159,7 +184,6 @@ def enqueue(values: Mapping[str, Any]) -> Step:
 
 # --- the delivery worker --------------------------------------------------------------
 
-_OUTBOX_MAPPER: Mapper[OutboxRow] = inspect(OutboxRow)
 _OUTBOX_TIMES = ("next_attempt_at", "lease_until", "created_at", "delivered_at")
 # A list of row ids travels as one JSON parameter, so a statement's text does not depend on
 # how many rows it touches (one prepared statement, one cached plan).
@@ -216,20 +240,8 @@ class Claimed:
 
 
 def outbox_rows(rows: Sequence[dict[str, Any]]) -> list[OutboxRow]:
-    """Claimed rows as the ORM's rows (attached to no session), in id order.
-
-    Made the way the ORM makes the rows it loads: the columns go straight into a new
-    instance's state, with none of the constructor's attribute events (a tenth of its
-    cost, for every row of every claim). Nothing adds them to a session.
-    """
-    configure_mappers()  # the attributes need it; a flag check once configured
-    new = _OUTBOX_MAPPER.class_manager.new_instance
-    made = []
-    for values in sorted(rows, key=lambda values: values["id"]):
-        row = new()
-        row.__dict__.update(values)
-        made.append(row)
-    return made
+    """Claimed rows as the ORM's rows (attached to no session, see `orm_rows`), in id order."""
+    return orm_rows(OutboxRow, sorted(rows, key=lambda values: values["id"]))
 
 
 _PLATFORM_REFS = _by_ids(

@@ -143,7 +143,10 @@ class Messages:
         # Before anything is stored: a refused file is a 422 naming it, and nothing changes.
         await self._attachments.check(attachments)
         now = self._clock()
-        message = MessageRow(
+        # Only read, and written by the unit's own statement: made without the ORM's
+        # attribute events (see steps.orm_rows).
+        message = steps.orm_row(
+            MessageRow,
             conversation_id=conversation_id,
             role=role,
             text=text,

@@ -92,6 +92,28 @@ async def test_what_a_unit_writes_reads_back_through_the_orm(store: Store) -> No
     assert rows[0].status == "pending" and rows[0].attempts == 0
 
 
+async def test_a_row_made_without_the_constructor_is_written_and_read_alike(
+    store: Store,
+) -> None:
+    """`steps.orm_row` makes what the message path writes: the same columns as the
+    constructor's row, attached to no session, and a value set later is kept."""
+    conversation = str(uuid.uuid4())
+    built = _message(conversation, "m-3", "made")
+    columns = ["conversation_id", "role", "text", "author", "external_id", "sent_at", "created_at"]
+    made = steps.orm_row(MessageRow, **{name: getattr(built, name) for name in columns})
+    assert {name: getattr(made, name) for name in columns} == {
+        name: getattr(built, name) for name in columns
+    }
+    assert made.attachments is None and made.seq is None
+    made.seq = await store.run(_write(made, _outbox(conversation, {})))
+    async with store.transaction() as tx:
+        [stored] = await tx.messages(conversation)
+    assert stored.seq == made.seq
+    assert {name: getattr(stored, name) for name in columns} == {
+        name: getattr(made, name) for name in columns
+    }
+
+
 async def test_what_the_orm_writes_reads_back_through_a_unit(store: Store) -> None:
     conversation = str(uuid.uuid4())
     message = _message(conversation, "m-2")
