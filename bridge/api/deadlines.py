@@ -35,7 +35,11 @@ def server_options(server: ServerSettings) -> dict[str, Any]:
 @web.middleware
 async def body_deadline_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Read the whole body within the body timeout (408 otherwise), then run the handler."""
-    if request.body_exists:
+    if request.body_exists and request.content.is_eof():
+        # All of it has arrived (a small body comes with the head): reading cannot wait,
+        # so no deadline is set up for it.
+        await request.read()
+    elif request.body_exists:
         limit = request.app[SETTINGS].server.body_timeout_seconds
         try:
             async with asyncio.timeout(limit):
