@@ -10,6 +10,7 @@ reads what these write through the ORM.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -156,6 +157,50 @@ def mark_queue_changed(channel: str, now: datetime) -> Step:
     return run(_MARK_QUEUE_CHANGED, {"channel": channel, "changed_at": now})
 
 
+# --- once the platform has opened the chat -------------------------------------------
+
+# The first key of the advisory locks taken on platform ids (ASCII "park").
+_PARKED_LOCK_SPACE = 0x7061726B
+
+
+def parked_lock_key(channel: str, external_ref: str) -> tuple[int, int]:
+    """The advisory lock (space, key) of one platform id on PostgreSQL."""
+    digest = hashlib.sha256(f"{channel}\0{external_ref}".encode()).digest()
+    return _PARKED_LOCK_SPACE, int.from_bytes(digest[:4], "big", signed=True)
+
+
+_SET_PLATFORM_REF = Sql.of(
+    "UPDATE conversations SET external_ref = :external_ref, platform_join_url = :join_url "
+    "WHERE id = :id"
+)
+# PostgreSQL only (SQLite runs one transaction at a time): see TxInbound.lock_platform_ref.
+_LOCK_PLATFORM_REF = Sql.of(None, postgresql="SELECT pg_advisory_xact_lock(:space, :key)")
+_HAS_PARKED = Sql.of(
+    "SELECT EXISTS (SELECT 1 FROM parked_events "
+    "WHERE channel = :channel AND external_ref = :external_ref)",
+    "scalar",
+)
+
+
+def set_platform_ref(conversation_id: str, external_ref: str, join_url: str | None) -> Step:
+    """Keep where the platform opened the conversation, and its join link."""
+    return run(
+        _SET_PLATFORM_REF,
+        {"id": conversation_id, "external_ref": external_ref, "join_url": join_url},
+    )
+
+
+def lock_platform_ref(channel: str, external_ref: str) -> Step:
+    """Take turns with transactions parking an event for this platform id (PostgreSQL)."""
+    space, key = parked_lock_key(channel, external_ref)
+    return run(_LOCK_PLATFORM_REF, {"space": space, "key": key})
+
+
+def has_parked_events(channel: str, external_ref: str) -> Step:
+    """Whether any event waits for this platform id; answers a truth value."""
+    return run(_HAS_PARKED, {"channel": channel, "external_ref": external_ref})
+
+
 # --- the queue ------------------------------------------------------------------------
 
 
@@ -237,11 +282,14 @@ __all__ = [
     "ahead_in_queue",
     "conversation_values",
     "find_active",
+    "has_parked_events",
     "insert_conversation",
     "insert_message",
     "insert_timeline",
+    "lock_platform_ref",
     "mark_queue_changed",
     "recent_waits",
+    "set_platform_ref",
     "team_members",
     "waits",
 ]

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from bridge.db.repo import Tx
 from bridge.db.tables import OutboxRow
+from bridge.db.units import Unit
 from bridge.ports.agent_side import ConversationRef
 
 # Where the conversation of the delivery being attempted is on its platform, as the
@@ -33,6 +34,9 @@ class Deliverer(Protocol):
 class DeliveryHooks(Protocol):
     """Lets the conversation lifecycle react to a delivery's outcome, in the same transaction."""
 
-    async def delivered(self, tx: Tx, row: OutboxRow, result: DeliveryResult) -> None: ...
+    def delivered(self, row: OutboxRow, result: DeliveryResult) -> Unit[None]:
+        """What a delivery that learned something (a chat's platform id) writes, as steps
+        of the unit of work that records it."""
+        ...
 
     async def dead(self, tx: Tx, row: OutboxRow, error: str) -> None: ...

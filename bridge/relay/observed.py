@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from bridge import logs, metrics, tracing
 from bridge.db.repo import Tx
 from bridge.db.tables import OutboxRow
+from bridge.db.units import Unit
 from bridge.relay.delivery import Deliverer, DeliveryHooks, DeliveryResult
 
 
@@ -59,9 +60,9 @@ class ObservedHooks:
     def __init__(self, inner: DeliveryHooks) -> None:
         self._inner = inner
 
-    async def delivered(self, tx: Tx, row: OutboxRow, result: DeliveryResult) -> None:
+    def delivered(self, row: OutboxRow, result: DeliveryResult) -> Unit[None]:
         """As `inner` does."""
-        await self._inner.delivered(tx, row, result)
+        return self._inner.delivered(row, result)
 
     async def dead(self, tx: Tx, row: OutboxRow, error: str) -> None:
         """As `inner` does, then count it."""

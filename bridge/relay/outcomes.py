@@ -1,9 +1,10 @@
 """Recording what deliveries came to: delivered, to retry at a later time, or dead.
 
-Outcomes are recorded in batches (whatever finished since the last write). Most concern
-nobody but the outbox (a delivery that learned nothing, a retry) and are one unit of work;
-an outcome the lifecycle reacts to (an opened chat's platform id, a dead delivery) is
-recorded in one transaction with its hook, so neither is kept without the other.
+Outcomes are recorded in batches (whatever finished since the last write). Deliveries and
+retries are one unit of work, with what a delivery learned (an opened chat's platform id)
+written by the lifecycle's own steps in it; a dead delivery, which the lifecycle reacts to
+in an ORM transaction (failing the handoff, telling the bot), is recorded in one
+transaction with that hook, so neither is kept without the other.
 """
 
 from __future__ import annotations
@@ -78,12 +79,12 @@ class OutcomeRecorder:
             log.exception("relay.record_failed", extra={"outbox_id": done[0].row.id})
 
     def split(self, done: Sequence[Flight]) -> tuple[list[Flight], list[Flight]]:
-        """Outcomes that concern only the outbox, and those a lifecycle hook reacts to.
+        """Outcomes written as a unit of work, and the dead ones, recorded with their hook.
 
-        Most are plain (a delivery that learned nothing, a retry) and are written as
-        statements of a unit of work, which the worker runs with its next claim. An
-        outcome the lifecycle reacts to (an opened chat's platform id, a dead delivery) is
-        recorded in one transaction with its hook, so neither is kept without the other.
+        Deliveries and retries are statements of a unit of work, which the worker runs
+        with its next claim (an opened chat's platform id is kept by the lifecycle's steps
+        in it). A dead delivery is recorded in one transaction with its hook, so neither
+        is kept without the other.
         """
         plain: list[Flight] = []
         hooked: list[Flight] = []
@@ -92,7 +93,7 @@ class OutcomeRecorder:
                 dead = retry_delay(flight.failure, flight.row.attempts + 1, self._settings) is None
                 (hooked if dead else plain).append(flight)
             else:
-                (plain if flight.result == _NOTHING_LEARNED else hooked).append(flight)
+                plain.append(flight)
         return plain, hooked
 
     def plain_unit(self, flights: Sequence[Flight]) -> Unit[list[tuple[int, datetime, str]]]:
@@ -109,6 +110,11 @@ class OutcomeRecorder:
                 retries.append((flight.row.id, due, str(flight.failure)))
         if delivered:
             yield steps.finish_delivered(delivered, now)
+        for flight in flights:
+            if flight.result is not None and flight.result != _NOTHING_LEARNED:
+                # What the delivery learned (an opened chat's platform id), kept by the
+                # lifecycle's own steps in this same transaction.
+                yield from self._hooks.delivered(flight.row, flight.result)
         if retries:
             yield steps.finish_retries(retries)
         return retries
@@ -140,9 +146,6 @@ class OutcomeRecorder:
         now = self._clock()
         delivered = [f for f in flights if f.result is not None]
         await tx.finish_delivered([f.row.id for f in delivered], now)
-        for flight in delivered:
-            assert flight.result is not None
-            await self._hooks.delivered(tx, flight.row, flight.result)
         retries: list[tuple[int, datetime, str]] = []
         dead: list[tuple[Flight, str]] = []
         for flight in flights:

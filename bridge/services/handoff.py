@@ -15,6 +15,7 @@ from bridge import metrics
 from bridge.attachments import AttachmentCheck
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import ConversationRow, MessageRow, OutboxRow, TimelineRow
+from bridge.db.units import Unit
 from bridge.domain.status import ACTIVE
 from bridge.errors import FieldProblem, InvalidInput, RequestError
 from bridge.models import (
@@ -248,9 +249,9 @@ class HandoffService:
 
     # -- relay outcomes (DeliveryHooks) ----------------------------------------------------
 
-    async def delivered(self, tx: Tx, row: OutboxRow, result: DeliveryResult) -> None:
+    def delivered(self, row: OutboxRow, result: DeliveryResult) -> Unit[None]:
         """Keep the platform's id for the conversation once the agent side has opened it."""
-        await self._opening.delivered(tx, row, result)
+        return self._opening.delivered(row, result)
 
     async def dead(self, tx: Tx, row: OutboxRow, error: str) -> None:
         """The agent side could not be opened: fail the handoff and tell the bot why."""

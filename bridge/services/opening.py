@@ -13,9 +13,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from bridge.db.repo import Store, Tx
+from bridge.db import handoff_steps as hs
+from bridge.db import steps
+from bridge.db.repo import Store
 from bridge.db.retry import unique_violation
 from bridge.db.tables import ConversationRow, OutboxRow
+from bridge.db.units import Unit
 from bridge.domain.conversation import opening_status
 from bridge.domain.reasons import OUTSIDE_HOURS, failed
 from bridge.domain.status import Status
@@ -208,19 +211,20 @@ class Opening:
 
         return OpenPlan(row, history, pending, now, place, decision.names_agents, self._count_limit)
 
-    async def delivered(self, tx: Tx, row: OutboxRow, result: DeliveryResult) -> None:
-        """Keep the platform's id for the conversation once the agent side has opened it.
+    def delivered(self, row: OutboxRow, result: DeliveryResult) -> Unit[None]:
+        """Keep the platform's id for the conversation once the agent side has opened it:
+        steps of the unit that records the delivery.
 
         Events the platform sent about the chat before this (parked, see early_events)
         are then applied by a job queued in this same transaction.
         """
-        if row.kind == OpenConversation.kind and row.conversation_id and result.external_ref:
-            await tx.update_conversation(
-                row.conversation_id,
-                external_ref=result.external_ref,
-                platform_join_url=result.join_url,
-            )
-            # An agent delivery's target is its channel.
-            await tx.lock_platform_ref(row.target, result.external_ref)
-            if await tx.has_parked_events(row.target, result.external_ref):
-                await tx.enqueue([ReplayInbound(row.conversation_id).to_row(self._clock())])
+        if row.kind != OpenConversation.kind or not row.conversation_id:
+            return None
+        ref = result.external_ref
+        if not ref:
+            return None
+        yield hs.set_platform_ref(row.conversation_id, ref, result.join_url)
+        # An agent delivery's target is its channel.
+        yield hs.lock_platform_ref(row.target, ref)
+        if (yield hs.has_parked_events(row.target, ref)):
+            yield steps.enqueue(ReplayInbound(row.conversation_id).values(self._clock()))

@@ -16,6 +16,7 @@ import pytest
 
 from bridge.db.repo import Store, Tx
 from bridge.db.tables import OutboxRow
+from bridge.db.units import Unit
 from bridge.relay.delivery import DeliveryResult
 from bridge.relay.jobs import BotEvent
 from bridge.relay.worker import RelayWorker
@@ -55,8 +56,9 @@ class GatedDeliverer:
 class NoHooks:
     """Plain deliveries need no lifecycle hook."""
 
-    async def delivered(self, tx: Tx, row: OutboxRow, result: DeliveryResult) -> None:
+    def delivered(self, row: OutboxRow, result: DeliveryResult) -> Unit[None]:
         return None
+        yield  # a unit of work with no step
 
     async def dead(self, tx: Tx, row: OutboxRow, error: str) -> None:
         return None

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 
 from sqlalchemy import delete, exists, select, text
 
+from bridge.db.handoff_steps import parked_lock_key
 from bridge.db.repo.base import TxPart, affected
 from bridge.db.tables import InboundDeliveryRow, ParkedEventRow
-
-# The first key of the advisory locks taken on platform ids (ASCII "park").
-_PARKED_LOCK_SPACE = 0x7061726B
 
 
 class InboundQueries(TxPart):
@@ -41,10 +38,9 @@ class InboundQueries(TxPart):
         """
         if self.session.get_bind().dialect.name != "postgresql":
             return
-        digest = hashlib.sha256(f"{channel}\0{external_ref}".encode()).digest()
+        space, key = parked_lock_key(channel, external_ref)
         await self.session.execute(
-            text("SELECT pg_advisory_xact_lock(:space, :key)"),
-            {"space": _PARKED_LOCK_SPACE, "key": int.from_bytes(digest[:4], "big", signed=True)},
+            text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": space, "key": key}
         )
 
     async def park_event(self, row: ParkedEventRow) -> bool:
