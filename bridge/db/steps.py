@@ -15,13 +15,23 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import inspect
-from sqlalchemy.orm import configure_mappers
+from sqlalchemy.orm import Mapper, configure_mappers
 
 from bridge.db.repo.delivery import claim_sql
 from bridge.db.tables import MessageRow, OutboxRow, SubscriptionRow
 from bridge.db.units import Fetch, Sql, Step, run, run_many
 
 M = TypeVar("M")
+
+
+_MAPPERS: dict[type[Any], Mapper[Any]] = {}
+
+
+def _mapper(model: type[Any]) -> Mapper[Any]:
+    mapper = _MAPPERS.get(model)
+    if mapper is None:
+        mapper = _MAPPERS[model] = inspect(model)
+    return mapper
 
 
 def orm_rows(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[M]:
@@ -31,8 +41,10 @@ def orm_rows(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[M]:
     instance's state, with none of the constructor's attribute events (a tenth of its
     cost). For rows the hot paths only read, or change and never add to a session.
     """
-    configure_mappers()  # the attributes need it; a flag check once configured
-    new = inspect(model).class_manager.new_instance
+    mapper = _mapper(model)
+    if not mapper.configured:
+        configure_mappers()  # the attributes need it
+    new = mapper.class_manager.new_instance
     made = []
     for values in rows:
         row = new()
