@@ -10,11 +10,18 @@ salt, so a token of one kind is never accepted as the other.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import ClassVar
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from bridge.errors import Forbidden
+
+# Tokens verified lately, kept with what they sign and when they were signed: a console page
+# sends its token with every call, and checking its signature again (key derivation,
+# base64, JSON) cost more than the rest of an agent's message handler.
+_VERIFIED_KEPT = 1024
 
 
 class _SignedLinks:
@@ -25,10 +32,20 @@ class _SignedLinks:
     _PATH: ClassVar[str]
     _NOUN: ClassVar[str]
 
-    def __init__(self, secret: str, base_url: str, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        secret: str,
+        base_url: str,
+        ttl_seconds: int,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._serializer = URLSafeTimedSerializer(secret, salt=self._SALT)
         self._base_url = base_url.rstrip("/")
         self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        # token -> (the value it signs, when it was signed, in whole seconds)
+        self._verified: dict[str, tuple[str, int]] = {}
 
     def token(self, value: str) -> str:
         """A fresh token for this value."""
@@ -39,14 +56,28 @@ class _SignedLinks:
         return f"{self._base_url}{self._PATH}/{self.token(value)}"
 
     def _verify(self, token: str) -> str:
+        known = self._verified.get(token)
+        if known is not None:
+            # The same token was verified before: only its age is checked again, as
+            # itsdangerous checks it (whole seconds, not older than the TTL nor from the future).
+            value, signed_at = known
+            age = int(self._clock()) - signed_at
+            if age > self.ttl_seconds or age < 0:
+                raise Forbidden(f"this {self._NOUN} has expired; ask for a new one")
+            return value
         try:
-            value = self._serializer.loads(token, max_age=self.ttl_seconds)
+            value, signed = self._serializer.loads(
+                token, max_age=self.ttl_seconds, return_timestamp=True
+            )
         except SignatureExpired as exc:
             raise Forbidden(f"this {self._NOUN} has expired; ask for a new one") from exc
         except BadSignature as exc:
             raise Forbidden(f"this {self._NOUN} is not valid") from exc
         if not isinstance(value, str):
             raise Forbidden(f"this {self._NOUN} is not valid")
+        if len(self._verified) >= _VERIFIED_KEPT:
+            self._verified.clear()
+        self._verified[token] = (value, int(signed.timestamp()))
         return value
 
 

@@ -42,3 +42,27 @@ def test_expired_token_is_forbidden() -> None:
     old = URLSafeTimedSerializer("s3cret", salt=JoinLinks._SALT, signer=PastSigner).dumps("conv-1")
     with pytest.raises(Forbidden, match="expired"):
         LINKS.conversation_id(old)
+
+
+def test_a_token_checked_before_is_still_refused_once_it_has_expired() -> None:
+    """A verified token is remembered, but its age is checked again on every use."""
+    now = [time.time()]
+    links = JoinLinks("s3cret", "https://bridge.example.com/", 3600, clock=lambda: now[0])
+    token = links.token("conv-1")
+    assert links.conversation_id(token) == "conv-1"
+    assert links.conversation_id(token) == "conv-1"
+    now[0] += 3601
+    with pytest.raises(Forbidden, match="expired"):
+        links.conversation_id(token)
+    now[0] -= 7200  # a clock set back: a signature from the future is refused too
+    with pytest.raises(Forbidden, match="expired"):
+        links.conversation_id(token)
+
+
+def test_a_remembered_token_does_not_make_a_tampered_one_valid() -> None:
+    token = LINKS.token("conv-1")
+    assert LINKS.conversation_id(token) == "conv-1"
+    _, stamp, signature = token.split(".")
+    other = LINKS.token("conv-2").split(".")[0]
+    with pytest.raises(Forbidden, match="not valid"):
+        LINKS.conversation_id(f"{other}.{stamp}.{signature}")
