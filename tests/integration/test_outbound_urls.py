@@ -241,3 +241,17 @@ async def test_the_guarded_client_never_connects_to_a_refused_address() -> None:
         trusting = HttpClient(session, timeout=5, quick_retries=0)
         await trusting.request("POST", receiver.url_for("/cb"), data=b"{}")
     assert receiver.paths() == ["/cb"]
+
+
+async def test_the_guarded_client_decides_the_same_for_a_url_on_every_call() -> None:
+    """A URL let through is called again without a new check; a refused one stays refused."""
+    async with Receiver(204) as receiver, aiohttp.ClientSession() as session:
+        allowing = HttpClient(
+            session, timeout=5, quick_retries=0, policy=OutboundPolicy(allow_loopback=True)
+        )
+        refusing = HttpClient(session, timeout=5, quick_retries=0, policy=OutboundPolicy())
+        for _ in range(3):
+            await allowing.request("POST", receiver.url_for("/cb"), data=b"{}")
+            with pytest.raises(PlatformRejected, match=REFUSED_AT_DELIVERY):
+                await refusing.request("POST", receiver.url_for("/cb"), data=b"{}")
+    assert receiver.paths() == ["/cb"] * 3
