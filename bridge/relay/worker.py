@@ -75,7 +75,9 @@ class RelayWorker:
         self._stop_margin = settings.lease_seconds / 10
         # Where the next claim starts walking the lanes, so every lane gets its turn.
         self._cursor = ""
-        # Whether the last claim stopped at its limit: more may be due at once.
+        # Whether the last claim stopped at its limit: more may be due at once, and the next
+        # claim walks on from the cursor. A claim that found fewer looked at every lane, so
+        # the next one walks them all from the start, in one statement instead of two.
         self._more = False
         self.running = False
 
@@ -151,9 +153,11 @@ class RelayWorker:
             now = self._clock()
             started = time.monotonic()
             if free <= 0 and not plain:
-                self._more = False
                 return 0
-            claims, retries = await self._store.run(self._claim_unit(now, free, avoid, plain))
+            after = self._cursor if self._more else ""
+            claims, retries = await self._store.run(
+                self._claim_unit(now, free, avoid, plain, after)
+            )
             self._forget(plain)
             self._outcomes.log_plain(plain, retries)
         self._more = free > 0 and len(claims) >= free
@@ -167,13 +171,15 @@ class RelayWorker:
             flight = Flight(row, where, started + self._settings.lease_seconds)
             if row.conversation_id is not None and claim.channel is not None:
                 flight.ref = ConversationRef(row.conversation_id, claim.channel, claim.external_ref)
-            if busy[where] < cap:
+            if busy[where] < cap and free > 0:
                 busy[where] += 1
+                free -= 1
                 self._launch(flight)
                 continue
             # Over its destination's share (the claim cannot count a destination's rows,
-            # and the same destination spelt another way gets past its filter): it waits
-            # here for the next slot, leased, up to one share of waiting heads.
+            # and the same destination spelt another way gets past its filter), or over the
+            # slots (a claim may answer more heads than asked for): it waits here for the
+            # next slot, leased, up to one share of waiting heads per destination.
             waiting = self._held.setdefault(where, deque())
             if len(waiting) < cap:
                 waiting.append(flight)
@@ -218,10 +224,15 @@ class RelayWorker:
                 self._held.pop(where, None)
 
     def _claim_unit(
-        self, now: datetime, free: int, avoid: Sequence[str], finished: Sequence[Flight]
+        self,
+        now: datetime,
+        free: int,
+        avoid: Sequence[str],
+        finished: Sequence[Flight],
+        after: str,
     ) -> Unit[tuple[list[steps.Claimed], list[tuple[int, datetime, str]]]]:
         """Record plain outcomes, then lease the heads of up to `free` due lanes, walking on
-        from the cursor."""
+        from the lane `after` (all of them from the start when it is "")."""
         retries: list[tuple[int, datetime, str]] = []
         if finished:
             retries = yield from self._outcomes.plain_unit(finished)
@@ -229,14 +240,12 @@ class RelayWorker:
         if free <= 0:
             return rows, retries
         until = now + self._lease
-        first = yield steps.claim_heads(
-            now, free, until, after_lane=self._cursor, avoid_patterns=avoid
-        )
+        first = yield steps.claim_heads(now, free, until, after_lane=after, avoid_patterns=avoid)
         found = steps.outbox_rows(first)
-        if len(found) < free and self._cursor:
+        if len(found) < free and after:
             # Every lane after the cursor was looked at: go round to the start.
             more = yield steps.claim_heads(
-                now, free - len(found), until, upto_lane=self._cursor, avoid_patterns=avoid
+                now, free - len(found), until, upto_lane=after, avoid_patterns=avoid
             )
             found += steps.outbox_rows(more)
         # Where their conversations are on their platforms, for all of them at once, so an
