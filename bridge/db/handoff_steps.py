@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.db.tables import ACTIVE_SQL, ConversationRow, MessageRow, TimelineRow
-from bridge.db.units import Sql, Step, run, run_many
+from bridge.db.units import Sql, Step, insert_many, run, run_many
 from bridge.domain.status import Status
 
 # Each half carries the partial unique indexes' own WHERE, word for word (SQLite uses a
@@ -35,14 +35,19 @@ FIND_ACTIVE_SQL = f"""
     ) AS found
     LIMIT 1
 """
-_FIND_ACTIVE = Sql.of(FIND_ACTIVE_SQL, "scalar")
+# With whether anyone subscribes at all, so a handoff reads the subscriptions only then.
+_FIND_ACTIVE = Sql.of(
+    f"SELECT ({FIND_ACTIVE_SQL}) AS existing, "
+    "EXISTS (SELECT 1 FROM subscriptions) AS has_subscribers",
+    "row",
+)
 
 
 def find_active(
     bot_platform: str, bot_conversation_id: str, main_channel: str, customer_id: str
 ) -> Step:
     """The id of the active conversation of this bot conversation, or of this customer on
-    this main channel; answers None when there is none."""
+    this main channel (`existing`, None when there is none), and `has_subscribers`."""
     return run(
         _FIND_ACTIVE,
         {
@@ -100,34 +105,32 @@ def insert_conversation(row: ConversationRow) -> Step:
     return run(_INSERT_CONVERSATION, conversation_values(row))
 
 
-_INSERT_MESSAGE = Sql.of(
-    """
-    INSERT INTO messages (conversation_id, role, text, author, external_id, sent_at,
-                          created_at, attachments)
-    VALUES (:conversation_id, :role, :text, :author, :external_id, :sent_at, :created_at,
-            :attachments)
-    RETURNING seq
-    """,
-    "scalar",
-)
-
-
-def insert_message(m: MessageRow) -> Step:
-    """Insert one message of a transcript; answers its seq (the deliveries carry it)."""
-    return run(
-        _INSERT_MESSAGE,
-        {
-            "conversation_id": m.conversation_id,
-            "role": m.role,
-            "text": m.text,
-            "author": m.author,
-            "external_id": m.external_id,
-            "sent_at": m.sent_at,
-            "created_at": m.created_at,
-            # A JSON list, or NULL for a message without files (as the ORM stores it).
-            "attachments": m.attachments or None,
-        },
+def insert_messages(messages: Sequence[MessageRow]) -> Step:
+    """Insert a transcript's messages in one statement; answers rows of their `seq`
+    (increasing in the order given: sort them)."""
+    return insert_many(
+        "messages",
+        [
+            {
+                "conversation_id": m.conversation_id,
+                "role": m.role,
+                "text": m.text,
+                "author": m.author,
+                "external_id": m.external_id,
+                "sent_at": m.sent_at,
+                "created_at": m.created_at,
+                # A JSON list, or NULL for a message without files (as the ORM stores it).
+                "attachments": m.attachments or None,
+            }
+            for m in messages
+        ],
+        returning="seq",
     )
+
+
+def enqueue_all(rows: Sequence[Mapping[str, Any]]) -> Step:
+    """Insert deliveries (jobs' `values`) in one statement."""
+    return insert_many("outbox", rows)
 
 
 _INSERT_TIMELINE = Sql.of(
@@ -281,10 +284,11 @@ __all__ = [
     "agents",
     "ahead_in_queue",
     "conversation_values",
+    "enqueue_all",
     "find_active",
     "has_parked_events",
     "insert_conversation",
-    "insert_message",
+    "insert_messages",
     "insert_timeline",
     "lock_platform_ref",
     "mark_queue_changed",

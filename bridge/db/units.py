@@ -16,6 +16,7 @@ the same through SQLAlchemy and the other way round.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Generator, Mapping, Sequence
@@ -107,6 +108,30 @@ def run(sql: Sql, values: Mapping[str, Any] | None = None) -> Step:
 def run_many(sql: Sql, values: Sequence[Mapping[str, Any]]) -> Step:
     """A step running `sql` once per set of values."""
     return Step(sql, {}, many=values)
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_rows(table: str, columns: tuple[str, ...], count: int, returning: str | None) -> Sql:
+    rows = ", ".join(
+        "({})".format(", ".join(f":{column}_{i}" for column in columns)) for i in range(count)
+    )
+    text = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {rows}"
+    if returning is None:
+        return Sql.of(text)
+    return Sql.of(f"{text} RETURNING {returning}", "rows")
+
+
+def insert_many(
+    table: str, rows: Sequence[Mapping[str, Any]], *, returning: str | None = None
+) -> Step:
+    """Insert `rows` (each with the same columns) in one statement: one round trip on
+    PostgreSQL, however many rows. With `returning`, answers rows of that column (in no
+    promised order: an increasing key is assigned in the order given, so sort them)."""
+    if not rows:
+        raise ValueError("nothing to insert")
+    columns = tuple(rows[0])
+    values = {f"{column}_{i}": row[column] for i, row in enumerate(rows) for column in columns}
+    return run(_insert_rows(table, columns, len(rows), returning), values)
 
 
 def single(step: Step) -> Unit[Any]:

@@ -59,11 +59,11 @@ def open_unit(plan: OpenPlan) -> Unit[OpenOutcome]:
     """Open the planned conversation unless one is active for its bot conversation or
     customer (then answer that one's id, writing nothing)."""
     row = plan.row
-    existing = yield hs.find_active(
+    found = yield hs.find_active(
         row.bot_platform, row.bot_conversation_id, row.main_channel, row.customer_id
     )
-    if existing is not None:
-        return OpenOutcome(str(existing))
+    if found["existing"] is not None:
+        return OpenOutcome(str(found["existing"]))
     # The offers first: they are columns of the conversation's row.
     placed: list[Pending] = []
     if plan.place is not None:
@@ -77,15 +77,17 @@ def open_unit(plan: OpenPlan) -> Unit[OpenOutcome]:
             )
         placed = plan.place(row, directory)
     yield hs.insert_conversation(row)
-    for message in plan.history:
-        message.seq = yield hs.insert_message(message)
+    if plan.history:
+        seqs = yield hs.insert_messages(plan.history)
+        for message, seq in zip(plan.history, sorted(r["seq"] for r in seqs), strict=True):
+            message.seq = seq
     pending = [*plan.pending(), *placed]
     subscribers: list[SubscriptionRow] = []
-    if announces(pending):
+    if found["has_subscribers"] and announces(pending):
         subscribers = steps.subscription_rows((yield steps.subscriptions()))
     outbox, timeline = pending_rows(row, pending, plan.now, subscribers)
-    for values in outbox:
-        yield steps.enqueue(values)
+    if outbox:
+        yield hs.enqueue_all(outbox)
     if timeline:
         yield hs.insert_timeline(timeline)
     if row.status != Status.PENDING:

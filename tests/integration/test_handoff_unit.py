@@ -102,7 +102,8 @@ async def test_the_active_conversation_is_found_by_bot_conversation_or_customer(
 
     def find(bot_conversation: str, customer: str) -> Unit[Any]:
         found = yield hs.find_active("webhook", bot_conversation, "mysite", customer)
-        return found
+        assert not found["has_subscribers"]
+        return found["existing"]
 
     assert await store.run(find("bot-finder", "someone-else")) == row.id
     assert await store.run(find("another-bot-conversation", "finder")) == row.id
