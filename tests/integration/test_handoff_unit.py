@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from bridge.db import handoff_steps as hs
 from bridge.db.repo import Store
 from bridge.db.retry import unique_violation
 from bridge.db.tables import ConversationRow
-from bridge.db.units import Unit, single
+from bridge.db.units import Sql, Unit, run, single
 from bridge.domain.status import Status
 from tests.conftest import Database, RunningBridge, make_settings
 from tests.fakes import FakeBot, handoff_body
@@ -139,8 +140,26 @@ async def test_a_duplicate_active_conversation_is_refused_as_such(store: Store) 
     again = _conversation("twice")
     with pytest.raises(Exception) as refused:
         await store.run(single(hs.insert_conversation(again)))
+    # The driver's own error, read as the ORM's: the API answers it 409, as it would.
+    assert isinstance(refused.value, IntegrityError)
     assert unique_violation(refused.value)
     assert not unique_violation(ValueError("UNIQUE"))
+
+
+async def test_a_units_other_driver_errors_read_as_the_orms(
+    store: Store, database: Database
+) -> None:
+    missing = Sql.of("INSERT INTO queue_changes (channel, changed_at) VALUES (NULL, NULL)")
+    with pytest.raises(IntegrityError):
+        await store.run(single(run(missing)))
+    broken = Sql.of("SELECT no_such_column FROM conversations")
+    with pytest.raises(DBAPIError) as refused:
+        await store.run(single(run(broken)))
+    assert not isinstance(refused.value, IntegrityError | DataError)
+    if database.backend == "postgres":  # SQLite keeps any length in a VARCHAR
+        too_long = Sql.of("INSERT INTO queue_changes (channel, changed_at) VALUES (:c, now())")
+        with pytest.raises(DataError):
+            await store.run(single(run(too_long, {"c": "x" * 300})))
 
 
 async def test_concurrent_handoffs_of_one_customer_open_one_conversation(

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bridge.db.driver_errors import as_dbapi_error
 from bridge.db.repo.adapter_state import AdapterStateQueries
 from bridge.db.repo.conversations import ConversationQueries
 from bridge.db.repo.delivery import DeliveryQueries
@@ -69,7 +70,13 @@ class Store:
         if self._runner is None:
             engine = self._sessionmaker.kw["bind"]
             self._runner = unit_runner(engine)
-        return await self._runner.run(unit)
+        try:
+            return await self._runner.run(unit)
+        except Exception as exc:
+            translated = as_dbapi_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
 
     async def close(self) -> None:
         """Let units already handed over finish; call before disposing of the engine."""
