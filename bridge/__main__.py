@@ -47,6 +47,9 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.server.host,
         port=settings.server.port,
         shutdown_timeout=10,
+        # The bridge writes its own access line (`http.access`, `server.access_log`):
+        # aiohttp's would be a second line per request, in another format.
+        access_log=None,
         **server_options(settings.server),
         print=lambda _: print(
             f"handoff bridge serving on http://{settings.server.host}:{settings.server.port}"

@@ -165,7 +165,8 @@ async def start_bridge(
 ) -> RunningBridge:
     """Start the app on settings.server.port; the caller stops it with stop_bridge."""
     app = create_app(settings, resolver=resolver)
-    server = TestServer(app, host="127.0.0.1", port=settings.server.port)
+    # Served as `python -m bridge serve` serves it: the bridge's own access line only.
+    server = TestServer(app, host="127.0.0.1", port=settings.server.port, access_log=None)
     await server.start_server()
     return RunningBridge(server, ClientSession(), settings)
 
