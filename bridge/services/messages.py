@@ -36,13 +36,21 @@ _TICK = timedelta(microseconds=1)
 def history_rows(
     conversation_id: str, history: Sequence[HistoryMessage], now: datetime
 ) -> list[MessageRow]:
-    """The transcript a bot hands over with a handoff, as rows to store.
+    """The transcript a bot hands over with a handoff, as rows to store (see
+    `history_values`)."""
+    return [MessageRow(**values) for values in history_values(conversation_id, history, now)]
+
+
+def history_values(
+    conversation_id: str, history: Sequence[HistoryMessage], now: datetime
+) -> list[dict[str, Any]]:
+    """The column values of a handed-over transcript's messages.
 
     A message without `sent_at` is dated at the receipt (`now`), or a tick after the
     latest time before it when that is not earlier, so undated messages keep the order
     given, each strictly later than every message before it.
     """
-    rows: list[MessageRow] = []
+    rows: list[dict[str, Any]] = []
     latest: datetime | None = None
     for m in history:
         if m.sent_at is not None:
@@ -51,16 +59,16 @@ def history_rows(
             sent_at = now if latest is None or latest < now else latest + _TICK
         latest = sent_at if latest is None else max(latest, sent_at)
         rows.append(
-            MessageRow(
-                conversation_id=conversation_id,
-                role=m.role,
-                text=m.text,
-                author=m.author,
-                external_id=None,
-                sent_at=sent_at,
-                created_at=now,
-                attachments=stored(m.attachments),
-            )
+            {
+                "conversation_id": conversation_id,
+                "role": m.role,
+                "text": m.text,
+                "author": m.author,
+                "external_id": None,
+                "sent_at": sent_at,
+                "created_at": now,
+                "attachments": stored(m.attachments),
+            }
         )
     return rows
 

@@ -17,7 +17,7 @@ from bridge.db import handoff_steps as hs
 from bridge.db import steps
 from bridge.db.repo import Store
 from bridge.db.retry import unique_violation
-from bridge.db.tables import ConversationRow, OutboxRow
+from bridge.db.tables import ConversationRow, MessageRow, OutboxRow
 from bridge.db.units import Unit
 from bridge.domain.conversation import opening_status
 from bridge.domain.reasons import OUTSIDE_HOURS, failed
@@ -31,7 +31,7 @@ from bridge.routing.engine import Decision, HandoffFacts, decide
 from bridge.routing.steps.escalation import Directory
 from bridge.services.assignment import Assignment
 from bridge.services.live_routing import Landing, LiveRouting
-from bridge.services.messages import history_rows
+from bridge.services.messages import history_values
 from bridge.services.open_jobs import open_jobs
 from bridge.services.opening_unit import OpenOutcome, OpenPlan, open_unit
 from bridge.services.pending import Announcement, Later, Pending
@@ -154,7 +154,10 @@ class Opening:
         if decision.closed:
             when = decision.next_open.isoformat() if decision.next_open else None
             closed_reason = f"outside business hours; next opening {when or 'unknown'}"
-        row = ConversationRow(
+        # Made as the ORM makes rows it loads (no attribute events): it is written by the
+        # unit's own statement, never added to a session.
+        row = steps.orm_row(
+            ConversationRow,
             id=str(uuid.uuid4()),
             status=opening_status(outside_hours=decision.closed),
             main_channel=decision.main_channel,
@@ -181,11 +184,19 @@ class Opening:
             offered_to=[],
             routing_progress=[],
             priority=decision.priority,
-            # The columns' defaults, set here: the unit writes the row as it is.
+            # Every other column, as the ORM's defaults would set them: the unit writes
+            # the row as it is.
             accept_round=0,
             passed_over=[],
+            team_id=None,
+            router_id=None,
+            assignee_id=None,
+            assigned_at=None,
+            handback=None,
+            queue_position=None,
+            queue_eta_seconds=None,
         )
-        history = history_rows(row.id, request.history, now)
+        history = steps.orm_rows(MessageRow, history_values(row.id, request.history, now))
         requested = Announcement("handoff.requested")
         if decision.closed:
             opening = decision.next_open.isoformat() if decision.next_open else None

@@ -161,6 +161,8 @@ class RoutingState:
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self._settings = settings
+        # Channels and their owners are configuration: found once, not per handoff.
+        self._owners = {name: settings.channel_organization(name) for name in settings.channels}
         self._store = store
         self._static = compile_table(settings)
         self.table = self._static
@@ -249,7 +251,8 @@ class RoutingState:
 
     def channel_organization(self, channel: str) -> str:
         """The organization owning a channel (giosg's room)."""
-        return self._settings.channel_organization(channel)
+        owner = self._owners.get(channel)
+        return owner if owner is not None else self._settings.channel_organization(channel)
 
     def reporter_organization(self, source: str) -> str:
         """The organization of an agent first reported by `source` (a channel, or not)."""
