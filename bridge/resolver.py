@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
@@ -40,13 +43,29 @@ class GuardedResolver(AbstractResolver):
         """The wrapped resolver belongs to whoever made it; nothing to release here."""
 
 
+# How long a name's verdict is reused at the API: as long as aiohttp's connector keeps a
+# name's addresses. Deliveries judge the addresses again when they connect (rebinding).
+VERDICT_SECONDS = 10.0
+VERDICTS_KEPT = 1024
+
+
 class OutboundGuard:
     """Checks the URLs callers give, and makes the resolver deliveries to them use."""
 
-    def __init__(self, policy: OutboundPolicy, resolver: AbstractResolver, timeout: float) -> None:
+    def __init__(
+        self,
+        policy: OutboundPolicy,
+        resolver: AbstractResolver,
+        timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.policy = policy
         self._resolver = resolver
         self._timeout = timeout
+        self._clock = clock
+        # (host, port) -> (verdict, until): a bot hands every conversation over with the
+        # same callback host, which need not be resolved again for each handoff.
+        self._verdicts: OrderedDict[tuple[str, int], tuple[str | None, float]] = OrderedDict()
 
     def delivery_resolver(self) -> GuardedResolver:
         """A resolver for the connector of deliveries to callers' URLs."""
@@ -60,23 +79,39 @@ class OutboundGuard:
             return str(exc)
         if destination.address is not None or self.policy.trusts_name(destination.host):
             return None
+        key = (destination.host, destination.port)
+        kept = self._verdicts.get(key)
+        if kept is not None and kept[1] > self._clock():
+            return kept[0]
+        verdict, resolved = await self._judge(destination.host, destination.port)
+        if resolved:
+            # Only what the name resolved to is kept; a lookup that failed is tried again.
+            self._verdicts[key] = (verdict, self._clock() + VERDICT_SECONDS)
+            self._verdicts.move_to_end(key)
+            if len(self._verdicts) > VERDICTS_KEPT:
+                self._verdicts.popitem(last=False)
+        return verdict
+
+    async def _judge(self, host: str, port: int) -> tuple[str | None, bool]:
+        """Resolve `host` and judge its addresses: the refusal (or None), and whether the
+        name resolved at all."""
         try:
             results = await asyncio.wait_for(
-                self._resolver.resolve(destination.host, destination.port, socket.AF_UNSPEC),
+                self._resolver.resolve(host, port, socket.AF_UNSPEC),
                 self._timeout,
             )
         except TimeoutError:
-            return f"host did not resolve within {self._timeout:g} s"
+            return f"host did not resolve within {self._timeout:g} s", False
         except OSError:
-            return "host does not resolve"
+            return "host does not resolve", False
         addresses = [result["host"] for result in results]
         if not addresses:
-            return "host does not resolve"
-        allowed, refused = self.policy.usable(destination.host, addresses)
+            return "host does not resolve", False
+        allowed, refused = self.policy.usable(host, addresses)
         # Every address must pass: a connection may go to any of them.
         if refused is not None:
-            return f"resolves to {refused}"
-        return None if allowed else "host does not resolve"
+            return f"resolves to {refused}", True
+        return (None, True) if allowed else ("host does not resolve", True)
 
     async def check(self, field: str, url: str) -> None:
         """InvalidInput (422) naming the field when the URL may not be called."""

@@ -8,7 +8,7 @@ import pytest
 
 from bridge.errors import ConfigError, DestinationRefused, InvalidInput
 from bridge.outbound import OutboundPolicy, parse_allow_entry
-from bridge.resolver import GuardedResolver, OutboundGuard
+from bridge.resolver import VERDICT_SECONDS, GuardedResolver, OutboundGuard
 from bridge.settings import OutboundSettings, load_settings
 from tests.fake_dns import TableResolver
 
@@ -242,3 +242,22 @@ async def test_the_delivery_resolver_drops_refused_addresses() -> None:
     # Names on the allow-list keep every address.
     trusting = GuardedResolver(OutboundPolicy(names=frozenset({"bot.internal"})), DNS)
     assert [r["host"] for r in await trusting.resolve("bot.internal", 80)] == ["10.0.0.7"]
+
+
+async def test_a_names_verdict_is_kept_for_a_while_and_a_failed_lookup_is_not() -> None:
+    """A bot gives every handoff the same callback host: it is resolved once per interval."""
+    dns = TableResolver({"public.example": [["93.184.215.14"]]})
+    now = [1000.0]
+    guard = OutboundGuard(DEFAULT, dns, timeout=1, clock=lambda: now[0])
+    for path in ("a", "b", "c"):
+        assert await guard.refusal(f"http://public.example/{path}") is None
+    assert dns.lookups["public.example"] == 1
+    now[0] += VERDICT_SECONDS + 1
+    assert await guard.refusal("http://public.example/d") is None
+    assert dns.lookups["public.example"] == 2
+    # Another port is another destination.
+    assert await guard.refusal("http://public.example:8080/") is None
+    assert dns.lookups["public.example"] == 3
+    for _ in range(2):
+        assert await guard.refusal("http://nowhere.example/") == "host does not resolve"
+    assert dns.lookups["nowhere.example"] == 2
