@@ -66,6 +66,9 @@ class OutboundGuard:
         # (host, port) -> (verdict, until): a bot hands every conversation over with the
         # same callback host, which need not be resolved again for each handoff.
         self._verdicts: OrderedDict[tuple[str, int], tuple[str | None, float]] = OrderedDict()
+        # URL -> verdict, for URLs judged without DNS (an address, a trusted name, a URL
+        # the policy refuses as written): a bot sends the same callback URL every time.
+        self._fixed: OrderedDict[str, tuple[str | None]] = OrderedDict()
 
     def delivery_resolver(self) -> GuardedResolver:
         """A resolver for the connector of deliveries to callers' URLs."""
@@ -73,12 +76,16 @@ class OutboundGuard:
 
     async def refusal(self, url: str) -> str | None:
         """Why the URL may not be called ("resolves to a loopback address"), or None."""
+        fixed = self._fixed.get(url)
+        if fixed is not None:
+            return fixed[0]
         try:
             destination = self.policy.destination(url)
         except ValueError as exc:
-            return str(exc)
+            return self._keep(url, str(exc))
         if destination.address is not None or self.policy.trusts_name(destination.host):
-            return None
+            # An address the policy allows (one it refuses raised above), or a trusted name.
+            return self._keep(url, None)
         key = (destination.host, destination.port)
         kept = self._verdicts.get(key)
         if kept is not None and kept[1] > self._clock():
@@ -90,6 +97,13 @@ class OutboundGuard:
             self._verdicts.move_to_end(key)
             if len(self._verdicts) > VERDICTS_KEPT:
                 self._verdicts.popitem(last=False)
+        return verdict
+
+    def _keep(self, url: str, verdict: str | None) -> str | None:
+        """Keep the verdict on a URL that needs no DNS (the same URL, the same verdict)."""
+        self._fixed[url] = (verdict,)
+        if len(self._fixed) > VERDICTS_KEPT:
+            self._fixed.popitem(last=False)
         return verdict
 
     async def _judge(self, host: str, port: int) -> tuple[str | None, bool]:

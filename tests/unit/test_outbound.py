@@ -261,3 +261,13 @@ async def test_a_names_verdict_is_kept_for_a_while_and_a_failed_lookup_is_not() 
     for _ in range(2):
         assert await guard.refusal("http://nowhere.example/") == "host does not resolve"
     assert dns.lookups["nowhere.example"] == 2
+
+
+async def test_a_url_judged_without_dns_keeps_its_verdict() -> None:
+    guard = OutboundGuard(DEFAULT, DNS, timeout=1)
+    for _ in range(2):
+        assert await guard.refusal("http://127.0.0.1/cb") == "is a loopback address"
+        assert await guard.refusal("http://93.184.215.14/cb") is None
+        assert await guard.refusal("ftp://93.184.215.14/cb") is not None
+    # Addresses are judged as written: nothing was looked up.
+    assert "127.0.0.1" not in DNS.lookups and "93.184.215.14" not in DNS.lookups
