@@ -11,7 +11,9 @@ on it as they always did.
 PostgreSQL: each unit runs in its own transaction on a pooled asyncpg connection,
 statement by statement with no ORM in between; concurrent units commit independently
 (PostgreSQL groups their WAL flushes itself), and no transaction ever holds two
-conversations' locks for another unit's sake.
+conversations' locks for another unit's sake. A connection a unit used is kept for the
+next unit for a moment (HOLD_SECONDS) before it goes back to the pool: taking one from the
+pool (a ping, a greenlet, a pool lock) cost as much as a message's own statements.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.db.units import (
     PLAIN,
@@ -226,28 +228,130 @@ class SqliteGroupCommit:
         return True
 
 
+# At most this many connections wait between units; more go back to the pool at once.
+MAX_IDLE = 4
+
+
 class PostgresUnits:
     """Runs each unit in its own transaction on a pooled asyncpg connection."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, hold_seconds: float = HOLD_SECONDS) -> None:
         self._engine = engine
+        self._hold = hold_seconds
+        # Connections kept between units, the last used last, each with when it was.
+        self._idle: list[tuple[AsyncConnection, Any, float]] = []
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
-        # Each unit runs in its caller's task: nothing of its own is left running.
-        return None
+        """Give the connections kept between units back to the pool."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        idle, self._idle = self._idle, []
+        for connection, _, _ in idle:
+            await self._give_back(connection)
 
     async def run(self, unit: Unit[T]) -> T:
-        async with self._engine.connect() as connection:
+        connection, driver, kept = await self._take()
+        transaction = driver.transaction()
+        try:
+            await transaction.start()
+        except Exception:
+            await self._drop(connection)
+            if not kept:
+                raise
+            # A kept connection that went away meanwhile (what the pool's ping is for; its
+            # error depends on when the server's goodbye arrived): nothing was written, so
+            # the unit starts on a fresh one from the pool.
+            connection, driver, _ = await self._take(fresh=True)
+            transaction = driver.transaction()
+            try:
+                await transaction.start()
+            except BaseException:
+                await self._drop(connection)
+                raise
+        except BaseException:
+            await self._drop(connection)
+            raise
+        try:
+            try:
+                step = next(unit)
+                while True:
+                    step = unit.send(await self._execute(driver, step))
+            except StopIteration as stop:
+                result: T = stop.value
+        except BaseException:
+            # The unit's own error, the database's, or a cancel: nothing of it stays.
+            try:
+                await transaction.rollback()
+            except BaseException:
+                await self._drop(connection)
+                raise
+            await self._keep(connection, driver)
+            raise
+        try:
+            await transaction.commit()
+        except BaseException:
+            await self._drop(connection)
+            raise
+        await self._keep(connection, driver)
+        return result
+
+    async def _take(self, *, fresh: bool = False) -> tuple[AsyncConnection, Any, bool]:
+        """A connection kept from the last units (and whether it was), else one from the
+        pool, which pings it first."""
+        if not fresh:
+            while self._idle:
+                connection, driver, _ = self._idle.pop()
+                if not driver.is_closed():
+                    return connection, driver, True
+                await self._drop(connection)
+        connection = await self._engine.connect()
+        try:
             raw = await connection.get_raw_connection()
-            driver: Any = raw.driver_connection
-            async with driver.transaction():
-                try:
-                    step = next(unit)
-                    while True:
-                        step = unit.send(await self._execute(driver, step))
-                except StopIteration as stop:
-                    result: T = stop.value
-                    return result
+        except BaseException:
+            await self._drop(connection)
+            raise
+        return connection, raw.driver_connection, False
+
+    async def _keep(self, connection: AsyncConnection, driver: Any) -> None:
+        """Keep a connection for the next unit; the sweeper gives it back if none comes."""
+        loop = asyncio.get_running_loop()
+        if driver.is_closed() or driver.is_in_transaction():
+            await self._drop(connection)
+            return
+        if len(self._idle) >= MAX_IDLE:
+            await self._give_back(connection)
+            return
+        self._idle.append((connection, driver, loop.time()))
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = loop.create_task(self._sweep(), name="postgres-units-sweeper")
+
+    async def _sweep(self) -> None:
+        """Give back the connections no unit took within the hold time."""
+        loop = asyncio.get_running_loop()
+        while self._idle:
+            await asyncio.sleep(self._hold)
+            cutoff = loop.time() - self._hold
+            stale = [entry for entry in self._idle if entry[2] <= cutoff]
+            self._idle = [entry for entry in self._idle if entry[2] > cutoff]
+            for connection, _, _ in stale:
+                await self._give_back(connection)
+
+    @staticmethod
+    async def _give_back(connection: AsyncConnection) -> None:
+        """Back to the pool (shielded: a cancelled caller must not leave it checked out)."""
+        await asyncio.shield(connection.close())
+
+    @staticmethod
+    async def _drop(connection: AsyncConnection) -> None:
+        """A connection in an unknown state: the pool drops it rather than lend it again."""
+
+        async def drop() -> None:
+            await connection.invalidate()
+            await connection.close()
+
+        await asyncio.shield(drop())
 
     @staticmethod
     async def _execute(driver: Any, step: Step) -> Any:

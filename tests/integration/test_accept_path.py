@@ -76,6 +76,7 @@ async def messages(bridge: RunningBridge) -> AsyncIterator[tuple[Messages, Any]]
     try:
         yield service, (engine, store)
     finally:
+        await store.close()
         await engine.dispose()
 
 
