@@ -228,8 +228,9 @@ class SqliteGroupCommit:
         return True
 
 
-# At most this many connections wait between units; more go back to the pool at once.
-MAX_IDLE = 4
+# At most this many connections wait between units (and never more than the pool keeps);
+# more go back to the pool at once.
+MAX_IDLE = 8
 
 
 class PostgresUnits:
@@ -238,6 +239,8 @@ class PostgresUnits:
     def __init__(self, engine: AsyncEngine, hold_seconds: float = HOLD_SECONDS) -> None:
         self._engine = engine
         self._hold = hold_seconds
+        pool_size = getattr(engine.pool, "size", None)
+        self._max_idle = min(MAX_IDLE, pool_size()) if callable(pool_size) else MAX_IDLE
         # Connections kept between units, the last used last, each with when it was.
         self._idle: list[tuple[AsyncConnection, Any, float]] = []
         self._sweeper: asyncio.Task[None] | None = None
@@ -320,7 +323,7 @@ class PostgresUnits:
         if driver.is_closed() or driver.is_in_transaction():
             await self._drop(connection)
             return
-        if len(self._idle) >= MAX_IDLE:
+        if len(self._idle) >= self._max_idle:
             await self._give_back(connection)
             return
         self._idle.append((connection, driver, loop.time()))
