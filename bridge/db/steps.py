@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper, configure_mappers
 
-from bridge.db.repo.delivery import claim_sql
+from bridge.db.repo.delivery import claim_sql, claim_timers_sql
 from bridge.db.tables import MessageRow, OutboxRow, SubscriptionRow
 from bridge.db.units import Fetch, Sql, Step, run, run_many
 
@@ -240,6 +240,27 @@ def claim_heads(
     for i, pattern in enumerate(avoid_patterns):
         values[f"avoid_{i}"] = pattern
     return run(_claim(len(avoid_patterns), upto_lane is not None), values)
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_timers(avoid: int) -> Sql:
+    return Sql.of(
+        claim_timers_sql("sqlite", avoid),
+        "rows",
+        postgresql=claim_timers_sql("postgresql", avoid),
+        json=("payload",),
+        times=_OUTBOX_TIMES,
+    )
+
+
+def claim_timers(
+    now: datetime, limit: int, until: datetime, *, avoid_patterns: Sequence[str] = ()
+) -> Step:
+    """Lease up to `limit` due timers, oldest due first (see bridge/db/repo/delivery.py)."""
+    values: dict[str, Any] = {"now": now, "until": until, "limit": limit}
+    for i, pattern in enumerate(avoid_patterns):
+        values[f"avoid_{i}"] = pattern
+    return run(_claim_timers(len(avoid_patterns)), values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,13 @@ class StatusColumn(TypeDecorator[Status]):
 ACTIVE_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in Status if s in ACTIVE))
 # Outbox rows not delivered yet: waiting or retrying, or given up (the supervisor's "stuck").
 STUCK_SQL = "status IN ('pending', 'dead')"
+# Timers: outbox rows that wait for a time in lanes of their own (an accept timeout, a
+# fallback move, a router's next step; bridge/relay/jobs). Every waiting chat may hold
+# one, so the claim finds due ones by time instead of walking their lanes one by one.
+TIMER_KINDS = ("routing.accept_timeout", "routing.evaluate", "routing.fallback")
+_TIMER_LIST = ", ".join(f"'{kind}'" for kind in TIMER_KINDS)
+PENDING_TIMER_SQL = f"status = 'pending' AND kind IN ({_TIMER_LIST})"
+PENDING_LANE_SQL = f"status = 'pending' AND kind NOT IN ({_TIMER_LIST})"
 
 
 class Base(DeclarativeBase):
@@ -234,6 +241,21 @@ class OutboxRow(Base):
 
     __table_args__ = (
         Index("ix_outbox_status_lane_id", "status", "lane", "id"),
+        # The lanes the claim walks (every pending lane but timers'), and due timers by
+        # time: a claim's cost follows what is due, not how many chats wait on a timer.
+        Index(
+            "ix_outbox_pending_lanes",
+            "lane",
+            "id",
+            sqlite_where=text(PENDING_LANE_SQL),
+            postgresql_where=text(PENDING_LANE_SQL),
+        ),
+        Index(
+            "ix_outbox_pending_timers",
+            "next_attempt_at",
+            sqlite_where=text(PENDING_TIMER_SQL),
+            postgresql_where=text(PENDING_TIMER_SQL),
+        ),
         # A conversation's deliveries not delivered yet, counted for the supervisor's list.
         # Partial: a delivered row leaves it, so it stays as small as the backlog.
         Index(

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from bridge.db import steps
 from bridge.db.repo import Store
+from bridge.db.tables import TIMER_KINDS, OutboxRow
 from bridge.db.units import Unit, single
 from bridge.errors import PlatformError, PlatformUnavailable
 from bridge.ports.agent_side import ConversationRef
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # How long one claim may take before it is given up as stuck (see run_once).
 CLAIM_TIMEOUT_SECONDS = 10.0
+# How often a claim also looks for due timers (more often while it finds a full batch).
+TIMER_LOOK_SECONDS = 0.25
 
 
 class RelayWorker:
@@ -79,6 +82,9 @@ class RelayWorker:
         # claim walks on from the cursor. A claim that found fewer looked at every lane, so
         # the next one walks them all from the start, in one statement instead of two.
         self._more = False
+        # When due timers were last looked for (time.monotonic()): a few times a second is
+        # on time for a timer, and spares a busy worker's claims a statement each.
+        self._timers_looked_at = float("-inf")
         self.running = False
 
     def wake(self) -> None:
@@ -155,13 +161,19 @@ class RelayWorker:
             if free <= 0 and not plain:
                 return 0
             after = self._cursor if self._more else ""
+            timers = started - self._timers_looked_at >= TIMER_LOOK_SECONDS
+            if timers:
+                self._timers_looked_at = started
             claims, retries = await self._store.run(
-                self._claim_unit(now, free, avoid, plain, after)
+                self._claim_unit(now, free, avoid, plain, after, timers=timers)
             )
             self._forget(plain)
             self._outcomes.log_plain(plain, retries)
         self._more = free > 0 and len(claims) >= free
-        rows = [claim.row for claim in claims]
+        # The walk goes on from the last lane it claimed (timers are found by time).
+        rows = [claim.row for claim in claims if claim.row.kind not in TIMER_KINDS]
+        if free > 0 and len(claims) - len(rows) >= free:
+            self._timers_looked_at = float("-inf")  # a full batch of timers: more may be due
         if rows:
             self._cursor = max(rows, key=lambda row: (row.lane > self._cursor, row.lane)).lane
         over_cap: list[int] = []
@@ -230,9 +242,12 @@ class RelayWorker:
         avoid: Sequence[str],
         finished: Sequence[Flight],
         after: str,
+        *,
+        timers: bool = True,
     ) -> Unit[tuple[list[steps.Claimed], list[tuple[int, datetime, str]]]]:
-        """Record plain outcomes, then lease the heads of up to `free` due lanes, walking on
-        from the lane `after` (all of them from the start when it is "")."""
+        """Record plain outcomes, then lease up to `free` due timers (when `timers`) and the
+        heads of due lanes, walking on from the lane `after` (all of them from the start
+        when it is "")."""
         retries: list[tuple[int, datetime, str]] = []
         if finished:
             retries = yield from self._outcomes.plain_unit(finished)
@@ -240,14 +255,26 @@ class RelayWorker:
         if free <= 0:
             return rows, retries
         until = now + self._lease
-        first = yield steps.claim_heads(now, free, until, after_lane=after, avoid_patterns=avoid)
-        found = steps.outbox_rows(first)
-        if len(found) < free and after:
-            # Every lane after the cursor was looked at: go round to the start.
-            more = yield steps.claim_heads(
-                now, free - len(found), until, upto_lane=after, avoid_patterns=avoid
+        # Due timers first: found by time, they cost what is due (however many chats wait
+        # on one), and a busy walk of the lanes would otherwise keep them waiting.
+        found: list[OutboxRow] = []
+        if timers:
+            found = steps.outbox_rows(
+                (yield steps.claim_timers(now, free, until, avoid_patterns=avoid))
             )
-            found += steps.outbox_rows(more)
+        lanes_free = free - len(found)
+        if lanes_free > 0:
+            first = yield steps.claim_heads(
+                now, lanes_free, until, after_lane=after, avoid_patterns=avoid
+            )
+            walked = steps.outbox_rows(first)
+            if len(walked) < lanes_free and after:
+                # Every lane after the cursor was looked at: go round to the start.
+                more = yield steps.claim_heads(
+                    now, lanes_free - len(walked), until, upto_lane=after, avoid_patterns=avoid
+                )
+                walked += steps.outbox_rows(more)
+            found += walked
         # Where their conversations are on their platforms, for all of them at once, so an
         # attempt needs no read of its own (see relay/delivery.py).
         ids = [row.conversation_id for row in found if row.conversation_id]

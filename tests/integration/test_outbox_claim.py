@@ -7,19 +7,23 @@ worker runs (a unit of work, bridge/db/steps.py).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from bridge.db import steps
 from bridge.db.repo import Store
-from bridge.db.tables import ConversationRow, OutboxRow
+from bridge.db.repo.delivery import claim_sql, claim_timers_sql
+from bridge.db.tables import TIMER_KINDS, ConversationRow, OutboxRow
 from bridge.db.units import Unit, single
 from bridge.domain.status import Status
-from bridge.relay.jobs import BotEvent
+from bridge.relay.jobs import AcceptTimeout, BotEvent, EvaluateRouting
+from bridge.relay.jobs.moves import FallbackTimer
 from tests.conftest import Database, make_settings
 from tests.kit.store import migrated
 
@@ -209,3 +213,67 @@ async def test_a_claimed_row_reads_as_the_orm_reads_it(store: Store) -> None:
         key: getattr(loaded, key) for key in columns
     }
     assert claimed.lease_until == now + LEASE
+
+
+async def _timers(store: Store, due: list[datetime], now: datetime) -> list[int]:
+    """Accept timers of fresh conversations, one lane each, due at the given times."""
+    rows = [
+        AcceptTimeout(f"timed-{i}-{uuid.uuid4().hex[:8]}", 1).to_row(now, due=at)
+        for i, at in enumerate(due)
+    ]
+    async with store.transaction() as tx:
+        await tx.enqueue(rows)
+    return [row.id for row in rows]
+
+
+async def _claim_timers(store: Store, now: datetime, limit: int = 100) -> list[int]:
+    rows = await store.run(single(steps.claim_timers(now, limit, now + LEASE)))
+    return [row.id for row in steps.outbox_rows(rows)]
+
+
+async def test_timers_are_claimed_by_time_and_never_by_the_walk(store: Store) -> None:
+    """Chats waiting on a timer leave the lanes' walk alone: it finds only the others."""
+    now = datetime.now(UTC)
+    later = await _timers(store, [now + timedelta(hours=1)] * 50, now)
+    due = await _timers(store, [now - timedelta(seconds=3), now - timedelta(seconds=9)], now)
+    lane = await _queue(store, "walked", 2, now)
+
+    assert await _claim(store, now) == [lane[0]]
+    # Oldest due first, each once; the ones due later wait.
+    assert await _claim_timers(store, now, limit=1) == [due[1]]
+    assert await _claim_timers(store, now) == [due[0]]
+    assert await _claim_timers(store, now) == []
+    # Later on, those due later are due; the first two's leases have run out, unfinished.
+    assert await _claim_timers(store, now + timedelta(hours=2)) == sorted([*later, *due])
+
+
+async def test_a_timer_waits_for_the_one_before_it_in_its_lane(store: Store) -> None:
+    now = datetime.now(UTC)
+    first = FallbackTimer("moved-twice", "mysite-en").to_row(now, due=now + timedelta(hours=1))
+    second = FallbackTimer("moved-twice", "mysite-de").to_row(now, due=now - timedelta(seconds=1))
+    async with store.transaction() as tx:
+        await tx.enqueue([first, second])
+    assert await _claim_timers(store, now) == []
+    assert await _claim_timers(store, now + timedelta(hours=2)) == [first.id]
+
+
+async def test_the_claims_read_their_partial_indexes(store: Store, database: Database) -> None:
+    """What keeps a claim's cost to what is due (the partial indexes of migration 0013)."""
+    if database.backend != "sqlite":
+        pytest.skip("SQLite's planner; PostgreSQL plans by its statistics of the table")
+    async with store.transaction() as tx:
+        for sql, index in (
+            (claim_sql("sqlite", 0, False), "ix_outbox_pending_lanes"),
+            (claim_timers_sql("sqlite", 0), "ix_outbox_pending_timers"),
+        ):
+            values = {"now": "x", "until": "y", "limit": 5, "after": ""}
+            plan = await tx.session.execute(text("EXPLAIN QUERY PLAN " + sql), values)
+            assert index in " ".join(str(row[-1]) for row in plan)
+
+
+def test_timer_kinds_are_the_timer_jobs() -> None:
+    """The claim's list of timer kinds is every job that waits for a time in a lane of its own."""
+    assert set(TIMER_KINDS) == {AcceptTimeout.kind, FallbackTimer.kind, EvaluateRouting.kind}
+    for job in (AcceptTimeout("c", 1), FallbackTimer("c", "x"), EvaluateRouting("c")):
+        assert job.place().lane.startswith("c:")
+        assert job.place().lane.split(":")[1] in {"accept", "fallback", "routing"}

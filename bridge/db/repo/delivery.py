@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import Table, bindparam, update
 
 from bridge.db.repo.base import TxPart
-from bridge.db.tables import OutboxRow
+from bridge.db.tables import PENDING_LANE_SQL, PENDING_TIMER_SQL, OutboxRow
 
 _OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
 
@@ -26,11 +26,20 @@ _HEAD = (
     "(SELECT h.id FROM outbox h WHERE h.status = 'pending' AND h.lane = {lane} "
     "ORDER BY h.id LIMIT 1)"
 )
-# The next lane after `{lane}` that has a pending row (one seek on the same index).
+# The next lane after `{lane}` that has a pending row, timers' lanes left out: one seek on
+# the partial index of pending lanes (its condition repeated word for word; SQLite is
+# told to use it, as its planner may prefer the wider index and step over every timer).
 _NEXT_LANE = (
-    "(SELECT n.lane FROM outbox n WHERE n.status = 'pending' AND n.lane > {lane} "
+    "(SELECT n.lane FROM outbox n{indexed} WHERE n.{pending} AND n.lane > {{lane}} "
     "ORDER BY n.lane LIMIT 1)"
 )
+_PENDING_LANE_N = PENDING_LANE_SQL.replace(" AND ", " AND n.")
+_PENDING_TIMER_T = PENDING_TIMER_SQL.replace(" AND ", " AND t.")
+
+
+def _next_lane(dialect: str) -> str:
+    indexed = " INDEXED BY ix_outbox_pending_lanes" if dialect == "sqlite" else ""
+    return _NEXT_LANE.format(indexed=indexed, pending=_PENDING_LANE_N)
 
 
 def _claimable(row: str, avoid: int) -> str:
@@ -57,11 +66,12 @@ def claim_sql(dialect: str, avoid: int, bounded: bool) -> str:
         # same condition there would make it scan every pending row through the index.
         recheck = "AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)"
     columns = ", ".join(column.name for column in _OUTBOX.columns)
+    next_lane = _next_lane(dialect)
     sql = f"""
         WITH RECURSIVE lanes(lane, found) AS (
-            SELECT {_NEXT_LANE.format(lane=":after")}, 0
+            SELECT {next_lane.format(lane=":after")}, 0
             UNION ALL
-            SELECT {_NEXT_LANE.format(lane="lanes.lane")},
+            SELECT {next_lane.format(lane="lanes.lane")},
                    lanes.found + CASE WHEN EXISTS (
                        SELECT 1 FROM outbox c WHERE c.id = {head_of_scanned}
                        AND {_claimable("c", avoid)}
@@ -79,6 +89,35 @@ def claim_sql(dialect: str, avoid: int, bounded: bool) -> str:
         RETURNING {columns}
     """
     return sql
+
+
+def claim_timers_sql(dialect: str, avoid: int) -> str:
+    """The claim of due timers (parameters :now, :until, :limit, :avoid_N).
+
+    Timers are found by time on their own partial index, oldest due first, so a claim
+    costs what is due however many chats wait on a timer; each is still the head of its
+    lane (a lane's rows go one at a time, timers' as every other's).
+    """
+    skip_locked = " FOR UPDATE OF t SKIP LOCKED" if dialect == "postgresql" else ""
+    recheck = (
+        "AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)"
+        if dialect == "postgresql"
+        else ""
+    )
+    indexed = " INDEXED BY ix_outbox_pending_timers" if dialect == "sqlite" else ""
+    columns = ", ".join(column.name for column in _OUTBOX.columns)
+    return f"""
+        UPDATE outbox SET lease_until = :until
+        WHERE id IN (
+            SELECT t.id FROM outbox t{indexed}
+            WHERE t.{_PENDING_TIMER_T} AND {_claimable("t", avoid)}
+              AND t.id = {_HEAD.format(lane="t.lane")}
+            ORDER BY t.next_attempt_at
+            LIMIT :limit{skip_locked}
+        )
+        {recheck}
+        RETURNING {columns}
+    """
 
 
 def like_prefix(prefix: str) -> str:
