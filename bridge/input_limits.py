@@ -34,6 +34,9 @@ _STEP = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
 
 def json_depth(raw: bytes) -> int:
     """How deep arrays and objects nest in UTF-8 JSON text, found without recursion."""
+    openers = raw.count(b"[") + raw.count(b"{")
+    if openers <= 1:
+        return openers
     # Brackets inside strings do not nest anything. In UTF-8 no byte of a multi-byte
     # character is a quote, a backslash or a bracket, so the bytes can be scanned as is.
     brackets = _STRING.sub(b"", raw).translate(_STEP, _NOT_BRACKET)
@@ -113,7 +116,8 @@ def load_json(raw: bytes, error: type[RequestError] = MalformedJSON) -> Any:
             f"the body is not UTF-8 text: {exc.reason} at byte {exc.start}",
             [FieldProblem("(body)", "not UTF-8 text")],
         ) from None
-    depth = json_depth(raw)
+    # Fewer openers than the limit cannot nest deeper than it (most bodies): not scanned.
+    depth = json_depth(raw) if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH else 0
     if depth > MAX_JSON_DEPTH:
         raise error(
             f"the body nests {depth} levels deep; at most {MAX_JSON_DEPTH} are accepted",
@@ -125,7 +129,9 @@ def load_json(raw: bytes, error: type[RequestError] = MalformedJSON) -> Any:
         raise error(
             f"the body is not valid JSON: {exc}", [FieldProblem("(body)", "not valid JSON")]
         ) from None
-    problems = string_problems(data)
+    # Valid UTF-8 holds no surrogate, and a raw NUL in a string is invalid JSON (refused
+    # above): only a \u escape can make either, so a body without one is not walked.
+    problems = string_problems(data) if b"\\u" in raw else []
     if problems:
         raise error("the body holds text that cannot be stored", problems)
     return data
