@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+async def _freeze_startup_objects(_app: object) -> None:
+    """Keep what the start made (modules, mappers, models, settings) out of every later
+    garbage collection: a full collection walked all of it again, a twentieth of the
+    service's CPU under a load of messages. Freed by reference counting as before."""
+    gc.collect()
+    gc.freeze()
+
+
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -42,8 +51,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logs.configure(settings.server.log_level, settings.server.log_format)
+    app = create_app(settings)
+    # After the app's own start (its cleanup contexts run first).
+    app.on_startup.append(_freeze_startup_objects)
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.server.host,
         port=settings.server.port,
         shutdown_timeout=10,
