@@ -277,3 +277,16 @@ def test_timer_kinds_are_the_timer_jobs() -> None:
     for job in (AcceptTimeout("c", 1), FallbackTimer("c", "x"), EvaluateRouting("c")):
         assert job.place().lane.startswith("c:")
         assert job.place().lane.split(":")[1] in {"accept", "fallback", "routing"}
+
+
+async def test_a_claim_leases_no_more_than_its_limit(store: Store) -> None:
+    """On PostgreSQL too, where the rows to lease are picked once (a CTE, not a subquery
+    that may run again and lease more)."""
+    now = datetime.now(UTC)
+    for n in range(6):
+        await _queue(store, f"limited-{n}", 2, now)
+    for limit in (1, 2, 3):
+        claimed = await _claim(store, now, limit=limit)
+        assert len(claimed) == limit, claimed
+    await _timers(store, [now - timedelta(seconds=1)] * 5, now)
+    assert len(await _claim_timers(store, now, limit=2)) == 2

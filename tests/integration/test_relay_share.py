@@ -146,11 +146,6 @@ async def test_a_stop_gives_back_the_heads_still_waiting(store: Store, settings:
     assert len(deliverer.started) == SHARE
 
 
-# On PostgreSQL the claim's statement (bridge/db/repo/delivery.py) can lease more heads than
-# its limit: its LIMIT ... FOR UPDATE SKIP LOCKED subquery is evaluated more than once.
-OVER_CLAIM = "the claim leases more heads than asked for on PostgreSQL"
-
-
 async def test_no_more_attempts_run_than_the_worker_has_slots(
     store: Store, database: Database
 ) -> None:
@@ -192,12 +187,10 @@ class InstantDeliverer:
 
 
 async def test_every_lane_gets_its_turn_when_there_are_fewer_slots_than_lanes(
-    store: Store, database: Database, request: pytest.FixtureRequest
+    store: Store, database: Database
 ) -> None:
     """The walk goes on from where the last full claim stopped, and round to the start; once
     a claim finds fewer heads than it asks for, the next walks every lane from the start."""
-    if database.backend == "postgres":
-        request.node.add_marker(pytest.mark.xfail(reason=OVER_CLAIM, strict=True))
     now = datetime.now(UTC)
     lanes = ["a", "b", "c"]
     rows = [

@@ -52,22 +52,39 @@ def _claimable(row: str, avoid: int) -> str:
     return condition
 
 
+def _lease(dialect: str, ctes: str, pick: str, alias: str) -> str:
+    """Lease the rows `pick` selects (its `{alias}.id`s), after the `ctes` it reads."""
+    columns = ", ".join(column.name for column in _OUTBOX.columns)
+    if dialect != "postgresql":
+        return f"""
+        {ctes}
+        UPDATE outbox SET lease_until = :until
+        WHERE id IN ({pick})
+        RETURNING {columns}
+        """
+    # The rows are picked once, in a CTE PostgreSQL materializes: as a subquery under
+    # IN it may run more than once, each run skipping the rows the last one locked, and
+    # lease more than its LIMIT. Rows another replica is claiming right now are skipped,
+    # not waited for (its lease keeps them out of every later claim), and each row as
+    # locked is checked again. SQLite runs one writer at a time and needs neither; the
+    # recheck there would make it scan every pending row through the index.
+    with_picked = f"{ctes}, picked" if ctes else "WITH picked"
+    returned = ", ".join(f"outbox.{column.name}" for column in _OUTBOX.columns)
+    return f"""
+        {with_picked} AS MATERIALIZED ({pick} FOR UPDATE OF {alias} SKIP LOCKED)
+        UPDATE outbox SET lease_until = :until FROM picked
+        WHERE outbox.id = picked.id AND outbox.status = 'pending'
+          AND (outbox.lease_until IS NULL OR outbox.lease_until < :now)
+        RETURNING {returned}
+    """
+
+
 def claim_sql(dialect: str, avoid: int, bounded: bool) -> str:
     """The claim's text, with parameters :now, :until, :limit, :after, :upto, :avoid_N."""
     head_of_scanned = _HEAD.format(lane="lanes.lane")
     upto = " AND lanes.lane <= :upto" if bounded else ""
-    # PostgreSQL: rows another replica is claiming right now are skipped, not waited for;
-    # its lease then keeps them out of every later claim.
-    skip_locked = ""
-    recheck = ""
-    if dialect == "postgresql":
-        skip_locked = " FOR UPDATE OF c SKIP LOCKED"
-        # The row as locked is checked again; SQLite runs one writer at a time, and the
-        # same condition there would make it scan every pending row through the index.
-        recheck = "AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)"
-    columns = ", ".join(column.name for column in _OUTBOX.columns)
     next_lane = _next_lane(dialect)
-    sql = f"""
+    ctes = f"""
         WITH RECURSIVE lanes(lane, found) AS (
             SELECT {next_lane.format(lane=":after")}, 0
             UNION ALL
@@ -78,17 +95,12 @@ def claim_sql(dialect: str, avoid: int, bounded: bool) -> str:
                    ) THEN 1 ELSE 0 END
             FROM lanes
             WHERE lanes.lane IS NOT NULL AND lanes.found < :limit{upto}
-        )
-        UPDATE outbox SET lease_until = :until
-        WHERE id IN (
+        )"""
+    pick = f"""
             SELECT c.id FROM lanes JOIN outbox c ON c.id = {head_of_scanned}
             WHERE {_claimable("c", avoid)}{upto}
-            LIMIT :limit{skip_locked}
-        )
-        {recheck}
-        RETURNING {columns}
-    """
-    return sql
+            LIMIT :limit"""
+    return _lease(dialect, ctes, pick, "c")
 
 
 def claim_timers_sql(dialect: str, avoid: int) -> str:
@@ -98,26 +110,14 @@ def claim_timers_sql(dialect: str, avoid: int) -> str:
     costs what is due however many chats wait on a timer; each is still the head of its
     lane (a lane's rows go one at a time, timers' as every other's).
     """
-    skip_locked = " FOR UPDATE OF t SKIP LOCKED" if dialect == "postgresql" else ""
-    recheck = (
-        "AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)"
-        if dialect == "postgresql"
-        else ""
-    )
     indexed = " INDEXED BY ix_outbox_pending_timers" if dialect == "sqlite" else ""
-    columns = ", ".join(column.name for column in _OUTBOX.columns)
-    return f"""
-        UPDATE outbox SET lease_until = :until
-        WHERE id IN (
+    pick = f"""
             SELECT t.id FROM outbox t{indexed}
             WHERE t.{_PENDING_TIMER_T} AND {_claimable("t", avoid)}
               AND t.id = {_HEAD.format(lane="t.lane")}
             ORDER BY t.next_attempt_at
-            LIMIT :limit{skip_locked}
-        )
-        {recheck}
-        RETURNING {columns}
-    """
+            LIMIT :limit"""
+    return _lease(dialect, "", pick, "t")
 
 
 def like_prefix(prefix: str) -> str:
