@@ -21,13 +21,14 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bridge.db.repo import Store, Tx
 from bridge.db.repo.queue import Announced
 from bridge.db.retry import run_again_on_conflict
 from bridge.db.tables import ConversationRow
 from bridge.domain.conversation import waiting_for_agent
-from bridge.events import announce
+from bridge.services.pending import Announcement, pending_rows
 
 log = logging.getLogger(__name__)
 
@@ -181,18 +182,18 @@ class QueueAnnouncer:
             announced = {a.id: a for a in batch}
             rows = await tx.set_announced(batch)
             subscriptions = await tx.subscriptions() if rows else []
+            # Every event of the pass in one statement: hundreds of chats can be due at
+            # once (a burst of handoffs), and an ORM object each held the store for long.
+            outbox: list[dict[str, Any]] = []
             for row in sorted(rows, key=lambda r: announced[r.id].position):
                 spot = announced[row.id]
                 data = {"position": spot.position, "estimated_wait_seconds": spot.eta}
-                await announce(
-                    tx,
-                    row,
-                    "queue.updated",
-                    data,
-                    now,
-                    to_bot=True,
-                    subscriptions=subscriptions,
-                )
+                event = Announcement("queue.updated", data, to_bot=True)
+                values, timeline = pending_rows(row, [event], now, subscriptions)
+                outbox.extend(values)
+                for moment in timeline:
+                    await tx.add_timeline(moment)
+            await tx.enqueue_values(outbox)
         if batch:
             self._on_commit()
             log.info("queue.announced", extra={"channel": channel, "conversations": len(batch)})
