@@ -198,6 +198,7 @@ class BridgeRun:
     async def handoff_phases(self) -> None:
         """Handoffs with none waiting, seeding, and handoffs with the queue seeded."""
         scale, figures = self.scale, self.figures
+        announced_before = await self.announced()
         say(f"{figures.label}: handoffs, none waiting")
         empty = await self.handoffs("h0", scale.seconds, UNLIMITED)
         figures.handoffs_empty = Requests.of(empty)
@@ -216,6 +217,30 @@ class BridgeRun:
         full = await self.handoffs("hN", scale.seconds, UNLIMITED)
         figures.handoffs_waiting = Requests.of(full)
         figures.active_conversations = waiting + created(full)
+        await self.settle_announcements(announced_before, figures.active_conversations)
+
+    async def announced(self) -> int:
+        """`queue.updated` events the fake bot has received so far (in every configuration)."""
+        return int((await self.stage.counts())["kinds"].get("bot.queue.updated", 0))
+
+    async def settle_announcements(self, before: int, waiting: int) -> None:
+        """Wait for every waiting chat's first `queue.updated`, a cost of the handoffs.
+
+        The service announces a channel's positions at most once per
+        `queue.update_seconds`, a batch at a time: without this wait, that work (an event
+        and a delivery per handoff) would run into the message phases and be counted
+        there. Bounded by three quiet times; a note says when it did not finish.
+        """
+        deadline = time.monotonic() + 3 * self.scale.quiet_seconds
+        while (announced := await self.announced() - before) < waiting:
+            if time.monotonic() >= deadline:
+                self.figures.notes.append(
+                    f"{announced:,} of {waiting:,} waiting chats had their first queue.updated"
+                    " before the message phases"
+                )
+                return
+            await asyncio.sleep(0.2)
+        await self.quiet("the message phases")
 
     async def open_conversations(self) -> tuple[list[str], list[str]]:
         """Kommunicate conversations for customer messages; joined console ones for agents."""
