@@ -8,6 +8,7 @@ batches units on its one connection, see test_units.py).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -113,3 +114,41 @@ async def test_a_failing_unit_leaves_nothing_and_its_connection_serves_the_next(
     assert await units.run(_enqueue(lane)) == first
     assert await _count(units, lane) == 2
     await units.close()
+
+
+_SLEEP = Sql.of(None, "none", postgresql="SELECT pg_sleep(0.01)")
+
+
+async def test_units_waiting_for_a_connection_take_turns_in_arrival_order(
+    database: Database,
+) -> None:
+    """With every connection busy, units run in the order they came: none is overtaken by
+    one that came later and took a connection just given back, while it waited (a pool of
+    one lends one connection and one overflow, one of which stays for the ORM: one unit
+    at a time). Each unit that finishes brings a new one, as a busy service's would."""
+    if database.backend != "postgres":
+        pytest.skip("PostgreSQL's runner; SQLite batches units on its one connection")
+    settings = make_settings(database, 0)
+    engine = create_engine(settings.database.model_copy(update={"pool_size": 1}))
+    runner = PostgresUnits(engine)
+    finished: list[int] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    def start(n: int) -> None:
+        tasks.append(asyncio.create_task(runner.run(unit(n))))
+
+    def unit(n: int) -> Unit[None]:
+        yield run(_SLEEP)
+        finished.append(n)
+        if n + 6 < 18:
+            start(n + 6)
+
+    try:
+        for n in range(6):
+            start(n)
+        while len(finished) < 18:
+            await asyncio.gather(*tasks)
+    finally:
+        await runner.close()
+        await engine.dispose()
+    assert finished == list(range(18))
