@@ -119,7 +119,7 @@ class HistoryMessage(_WithFiles):
 
     role: Role
     # Optional: a bot without timestamps is not refused; the service dates such messages
-    # at the receipt, in the order given (see services.messages.history_rows).
+    # at the receipt, in the order given (see services.messages.history_values).
     sent_at: Timestamp | None = None
     author: str | None = Field(default=None, max_length=256)
 

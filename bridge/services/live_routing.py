@@ -39,7 +39,7 @@ from bridge.routing.steps.escalation import Directory
 from bridge.services.assignment import Assignment
 from bridge.services.availability import Probe, Prober
 from bridge.services.open_jobs import open_jobs
-from bridge.services.pending import Announcement, Later, Pending, write_pending
+from bridge.services.pending import Announcement, Later, Pending
 from bridge.services.routing_state import RoutingState
 from bridge.transfers import (
     TRANSFERRED,
@@ -127,11 +127,6 @@ class LiveRouting:
                 return candidate, probe
             why = f"{why}; nobody on {channel!r} ({probe.source})"
         return None
-
-    async def landed(self, tx: Tx, row: ConversationRow, landing: Landing) -> None:
-        """In an ORM transaction: announce the move, and arm the timer for the next."""
-        now = self._clock()
-        await write_pending(tx, row, self.landing(row, landing, now), now)
 
     def landing(self, row: ConversationRow, landing: Landing, now: datetime) -> list[Pending]:
         """What a new chat queues for where it landed: the move's announcement, if it

@@ -33,14 +33,6 @@ def _aware(value: datetime) -> datetime:
 _TICK = timedelta(microseconds=1)
 
 
-def history_rows(
-    conversation_id: str, history: Sequence[HistoryMessage], now: datetime
-) -> list[MessageRow]:
-    """The transcript a bot hands over with a handoff, as rows to store (see
-    `history_values`)."""
-    return [MessageRow(**values) for values in history_values(conversation_id, history, now)]
-
-
 def history_values(
     conversation_id: str, history: Sequence[HistoryMessage], now: datetime
 ) -> list[dict[str, Any]]:

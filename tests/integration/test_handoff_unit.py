@@ -5,7 +5,6 @@ duplicate is told apart from other errors."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -21,8 +20,7 @@ from bridge.db.retry import unique_violation
 from bridge.db.tables import ConversationRow
 from bridge.db.units import Sql, Unit, run, single
 from bridge.domain.status import Status
-from tests.conftest import Database, RunningBridge, make_settings
-from tests.fakes import FakeBot, handoff_body
+from tests.conftest import Database, make_settings
 from tests.kit.store import migrated
 
 
@@ -160,16 +158,3 @@ async def test_a_units_other_driver_errors_read_as_the_orms(
         too_long = Sql.of("INSERT INTO queue_changes (channel, changed_at) VALUES (:c, now())")
         with pytest.raises(DataError):
             await store.run(single(run(too_long, {"c": "x" * 300})))
-
-
-async def test_concurrent_handoffs_of_one_customer_open_one_conversation(
-    bridge: RunningBridge, bot: FakeBot
-) -> None:
-    """Units of one batch (SQLite) or racing transactions (PostgreSQL): one opens it."""
-    bodies = [
-        handoff_body(bot.url, conversation_id=f"burst-{i}", customer_id="burst", region="en")
-        for i in range(30)
-    ]
-    results = await asyncio.gather(*(bridge.post("/v1/handoffs", body) for body in bodies))
-    assert sorted(status for status, _ in results) == [200] * 29 + [201], results
-    assert len({body["id"] for _, body in results}) == 1

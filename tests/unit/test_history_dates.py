@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bridge.models import HistoryMessage
-from bridge.services.messages import history_rows
+from bridge.services.messages import history_values
 
 RECEIVED = datetime(2026, 11, 21, 10, 30, tzinfo=UTC)
 TICK = timedelta(microseconds=1)
@@ -19,7 +19,7 @@ def _history(*sent_at: str | None) -> list[HistoryMessage]:
 
 
 def _times(*sent_at: str | None) -> list[datetime]:
-    return [row.sent_at for row in history_rows("c-1", _history(*sent_at), RECEIVED)]
+    return [row["sent_at"] for row in history_values("c-1", _history(*sent_at), RECEIVED)]
 
 
 def test_undated_messages_get_the_receipt_time_in_the_order_given() -> None:
@@ -44,5 +44,5 @@ def test_undated_message_after_a_later_dated_one_is_still_later() -> None:
 
 
 def test_every_row_is_created_at_the_receipt() -> None:
-    rows = history_rows("c-1", _history("2026-11-21T10:00:00Z", None), RECEIVED)
-    assert [(row.conversation_id, row.created_at) for row in rows] == [("c-1", RECEIVED)] * 2
+    rows = history_values("c-1", _history("2026-11-21T10:00:00Z", None), RECEIVED)
+    assert [(row["conversation_id"], row["created_at"]) for row in rows] == [("c-1", RECEIVED)] * 2
