@@ -14,6 +14,8 @@
 (function () {
   'use strict';
 
+  const { make } = window.consoleDom; // dom.js
+
   const TYPES = {
     png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp',
     svg: 'image/svg+xml', pdf: 'application/pdf', txt: 'text/plain', csv: 'text/csv',
@@ -23,13 +25,6 @@
     mp3: 'audio/mpeg', ogg: 'audio/ogg', wav: 'audio/wav', mp4: 'video/mp4', mov: 'video/quicktime',
   };
   const pending = [];
-
-  function make(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
 
   const isLink = (url) => typeof url === 'string' && /^https?:\/\//i.test(url);
 

@@ -19,6 +19,8 @@
 (function () {
   'use strict';
 
+  const { readToken, make, parseJson } = window.consoleDom; // dom.js
+
   const NAME_KEY = 'bridge.agentName';
   const ROLE_LABELS = { customer: 'Customer', bot: 'Bot', agent: 'Agent', system: 'System' };
   const NOTICES = {
@@ -41,18 +43,6 @@
 
   // ---- helpers ---------------------------------------------------------------
 
-  function readToken() {
-    const parts = location.pathname.split('/').filter(Boolean);
-    try { return decodeURIComponent(parts[parts.length - 1] || ''); } catch (e) { return ''; }
-  }
-
-  function make(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
   function setText(id, value) {
     $(id).textContent = value === undefined || value === null || value === '' ? '—' : String(value);
   }
@@ -64,10 +54,6 @@
   // Today: the time only (local HH:MM); before today: date and time, in the browser's locale.
   const formatTime = (d) => (!d ? '' : d.toDateString() !== new Date().toDateString()
     ? formatDateTime(d) : pad(d.getHours()) + ':' + pad(d.getMinutes()));
-
-  function parseJson(text) {
-    try { return JSON.parse(text); } catch (e) { return null; }
-  }
 
   function newClientId() {
     const c = window.crypto;

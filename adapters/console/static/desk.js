@@ -17,6 +17,8 @@
 (function () {
   'use strict';
 
+  const { readToken, make, parseJson } = window.consoleDom; // dom.js
+
   const POLL_MS = 2000;
   const HINTS = {
     offline: 'You are signed in but not taking chats. Press Start to go online.',
@@ -34,22 +36,6 @@
   const alerts = window.bridgeAlerts || { title: (t) => { document.title = t; }, notify() {} };
 
   // ---- helpers ---------------------------------------------------------------
-
-  function readToken() {
-    const parts = location.pathname.split('/').filter(Boolean);
-    try { return decodeURIComponent(parts[parts.length - 1] || ''); } catch (e) { return ''; }
-  }
-
-  function make(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function parseJson(text) {
-    try { return JSON.parse(text); } catch (e) { return null; }
-  }
 
   // Only web links are followed: a join URL comes from a platform, not from us alone.
   function webUrl(url) {

@@ -15,6 +15,8 @@
 (function () {
   'use strict';
 
+  const { readToken, make, parseJson } = window.consoleDom; // dom.js
+
   const PAGE = 50;
   const MAX_PAGE = 200;
 
@@ -27,22 +29,6 @@
   };
 
   // ---- helpers ---------------------------------------------------------------
-
-  function readToken() {
-    const parts = location.pathname.split('/').filter(Boolean);
-    try { return decodeURIComponent(parts[parts.length - 1] || ''); } catch (e) { return ''; }
-  }
-
-  function make(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function parseJson(text) {
-    try { return JSON.parse(text); } catch (e) { return null; }
-  }
 
   function duration(seconds) {
     const s = Math.max(0, Math.round(Number(seconds) || 0));
